@@ -1,0 +1,1 @@
+"""Named hyperparameter search spaces, one module each; `--search NAME` picks one."""
