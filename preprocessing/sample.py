@@ -82,3 +82,4 @@ class DatasetScan:
     root: Path
     samples: list[Sample] = field(default_factory=list)
     exclusions: list[Exclusion] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what the adapter found where (sheet, frames folder), for the user
