@@ -1,0 +1,54 @@
+"""Generate the built-in demo dataset (real face photos, synthetic micro-expressions, CASME II layout)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", type=Path, help="output folder (default: the cache, $MER_RAY_CACHE/demo/...)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0); same seed, same bytes")
+    parser.add_argument("--small", action="store_true", help="the tiny demo (3 subjects x 3 clips) used by tests")
+    parser.add_argument("--force", action="store_true", help="generate again even if a matching demo exists")
+
+
+def run(args: argparse.Namespace) -> int:
+    from preprocessing.demo import (
+        GROUND_TRUTH,
+        SHEET_NAME,
+        SMALL_DEMO,
+        default_root,
+        ensure_demo,
+        generate_demo,
+        is_current,
+    )
+    from preprocessing.sample import LABELS, DatasetError
+
+    params = dict(SMALL_DEMO) if args.small else {}
+    root = (args.out.expanduser().resolve() if args.out else default_root(args.seed, **params))
+    reused = not args.force and is_current(root, seed=args.seed, **params)
+    start = time.perf_counter()
+    try:
+        if args.force:
+            generate_demo(root, seed=args.seed, **params)
+        else:
+            ensure_demo(root, seed=args.seed, **params)
+    except DatasetError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    seconds = time.perf_counter() - start
+    truth = json.loads((root / GROUND_TRUTH).read_text(encoding="utf-8"))
+    classes = Counter(clip["label"] for clip in truth["clips"])
+    emotions = Counter(clip["emotion"] for clip in truth["clips"])
+    print(f"demo dataset: {root}")
+    print(f"  {len(truth['subjects'])} subjects, {len(truth['clips'])} clips; classes "
+          + ", ".join(f"{label} {classes[label]}" for label in LABELS)
+          + "; emotions " + ", ".join(f"{emotion} {n}" for emotion, n in emotions.most_common()))
+    print(f"  sheet {root / SHEET_NAME}; ground truth {root / GROUND_TRUTH}")
+    print("  already generated: reused" if reused else f"  generated in {seconds:.1f} s")
+    return 0

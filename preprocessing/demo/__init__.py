@@ -1,0 +1,33 @@
+"""The built-in demo dataset: real face photographs with synthetic micro-expressions, in the CASME II layout.
+
+``ensure_demo()`` returns the cached dataset (generating it on first use, ~20 s); ``generate_demo(root)``
+writes one; ``displacement_field`` / ``warp_image`` give exact synthetic motion for measuring optical flow.
+"""
+
+from preprocessing.demo.generate import (
+    DEFAULT_DEMO,
+    FRAMES_DIR,
+    GROUND_TRUTH,
+    GROUND_TRUTH_DIR,
+    MANIFEST,
+    SHEET_NAME,
+    SMALL_DEMO,
+    VERSION,
+    DemoConfig,
+    cache_dir,
+    default_root,
+    ensure_demo,
+    generate_demo,
+    is_current,
+    make_config,
+)
+from preprocessing.demo.ground_truth import frame_flow, load_clip_truth
+from preprocessing.demo.motions import REFERENCE_FACE, action_unit_field, displacement_field, face_frame
+from preprocessing.demo.warp import warp_image
+
+__all__ = [
+    "DEFAULT_DEMO", "FRAMES_DIR", "GROUND_TRUTH", "GROUND_TRUTH_DIR", "MANIFEST", "REFERENCE_FACE", "SHEET_NAME",
+    "SMALL_DEMO", "VERSION", "DemoConfig", "action_unit_field", "cache_dir", "default_root", "displacement_field",
+    "ensure_demo", "face_frame", "frame_flow", "generate_demo", "is_current", "load_clip_truth", "make_config",
+    "warp_image",
+]

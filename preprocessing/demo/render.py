@@ -1,0 +1,214 @@
+"""Render one clip: a subject's neutral face moved by a micro-expression, blinks and head motion, then lit,
+noised and JPEG-encoded.
+
+Frame ``t`` is ``photometric_t(head_t(warp(neutral_t, d_t)))`` where ``d_t = profile_t * E + closure_t * B`` is
+the expression field ``E`` (at apex strength) plus the blink field ``B`` in the neutral face's coordinates,
+``neutral_t`` is the neutral face blended toward its closed-eye version while blinking, ``head_t`` is a
+small rigid motion (2x3 affine) and ``photometric_t`` an illumination drift plus sensor noise. Geometry is
+resampled once per frame (the head motion and the inverse of ``d_t`` are composed into one sampling map).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from preprocessing.demo.faces import Subject
+from preprocessing.demo.motions import (
+    REFERENCE_FACE,
+    action_unit_field,
+    blink_field,
+    blink_profile,
+    expression_profile,
+)
+from preprocessing.demo.warp import affine_points, invert_affine, invert_displacement, pixel_grid, remap, sample_field
+
+
+@dataclass(frozen=True)
+class ClipPlan:
+    """Everything drawn for one clip (JSON-ready through ``dataclasses.asdict``)."""
+
+    subject: str
+    clip: str
+    emotion: str
+    label: str
+    action_units: tuple[int, ...]
+    onset: int  # absolute frame number of the first frame
+    n_frames: int
+    apex_index: int  # apex = onset + apex_index
+    release: float  # fraction of the expression released by the offset
+    amplitude_224: float  # peak apex displacement at the 224-px face scale
+    asymmetry: float
+    head_rotation_deg: float  # static roll of this clip's pose
+    head_translation: tuple[float, float]  # static shift of this clip's pose, px
+    drift_rotation_deg: float  # roll drift from onset to offset
+    drift_translation: tuple[float, float]  # shift drift from onset to offset, px
+    tremor_px: float  # amplitude of a sinusoidal head tremor
+    tremor_period: float  # frames
+    tremor_phase: float
+    blink_start: int  # frame index where a blink starts (-1: no blink)
+    blink_duration: int
+    blink_closure: float  # peak lid closure in [0, 1]
+    gain_drift: float  # relative brightness change from onset to offset
+    gradient_drift: float  # relative change of a linear illumination gradient from onset to offset
+    gradient_angle_deg: float
+    noise_sigma: float  # sensor noise std, grey levels
+    noise_seed: int
+
+    @property
+    def apex(self) -> int:
+        return self.onset + self.apex_index
+
+    @property
+    def offset(self) -> int:
+        return self.onset + self.n_frames - 1
+
+    @property
+    def frame_numbers(self) -> list[int]:
+        return list(range(self.onset, self.onset + self.n_frames))
+
+
+@dataclass
+class RenderedClip:
+    """The frames of a clip and its exact ground truth."""
+
+    frames: list[np.ndarray]  # n x (H, W, 3) uint8 RGB
+    amplitude_px: float  # peak apex displacement in frame pixels
+    expression: np.ndarray  # (H, W, 2) float32 E: apex expression field, neutral-face coordinates
+    blink: np.ndarray  # (H, W, 2) float32 B: full-closure blink field, neutral-face coordinates
+    profile: np.ndarray  # (n,) expression intensity per frame
+    closure: np.ndarray  # (n,) lid closure per frame
+    head: np.ndarray  # (n, 2, 3) neutral-face -> frame affine per frame
+    micro: np.ndarray  # (H, W, 2) float32 onset -> apex micro-expression flow in the onset frame's coordinates
+    landmarks_onset: np.ndarray  # (68, 2) true landmarks in the onset frame
+
+
+def head_affines(plan: ClipPlan, centre: np.ndarray) -> np.ndarray:
+    """(n, 2, 3) neutral-face -> frame rigid transforms (rotation about ``centre`` plus translation)."""
+    s = np.arange(plan.n_frames, dtype=np.float64) / (plan.n_frames - 1)
+    t = np.arange(plan.n_frames, dtype=np.float64)
+    tremor = plan.tremor_px * np.sin(2 * np.pi * t / plan.tremor_period + plan.tremor_phase)
+    affines = np.zeros((plan.n_frames, 2, 3))
+    for i in range(plan.n_frames):
+        theta = np.deg2rad(plan.head_rotation_deg + plan.drift_rotation_deg * s[i])
+        rotation = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+        shift = np.asarray(plan.head_translation) + np.asarray(plan.drift_translation) * s[i]
+        shift = shift + tremor[i] * np.array([0.6, 0.8])  # a nod-like tremor, mostly vertical
+        affines[i, :, :2] = rotation
+        affines[i, :, 2] = centre + shift - rotation @ centre
+    return affines
+
+
+EYES = ((slice(36, 42), [37, 38], [41, 40], [36, 39]), (slice(42, 48), [43, 44], [47, 46], [42, 45]))
+
+
+def _eye_mask(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """(H, W, 1) float32 soft mask of one eye opening, grown to cover the lashes and the lid crease."""
+    mask = np.zeros(shape, dtype=np.uint8)
+    centre = points.mean(axis=0)
+    grown = centre + (points - centre) * np.array([1.1, 1.6])
+    cv2.fillConvexPoly(mask, np.round(grown * 16).astype(np.int32), 255, lineType=cv2.LINE_AA, shift=4)
+    return cv2.GaussianBlur(mask.astype(np.float32) / 255.0, (0, 0), 1.2)[..., None]
+
+
+def closed_eyes(subject: Subject) -> np.ndarray:
+    """The subject's neutral face with both eyes shut: lid skin slid down over each eye, and a dark lash line.
+
+    Returns:
+        (H, W, 3) float32 RGB; equal to the neutral face away from the eyes.
+    """
+    shape = subject.image.shape[:2]
+    landmarks = subject.landmarks
+    lids = subject.image.copy()
+    lashes = np.zeros(shape, dtype=np.uint8)
+    width = max(int(round(subject.face_size / 110)), 1)  # ~2 px lash line at a 224-px face
+    for eye, upper, lower, corners in EYES:
+        opening = max(float(landmarks[lower, 1].mean() - landmarks[upper, 1].mean()), 2.0)
+        above = pixel_grid(shape)
+        above[..., 1] -= np.float32(1.3 * opening)  # the skin ~1.3 openings above the eye stands in for the lid
+        region = _eye_mask(landmarks[eye], shape)
+        lids = lids * (1 - region) + remap(subject.image, above) * region
+        line = np.vstack([landmarks[corners[:1]], landmarks[lower] - [0, 0.25 * opening], landmarks[corners[1:]]])
+        cv2.polylines(lashes, [np.round(line * 16).astype(np.int32)], False, 255, thickness=width,
+                      lineType=cv2.LINE_AA, shift=4)
+    darken = cv2.GaussianBlur(lashes.astype(np.float32) / 255.0, (0, 0), 0.8)[..., None] * np.float32(0.6)
+    return lids * (1 - darken)
+
+
+def render_clip(subject: Subject, plan: ClipPlan) -> RenderedClip:
+    """Render a clip's frames and ground truth.
+
+    Args:
+        subject: the subject's neutral face.
+        plan: the clip's drawn parameters.
+
+    Returns:
+        The frames (RGB uint8) and the exact geometric ground truth.
+    """
+    shape = subject.image.shape[:2]
+    height, width = shape
+    amplitude_px = plan.amplitude_224 * subject.face_size / REFERENCE_FACE
+    expression = action_unit_field(subject.landmarks, plan.action_units, amplitude_px, shape,
+                                   asymmetry=plan.asymmetry)
+    profile = expression_profile(plan.n_frames, plan.apex_index, release=plan.release)
+    if plan.blink_start >= 0:
+        blink = blink_field(subject.landmarks, shape)
+        closure = plan.blink_closure * blink_profile(plan.n_frames, plan.blink_start, plan.blink_duration)
+        lidded = closed_eyes(subject)
+    else:
+        blink = np.zeros((*shape, 2), dtype=np.float32)
+        closure = np.zeros(plan.n_frames)
+    head = head_affines(plan, subject.landmarks.mean(axis=0))
+
+    grid = pixel_grid(shape)
+    # pixels within the largest displacement (+2 px) of the moving region: the only ones the warp can change
+    moving = (np.abs(expression).sum(axis=-1) + np.abs(blink).sum(axis=-1)) > 0
+    grow = int(np.ceil(np.abs(expression).max() + np.abs(blink).max())) + 2
+    reach = cv2.dilate(moving.astype(np.uint8), np.ones((2 * grow + 1, 2 * grow + 1), np.uint8))
+    # the fields cropped to that region (its rim is zero, so sampling clamped to the crop stays exact)
+    rows, cols = np.flatnonzero(reach.any(axis=1)), np.flatnonzero(reach.any(axis=0))
+    y0, y1, x0, x1 = (rows[0], rows[-1] + 1, cols[0], cols[-1] + 1) if rows.size else (0, 1, 0, 1)
+    corner = np.float32([x0, y0])
+    expression_crop, blink_crop = expression[y0:y1, x0:x1], blink[y0:y1, x0:x1]
+    ramp_angle = np.deg2rad(plan.gradient_angle_deg)
+    ramp = ((grid[..., 0] - width / 2) * np.cos(ramp_angle) + (grid[..., 1] - height / 2) * np.sin(ramp_angle)) / width
+    noise_rng = np.random.default_rng(plan.noise_seed)
+    noise_scale = np.float32(plan.noise_sigma / np.sqrt(1 / 6))  # u1 + u2 - 1 has std sqrt(1/6)
+    frames = []
+    for i in range(plan.n_frames):
+        targets = affine_points(invert_affine(head[i]), grid)  # frame pixel -> deformed neutral face
+        if (profile[i] > 0 or closure[i] > 0) and rows.size:
+            field = expression_crop * np.float32(profile[i])
+            if closure[i] > 0:
+                field += blink_crop * np.float32(closure[i])
+            # only pixels whose target lies near the field's support can move: invert the field there alone
+            active = np.flatnonzero(cv2.warpAffine(reach, head[i], (width, height), flags=cv2.INTER_NEAREST))
+            flat = targets.reshape(-1, 2)
+            flat[active] = invert_displacement(field, flat[active] - corner) + corner
+        source = subject.image
+        if closure[i] > 0:
+            source = subject.image * np.float32(1 - closure[i]) + lidded * np.float32(closure[i])
+        image = remap(source, targets)  # (H, W, 3) float32
+        s = i / (plan.n_frames - 1)
+        light = np.float32(1 + plan.gain_drift * s) + np.float32(plan.gradient_drift * s) * ramp
+        image *= light[..., None]
+        # sensor noise on the luminance: zero-mean, std noise_sigma, triangular (two uniforms: 3x cheaper than a
+        # normal); independent per pixel and frame
+        noise = noise_rng.random((2, height, width, 1), dtype=np.float32)
+        noise[0] += noise[1]
+        noise[0] -= np.float32(1)
+        noise[0] *= noise_scale
+        image += noise[0]
+        np.maximum(image, 0, out=image)
+        frames.append(cv2.convertScaleAbs(image))  # rounds and saturates to uint8
+
+    # Ground truth in the onset frame: the expression is at rest there (profile 0, no blink), so a point q of
+    # the onset frame is the neutral point p = head_0^-1(q), which the apex shows at head_0(p + E(p)).
+    onset_points = affine_points(invert_affine(head[0]), grid)
+    micro = sample_field(expression, onset_points) @ head[0][:, :2].T.astype(np.float32)
+    landmarks_onset = affine_points(head[0], subject.landmarks.astype(np.float32))
+    return RenderedClip(frames=frames, amplitude_px=amplitude_px, expression=expression, blink=blink,
+                        profile=profile, closure=closure, head=head, micro=micro.astype(np.float32),
+                        landmarks_onset=landmarks_onset.astype(np.float64))

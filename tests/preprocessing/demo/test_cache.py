@@ -1,0 +1,106 @@
+"""ensure_demo: the cache is reused while its demo.json matches, regenerated when it does not; writes are atomic."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from preprocessing.demo import (
+    MANIFEST,
+    SMALL_DEMO,
+    VERSION,
+    DemoConfig,
+    default_root,
+    ensure_demo,
+    generate_demo,
+    is_current,
+    make_config,
+)
+from preprocessing.demo import generate as generate_module
+from preprocessing.sample import DatasetError
+from tests.preprocessing.demo.conftest import tree_hashes
+
+
+@pytest.fixture
+def demo_copy(small_demo, tmp_path) -> Path:
+    return Path(shutil.copytree(small_demo, tmp_path / "copy"))
+
+
+def test_second_call_reuses_the_cache(demo_copy):
+    before = (demo_copy / MANIFEST).stat().st_mtime_ns
+    assert ensure_demo(demo_copy, seed=0, **SMALL_DEMO) == demo_copy.resolve()
+    assert (demo_copy / MANIFEST).stat().st_mtime_ns == before
+
+
+def test_a_different_manifest_regenerates(demo_copy, small_demo, caplog):
+    manifest = json.loads((demo_copy / MANIFEST).read_text())
+    manifest["version"] = VERSION - 1  # as if made by an older generator
+    (demo_copy / MANIFEST).write_text(json.dumps(manifest))
+    (demo_copy / "stale-file.txt").write_text("from the old demo")
+    with caplog.at_level("INFO", logger="preprocessing.demo.generate"):
+        ensure_demo(demo_copy, seed=0, **SMALL_DEMO)
+    assert "generating the built-in demo dataset into" in caplog.text and "out of date" in caplog.text
+    assert tree_hashes(demo_copy) == tree_hashes(small_demo)  # a clean regeneration: the stale file is gone
+
+
+def test_other_parameters_are_not_the_cached_demo(demo_copy):
+    assert is_current(demo_copy, seed=0, **SMALL_DEMO)
+    assert not is_current(demo_copy, seed=1, **SMALL_DEMO)
+    assert not is_current(demo_copy, seed=0, **{**SMALL_DEMO, "n_subjects": 4})
+
+
+def test_first_use_generates_into_the_cache(monkeypatch, tmp_path, caplog):
+    monkeypatch.setenv("MER_RAY_CACHE", str(tmp_path))
+    with caplog.at_level("INFO", logger="preprocessing.demo.generate"):
+        root = ensure_demo(seed=0, **SMALL_DEMO)
+    assert root == default_root(0, **SMALL_DEMO) and root.parent == tmp_path / "demo"
+    assert "(first use)" in caplog.text and is_current(root, seed=0, **SMALL_DEMO)
+    assert sorted(p.name for p in (tmp_path / "demo").iterdir()) == [root.name]  # no temporary folder left
+
+
+def test_default_cache_root(monkeypatch, tmp_path):
+    monkeypatch.setenv("MER_RAY_CACHE", str(tmp_path))
+    assert default_root(0) == tmp_path / "demo" / f"v{VERSION}-seed0"
+    small = default_root(0, **SMALL_DEMO)
+    assert small.parent == tmp_path / "demo" and small.name.startswith(f"v{VERSION}-seed0-")
+    assert default_root(0, **SMALL_DEMO) == small != default_root(0, **{**SMALL_DEMO, "n_subjects": 4})
+    monkeypatch.delenv("MER_RAY_CACHE")
+    assert default_root(3) == Path.home() / ".cache" / "mer_ray" / "demo" / f"v{VERSION}-seed3"
+
+
+def test_a_folder_that_is_not_a_demo_is_never_overwritten(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "thesis.tex").write_text("precious")
+    with pytest.raises(DatasetError, match="not a demo dataset"):
+        generate_demo(tmp_path / "data", **SMALL_DEMO)
+    assert (tmp_path / "data" / "thesis.tex").read_text() == "precious"
+
+
+def test_an_interrupted_generation_leaves_nothing(tmp_path, monkeypatch):
+    rendered = []
+    real = generate_module.render_clip
+
+    def failing(subject, plan):
+        if len(rendered) == 2:
+            raise KeyboardInterrupt
+        rendered.append(plan)
+        return real(subject, plan)
+
+    monkeypatch.setattr(generate_module, "render_clip", failing)
+    with pytest.raises(KeyboardInterrupt):
+        generate_demo(tmp_path / "demo", **SMALL_DEMO)
+    assert list(tmp_path.iterdir()) == []  # neither the root nor a partial folder
+
+
+def test_parameters_are_validated():
+    with pytest.raises(ValueError, match="seed"):
+        generate_demo(Path("/nonexistent/never-written"), seed=-1)
+    with pytest.raises(TypeError, match="n_subjects"):
+        make_config(n_subject=3)
+    with pytest.raises(ValueError, match="min_frames"):
+        DemoConfig(min_frames=2)
+    with pytest.raises(ValueError, match="max_frames"):
+        DemoConfig(min_frames=12, max_frames=10)
