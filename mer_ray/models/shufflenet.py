@@ -1,0 +1,200 @@
+"""ShuffleNetV2 1.0x (Ma et al. 2018; the paper's Table 1) with optional CBAM or improved-ViT attention.
+
+Layout (224x224 input): conv1 3x3/2 24 ch -> max-pool 3x3/2 -> stage2 116 ch (4 units) -> stage3 232 ch (8)
+-> stage4 464 ch (4) -> conv5 1x1 1024 ch -> global average pool -> dropout -> linear. State-dict keys follow
+torchvision's ``shufflenet_v2_x1_0`` (except ``fc`` -> ``classifier``), so its ImageNet weights load through
+`MERModel.load_backbone_state` when available locally.
+
+Attention variants:
+    "cbam": CBAM (Eq. 10-11) at ``cbam_placement``. The paper's Fig. 3 is an image we cannot read in the text;
+        its discussion says CBAM "is applied only once in the network structure", which fits both "conv5"
+        (on the 1024-channel map right before global pooling) and "stage4" (on the last stage's output). We
+        default to "conv5" (the features the classifier sees); "stage4", "stages" (after stages 2, 3 and 4)
+        and "units" (inside every unit, on the branch output, as CBAM's authors integrate it) are options.
+    "vit": the improved ViT block (Eq. 12-15) inserted before and after the last stage (stage 4), Fig. 5.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import torch
+from torch import Tensor, nn
+
+from mer_ray.models._base import MERModel
+from mer_ray.models._registry import register_model
+from mer_ray.models.cbam import CBAM
+from mer_ray.models.layers import KERAS_LEAKY_SLOPE, check_activation, check_choice, check_number, init_cnn_weights
+from mer_ray.models.layers import make_act as _make_act
+from mer_ray.models.vit_block import ImprovedViTBlock, ViTBlockConfig
+
+STAGE_REPEATS = (4, 8, 4)  # Table 1: 1 stride-2 unit + 3 / 7 / 3 stride-1 units
+STAGE_CHANNELS = (24, 116, 232, 464, 1024)  # conv1, stage2-4, conv5 (1.0x)
+ATTENTIONS = (None, "cbam", "vit")
+CBAM_PLACEMENTS = ("conv5", "stage4", "stages", "units")
+
+
+def shuffle_concat(a: Tensor, b: Tensor) -> Tensor:
+    """``channel_shuffle(cat([a, b], 1), groups=2)`` in one copy: channels interleave a0, b0, a1, b1, ..."""
+    return torch.stack((a, b), dim=2).flatten(1, 2)  # (B, c, 2, H, W) -> (B, 2c, H, W)
+
+
+class ShuffleUnit(nn.Module):
+    """ShuffleNetV2 unit: channel split (stride 1) or two downsampling branches (stride 2), concat, shuffle."""
+
+    def __init__(self, inp: int, oup: int, stride: int, act_factory, cbam_reduction: int | None = None) -> None:
+        super().__init__()
+        self.stride = stride
+        bf = oup // 2
+        if stride > 1:
+            self.branch1 = nn.Sequential(
+                nn.Conv2d(inp, inp, 3, stride, 1, groups=inp, bias=False),  # depthwise 3x3
+                nn.BatchNorm2d(inp),
+                nn.Conv2d(inp, bf, 1, bias=False),
+                nn.BatchNorm2d(bf),
+                act_factory(),
+            )
+        else:
+            self.branch1 = nn.Sequential()
+        self.branch2 = nn.Sequential(
+            nn.Conv2d(inp if stride > 1 else bf, bf, 1, bias=False),
+            nn.BatchNorm2d(bf),
+            act_factory(),
+            nn.Conv2d(bf, bf, 3, stride, 1, groups=bf, bias=False),  # depthwise 3x3
+            nn.BatchNorm2d(bf),
+            nn.Conv2d(bf, bf, 1, bias=False),
+            nn.BatchNorm2d(bf),
+            act_factory(),
+        )
+        self.cbam = CBAM(bf, cbam_reduction) if cbam_reduction is not None else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``(B, inp, H, W)`` -> ``(B, oup, H / stride, W / stride)``."""
+        if self.stride == 1:
+            keep, x2 = x.chunk(2, dim=1)
+            y = self.branch2(x2)
+        else:
+            keep, y = self.branch1(x), self.branch2(x)
+        if self.cbam is not None:
+            y = self.cbam(y)
+        return shuffle_concat(keep, y)
+
+
+class ShuffleNetV2(MERModel):
+    """ShuffleNetV2 1.0x for micro-expression recognition; see the module docstring for the variants.
+
+    Args:
+        num_classes: Classifier outputs (3 for the MEGC2019 composite protocol).
+        in_chans: 3 for flow (u, v, strain), 1 for a grayscale apex face.
+        act: "leaky_relu" (the paper's choice, default) or "relu" (torchvision's ShuffleNetV2).
+        act_slope: LeakyReLU negative slope; 0.3 is Keras' default (the paper used Keras and names no slope).
+        drop_rate: Dropout before the classifier (the paper's 0.5).
+        head: "softmax" (cross-entropy) or "svm" (multi-class hinge); only changes the loss, see `heads`.
+        attention: None, "cbam" or "vit".
+        cbam_placement: "conv5" (default), "stage4", "stages" or "units"; only with attention="cbam".
+        cbam_reduction: Channel-MLP reduction r (CBAM's 16); only with attention="cbam".
+        vit_dim, vit_depth, vit_patch, vit_kernel, vit_heads, vit_mlp_ratio, vit_conv: `ViTBlockConfig`
+            fields (None keeps its default); only with attention="vit".
+    """
+
+    stem_conv_key = "conv1.0.weight"
+
+    def __init__(
+        self,
+        num_classes: int = 3,
+        in_chans: int = 3,
+        *,
+        act: str = "leaky_relu",
+        act_slope: float = KERAS_LEAKY_SLOPE,
+        drop_rate: float = 0.5,
+        head: str = "softmax",
+        attention: str | None = None,
+        cbam_placement: str | None = None,
+        cbam_reduction: int | None = None,
+        vit_dim: int | None = None,
+        vit_depth: int | None = None,
+        vit_patch: int | None = None,
+        vit_kernel: int | None = None,
+        vit_heads: int | None = None,
+        vit_mlp_ratio: float | None = None,
+        vit_conv: str | None = None,
+    ) -> None:
+        super().__init__(num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate, head=head)
+        check_activation(act, act_slope)
+        check_choice("attention", attention, ATTENTIONS)
+        vit_options = {"dim": vit_dim, "depth": vit_depth, "patch": vit_patch, "kernel": vit_kernel,
+                       "heads": vit_heads, "mlp_ratio": vit_mlp_ratio, "conv": vit_conv}
+        vit_options = {k: v for k, v in vit_options.items() if v is not None}
+        if attention != "vit" and vit_options:
+            raise ValueError(f"vit_{next(iter(vit_options))} needs attention='vit', got attention={attention!r}")
+        if attention != "cbam" and (cbam_placement is not None or cbam_reduction is not None):
+            raise ValueError(f"cbam_placement / cbam_reduction need attention='cbam', got attention={attention!r}")
+        self.act, self.act_slope, self.attention = act, act_slope, attention
+        act_factory = partial(_make_act, act, act_slope)
+
+        placement = cbam_placement or "conv5"
+        reduction = 16 if cbam_reduction is None else cbam_reduction
+        if attention == "cbam":
+            check_choice("cbam_placement", placement, CBAM_PLACEMENTS)
+            check_number("cbam_reduction", reduction, low=1, integer=True)
+        self.cbam_placement = placement if attention == "cbam" else None
+        unit_cbam = reduction if self.cbam_placement == "units" else None
+
+        c1, c2, c3, c4, c5 = STAGE_CHANNELS
+        self.conv1 = nn.Sequential(nn.Conv2d(in_chans, c1, 3, 2, 1, bias=False), nn.BatchNorm2d(c1), act_factory())
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        stages = []
+        for inp, oup, repeats in zip((c1, c2, c3), (c2, c3, c4), STAGE_REPEATS):
+            units = [ShuffleUnit(inp, oup, 2, act_factory, unit_cbam)]
+            units += [ShuffleUnit(oup, oup, 1, act_factory, unit_cbam) for _ in range(repeats - 1)]
+            stages.append(nn.Sequential(*units))
+        self.stage2, self.stage3, self.stage4 = stages
+        self.conv5 = nn.Sequential(nn.Conv2d(c4, c5, 1, bias=False), nn.BatchNorm2d(c5), act_factory())
+
+        # CBAM modules applied after a stage / conv5, keyed by that layer's name.
+        self.cbam = nn.ModuleDict()
+        if self.cbam_placement == "conv5":
+            self.cbam["conv5"] = CBAM(c5, reduction)
+        elif self.cbam_placement == "stage4":
+            self.cbam["stage4"] = CBAM(c4, reduction)
+        elif self.cbam_placement == "stages":
+            for name, ch in (("stage2", c2), ("stage3", c3), ("stage4", c4)):
+                self.cbam[name] = CBAM(ch, reduction)
+
+        self.vit_config = ViTBlockConfig(**vit_options) if attention == "vit" else None
+        if self.vit_config is not None:
+            self.vit_config.validate()
+            self.vit_before_stage4 = ImprovedViTBlock(c3, self.vit_config, act_factory)  # on (B, 232, H/16, W/16)
+            self.vit_after_stage4 = ImprovedViTBlock(c4, self.vit_config, act_factory)  # on (B, 464, H/32, W/32)
+        else:
+            self.vit_before_stage4 = self.vit_after_stage4 = None
+
+        self._build_head(c5)
+        init_cnn_weights(self, act, act_slope)
+        for name, m in self.named_modules():
+            if name.startswith("vit_") and isinstance(m, nn.Linear):
+                nn.init.trunc_normal_(m.weight, std=0.02)
+                nn.init.zeros_(m.bias)
+
+    def _after(self, name: str, x: Tensor) -> Tensor:
+        return self.cbam[name](x) if name in self.cbam else x
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """``(B, in_chans, H, W)`` -> pooled ``(B, 1024)``."""
+        x = self.maxpool(self.conv1(x))  # (B, 24, H/4, W/4)
+        x = self._after("stage2", self.stage2(x))  # (B, 116, H/8, W/8)
+        x = self._after("stage3", self.stage3(x))  # (B, 232, H/16, W/16)
+        if self.vit_before_stage4 is not None:
+            x = self.vit_before_stage4(x)
+        x = self._after("stage4", self.stage4(x))  # (B, 464, H/32, W/32)
+        if self.vit_after_stage4 is not None:
+            x = self.vit_after_stage4(x)
+        x = self._after("conv5", self.conv5(x))  # (B, 1024, H/32, W/32)
+        return x.mean(dim=(2, 3))  # (B, 1024)
+
+
+_VIT_OPTIONS = ("vit_dim", "vit_depth", "vit_patch", "vit_kernel", "vit_heads", "vit_mlp_ratio", "vit_conv")
+register_model("shufflenet_v2", partial(ShuffleNetV2, attention=None), ("act_slope",))
+register_model("shufflenet_v2_cbam", partial(ShuffleNetV2, attention="cbam"),
+               ("act_slope", "cbam_placement", "cbam_reduction"))
+register_model("shufflenet_v2_vit", partial(ShuffleNetV2, attention="vit"), ("act_slope", *_VIT_OPTIONS))
