@@ -41,3 +41,23 @@ def rng():
     import numpy as np
 
     return np.random.default_rng(42)
+
+
+@pytest.fixture(scope="session")
+def small_demo(tmp_path_factory) -> Path:
+    """The small demo (3 subjects x 3 clips), seed 0, generated once per session; copy it before changing it."""
+    from preprocessing.demo import SMALL_DEMO, generate_demo
+
+    return generate_demo(tmp_path_factory.mktemp("demo") / "small", seed=0, **SMALL_DEMO)
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """A real local Ray cluster (2 CPUs) shared by the session's Ray tests."""
+    import ray
+
+    from preprocessing.ray_runtime import init_ray
+
+    init_ray(num_cpus=2)
+    yield ray
+    ray.shutdown()

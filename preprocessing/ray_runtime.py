@@ -1,0 +1,36 @@
+"""Connecting to Ray: a local cluster by default, an existing one with ``--address auto`` (or ``ray://...``)."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+
+def init_ray(address: str | None = None, *, num_cpus: int | None = None) -> None:
+    """Start (or join) Ray once per process.
+
+    Args:
+        address: ``None`` starts a local cluster on this machine; ``"auto"`` joins the cluster this machine is
+            part of (``ray start`` / ``ray up``); ``"ray://host:10001"`` connects a client.
+        num_cpus: CPUs of a new local cluster (default: all of this machine's).
+    """
+    import ray
+
+    if ray.is_initialized():
+        return
+    if address is None:
+        os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a private, local, single-user cluster
+    os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+    ray.init(
+        address=address,
+        num_cpus=num_cpus if address is None else None,
+        include_dashboard=False if address is None else None,
+        logging_level=logging.WARNING,
+        log_to_driver=True,
+    )
+    try:
+        from ray.data import DataContext
+
+        DataContext.get_current().enable_progress_bars = True
+    except ImportError:
+        pass
