@@ -1,0 +1,155 @@
+"""Training data: the preprocessing shards read once into arrays plus a metadata table.
+
+Training never touches OpenCV or dlib: it only reads what ``python -m preprocessing run`` wrote.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+MASKED_LABEL = -1  # what the trainer sees in place of a held-out subject's labels
+META_COLUMNS = ["sample_id", "dataset", "subject", "clip", "emotion", "label", "onset", "apex", "offset",
+                "apex_spotted"]
+MODALITIES = ("flow", "apex")
+
+
+class FeaturesError(ValueError):
+    """A features folder is missing, incomplete or does not match what was asked of it."""
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """Arrays of the processed clips, row-aligned with ``meta``.
+
+    Attributes:
+        meta: one row per clip: sample_id, dataset, subject, clip, emotion, label, onset, apex, offset, ...
+        flow: (N, 4, S, S) float32 [u, v, strain, magnitude] onset -> apex, in aligned-face pixels.
+        apex_face: (N, S, S) uint8 aligned grayscale apex face.
+        mask: (N, S, S) uint8, 1 where expression motion is kept (eyes and background masked out).
+        source: the features folder (absolute) or ``""`` for in-memory sets.
+    """
+
+    meta: pd.DataFrame
+    flow: np.ndarray
+    apex_face: np.ndarray
+    mask: np.ndarray
+    source: str = ""
+    manifest: dict = field(default_factory=dict, repr=False)
+
+    def __post_init__(self):
+        n = len(self.meta)
+        for name in ("flow", "apex_face", "mask"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"{name} has {len(getattr(self, name))} rows; meta has {n}")
+
+    def __len__(self) -> int:
+        return len(self.meta)
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.meta["label"].to_numpy(dtype=np.int64)
+
+    @property
+    def subjects(self) -> list[str]:
+        """Subjects in order of first appearance sorted by name (a stable fold order)."""
+        return sorted(self.meta["subject"].unique().tolist())
+
+    @property
+    def datasets(self) -> list[str]:
+        return sorted(self.meta["dataset"].unique().tolist())
+
+    @property
+    def size(self) -> int:
+        return int(self.flow.shape[-1])
+
+    def subset(self, rows: np.ndarray) -> FeatureSet:
+        """Rows ``rows`` (indices or a boolean mask) as a new set (arrays copied)."""
+        rows = np.flatnonzero(rows) if np.asarray(rows).dtype == bool else np.asarray(rows)
+        return replace(
+            self,
+            meta=self.meta.iloc[rows].reset_index(drop=True),
+            flow=self.flow[rows],
+            apex_face=self.apex_face[rows],
+            mask=self.mask[rows],
+        )
+
+    def with_masked_labels(self, held_out_subject: str) -> FeatureSet:
+        """The same set with the held-out subject's labels replaced by ``MASKED_LABEL`` (arrays shared)."""
+        if held_out_subject not in set(self.meta["subject"]):
+            raise ValueError(f"subject {held_out_subject!r} is not in this feature set ({len(self.subjects)} subjects)")
+        meta = self.meta.copy()
+        meta.loc[meta["subject"] == held_out_subject, "label"] = MASKED_LABEL
+        return replace(self, meta=meta)
+
+
+def load_features(
+    path: str | Path,
+    *,
+    datasets: list[str] | None = None,
+    subjects: list[str] | None = None,
+) -> FeatureSet:
+    """Read a features folder written by ``python -m preprocessing run``.
+
+    Args:
+        path: the ``--out`` folder of the preprocessing run (holds ``manifest.json`` and ``shards/``).
+        datasets: keep only these datasets (narrow a composite protocol to a subset), e.g. ``["casme2"]``.
+        subjects: keep only these subjects.
+
+    Returns:
+        The processed clips (rejected ones left out), sorted by sample id.
+    """
+    path = Path(path).expanduser().resolve()
+    manifest_path = path / "manifest.json"
+    if not manifest_path.is_file():
+        raise FeaturesError(
+            f"{manifest_path} not found: {path} is not a complete features folder; run "
+            f"`python -m preprocessing run --out {path}` (an interrupted run resumes)"
+        )
+    manifest = json.loads(manifest_path.read_text())
+    wanted = set(manifest["sample_ids"])
+    tables = []
+    for shard in sorted((path / "shards").glob("*.parquet")):
+        table = pq.read_table(shard, columns=[*META_COLUMNS, "status", "flow", "apex_face", "mask", "face_size"])
+        table = table.filter(pc.equal(table.column("status"), "ok"))
+        tables.append(table)
+    if not tables:
+        raise FeaturesError(f"{path / 'shards'} holds no Parquet shards although the manifest exists")
+    table = pa.concat_tables(tables)
+    table = table.filter(pc.is_in(table.column("sample_id"), value_set=pa.array(sorted(wanted))))
+    meta = table.select(META_COLUMNS).to_pandas()
+    keep = ~meta["sample_id"].duplicated().to_numpy()
+    if datasets is not None:
+        unknown = set(datasets) - set(meta["dataset"])
+        if unknown:
+            raise FeaturesError(f"datasets {sorted(unknown)} not in {path}; it holds {sorted(set(meta['dataset']))}")
+        keep &= meta["dataset"].isin(datasets).to_numpy()
+    if subjects is not None:
+        keep &= meta["subject"].isin(subjects).to_numpy()
+    order = np.flatnonzero(keep)
+    order = order[np.argsort(meta["sample_id"].to_numpy()[order], kind="stable")]
+    if len(order) == 0:
+        raise FeaturesError(f"no processed clips left in {path} after the selection")
+    size = int(table.column("face_size")[0].as_py())
+    taken = table.take(pa.array(order))
+    return FeatureSet(
+        meta=meta.iloc[order].reset_index(drop=True).astype({"label": np.int64}),
+        flow=_fixed_list_to_numpy(taken.column("flow"), np.float32, (4, size, size)),
+        apex_face=_fixed_list_to_numpy(taken.column("apex_face"), np.uint8, (size, size)),
+        mask=_fixed_list_to_numpy(taken.column("mask"), np.uint8, (size, size)),
+        source=str(path),
+        manifest=manifest,
+    )
+
+
+def _fixed_list_to_numpy(column: pa.ChunkedArray, dtype: type, shape: tuple[int, ...]) -> np.ndarray:
+    array = column.combine_chunks()
+    values = array.flatten().to_numpy(zero_copy_only=False)  # flatten() honours slices; .values does not
+    return np.ascontiguousarray(values, dtype=dtype).reshape((len(array), *shape))

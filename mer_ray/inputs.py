@@ -1,0 +1,115 @@
+"""Model inputs built batch by batch from the shared feature arrays (no per-trial copy of the whole set).
+
+Everything fitted here (normalisation statistics) is fitted on TRAINING rows only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from mer_ray.data import MODALITIES, FeatureSet
+
+CHANNELS = {"flow": 3, "apex": 1}  # flow: u, v, optical strain (magnitude is redundant with u, v)
+
+
+def in_chans(modality: str) -> int:
+    if modality not in CHANNELS:
+        raise ValueError(f"modality must be one of {list(MODALITIES)}; got {modality!r}")
+    return CHANNELS[modality]
+
+
+@dataclass
+class InputBuilder:
+    """Turns rows of a FeatureSet into a (B, C, size, size) float tensor.
+
+    Args:
+        data: the shared features (read-only arrays).
+        modality: ``"flow"`` (u, v, strain) or ``"apex"`` (grayscale apex face).
+        size: model input size; flow displacements are rescaled with the image (pixels change size).
+        apply_mask: multiply by the stored eye / background mask.
+    """
+
+    data: FeatureSet
+    modality: str
+    size: int
+    apply_mask: bool = True
+    mean_: np.ndarray | None = None
+    std_: np.ndarray | None = None
+
+    def __post_init__(self):
+        in_chans(self.modality)
+        if self.size < 32:
+            raise ValueError(f"input size must be at least 32 pixels; got {self.size}")
+
+    def raw(self, rows: np.ndarray, flip: np.ndarray | None = None) -> torch.Tensor:
+        """Un-normalised inputs of ``rows``; ``flip[i]`` mirrors row i horizontally (u is negated for flow)."""
+        rows = np.asarray(rows)
+        if self.modality == "flow":
+            x = torch.from_numpy(np.array(self.data.flow[rows, :3], dtype=np.float32))  # (B, 3, S, S)
+        else:
+            x = torch.from_numpy(self.data.apex_face[rows][:, None].astype(np.float32) / 255.0)  # (B, 1, S, S)
+        if self.apply_mask:
+            x = x * torch.from_numpy(self.data.mask[rows][:, None].astype(np.float32))
+        source = x.shape[-1]
+        if source != self.size:
+            x = F.interpolate(x, size=(self.size, self.size), mode="area" if self.size < source else "bilinear")
+            if self.modality == "flow":
+                x[:, :2] *= self.size / source  # displacements in pixels scale with the image; strain does not
+        if flip is not None and np.any(flip):
+            flip_t = torch.from_numpy(np.asarray(flip, dtype=bool))
+            mirrored = torch.flip(x[flip_t], dims=[-1])
+            if self.modality == "flow":
+                mirrored[:, 0] = -mirrored[:, 0]  # a mirrored flow field points the other way horizontally
+            x[flip_t] = mirrored
+        return x
+
+    def fit(self, rows: np.ndarray, chunk: int = 64) -> InputBuilder:
+        """Per-channel mean and std over ``rows`` (training rows only), streamed in chunks."""
+        total = None
+        total_sq = None
+        count = 0
+        for start in range(0, len(rows), chunk):
+            x = self.raw(rows[start : start + chunk]).double()
+            s = x.sum(dim=(0, 2, 3))
+            sq = (x * x).sum(dim=(0, 2, 3))
+            total = s if total is None else total + s
+            total_sq = sq if total_sq is None else total_sq + sq
+            count += x.shape[0] * x.shape[2] * x.shape[3]
+        if total is None:
+            raise ValueError("cannot fit input statistics on zero training rows")
+        mean = total / count
+        std = torch.sqrt(torch.clamp(total_sq / count - mean * mean, min=1e-12))
+        self.mean_ = mean.float().numpy()
+        self.std_ = np.maximum(std.float().numpy(), 1e-6)
+        return self
+
+    def __call__(self, rows: np.ndarray, flip: np.ndarray | None = None) -> torch.Tensor:
+        if self.mean_ is None:
+            raise RuntimeError("InputBuilder.fit(training_rows) must run before building inputs")
+        x = self.raw(rows, flip)
+        mean = torch.from_numpy(self.mean_)[None, :, None, None]
+        std = torch.from_numpy(self.std_)[None, :, None, None]
+        return (x - mean) / std
+
+
+def balanced_epoch(labels: np.ndarray, rng: np.random.Generator, num_classes: int = 3) -> np.ndarray:
+    """Indices into ``labels`` for one epoch with the same number of items per present class.
+
+    The epoch keeps the size of the training set; each class gets ``len // classes`` items, drawn without
+    replacement while the class has enough items and cycling through reshuffled copies otherwise.
+    """
+    classes = [c for c in range(num_classes) if np.any(labels == c)]
+    if not classes:
+        raise ValueError("no labelled training items")
+    per_class = max(1, len(labels) // len(classes))
+    picks = []
+    for c in classes:
+        members = np.flatnonzero(labels == c)
+        reps = -(-per_class // len(members))
+        pool = np.concatenate([rng.permutation(members) for _ in range(reps)])
+        picks.append(pool[:per_class])
+    return rng.permutation(np.concatenate(picks))

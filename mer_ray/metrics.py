@@ -1,0 +1,102 @@
+"""Pooled LOSO metrics: concatenate every fold's predictions, then score once (never average per-fold scores).
+
+UAR = mean per-class recall, UF1 = mean per-class F1, both over labels [0, 1, 2] with 0/0 counted as 0
+(sklearn's ``recall_score`` / ``f1_score`` with ``average="macro", labels=[0, 1, 2], zero_division=0``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+CLASSES: tuple[int, ...] = (0, 1, 2)
+CLASS_NAMES: tuple[str, ...] = ("negative", "positive", "surprise")
+
+
+def confusion(y_true: Sequence[int], y_pred: Sequence[int], labels: Sequence[int] = CLASSES) -> np.ndarray:
+    """Confusion counts, rows = true class, columns = predicted class, over ``labels``."""
+    index = {label: i for i, label in enumerate(labels)}
+    matrix = np.zeros((len(labels), len(labels)), dtype=np.int64)
+    for t, p in zip(np.asarray(y_true).tolist(), np.asarray(y_pred).tolist(), strict=True):
+        if t not in index:
+            raise ValueError(f"y_true holds label {t!r}; expected one of {list(labels)}")
+        if p in index:  # a prediction outside the labels is a miss for its true class
+            matrix[index[t], index[p]] += 1
+    return matrix
+
+
+def scores_from_confusion(matrix: np.ndarray) -> dict[str, float]:
+    """UAR, UF1 and accuracy of a confusion matrix (rows true, columns predicted); 0/0 counts as 0."""
+    tp = np.diag(matrix).astype(float)
+    support = matrix.sum(axis=1).astype(float)
+    predicted = matrix.sum(axis=0).astype(float)
+    recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
+    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
+    denom = precision + recall
+    f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
+    n = matrix.sum()
+    return {
+        "uar": float(recall.mean()),
+        "uf1": float(f1.mean()),
+        "accuracy": float(tp.sum() / n) if n else 0.0,
+        "n": int(n),
+    }
+
+
+def pooled_scores(y_true: Sequence[int], y_pred: Sequence[int], labels: Sequence[int] = CLASSES) -> dict[str, float]:
+    """UAR / UF1 / accuracy / n of the concatenated predictions."""
+    return scores_from_confusion(confusion(y_true, y_pred, labels))
+
+
+def score_predictions(predictions: pd.DataFrame) -> dict[str, float]:
+    """Composite scores plus per-dataset slices (``uar_<dataset>``, ``uf1_<dataset>``, ``accuracy_<dataset>``).
+
+    Args:
+        predictions: one row per held-out sample with columns ``dataset``, ``y_true``, ``y_pred`` (one
+            configuration's pooled LOSO predictions).
+    """
+    missing = {"dataset", "y_true", "y_pred"} - set(predictions.columns)
+    if missing:
+        raise ValueError(f"predictions lack columns {sorted(missing)}; found {list(predictions.columns)}")
+    result = pooled_scores(predictions["y_true"], predictions["y_pred"])
+    for dataset, part in predictions.groupby("dataset", sort=True):
+        sliced = pooled_scores(part["y_true"], part["y_pred"])
+        for key in ("uar", "uf1", "accuracy", "n"):
+            result[f"{key}_{dataset}"] = sliced[key]
+    return result
+
+
+def bootstrap_ci(
+    predictions: pd.DataFrame,
+    *,
+    metric: str = "uar",
+    n_boot: int = 1000,
+    alpha: float = 0.05,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile interval of a pooled metric, resampling SUBJECTS with replacement (samples of one subject
+    are not independent).
+
+    Args:
+        predictions: rows with ``subject``, ``y_true``, ``y_pred``.
+        metric: ``"uar"``, ``"uf1"`` or ``"accuracy"``.
+        n_boot: bootstrap replicates.
+        alpha: 0.05 gives a 95% interval.
+        seed: seed of the resampling.
+    """
+    if metric not in ("uar", "uf1", "accuracy"):
+        raise ValueError(f"metric must be one of 'uar', 'uf1', 'accuracy'; got {metric!r}")
+    rng = np.random.default_rng(seed)
+    per_subject = [
+        confusion(part["y_true"], part["y_pred"]) for _, part in predictions.groupby("subject", sort=True)
+    ]
+    if not per_subject:
+        raise ValueError("no predictions to bootstrap")
+    stacked = np.stack(per_subject)  # (S, 3, 3): a replicate's confusion is a sum of drawn subjects' confusions
+    values = np.empty(n_boot)
+    for b in range(n_boot):
+        drawn = rng.integers(0, len(stacked), size=len(stacked))
+        values[b] = scores_from_confusion(stacked[drawn].sum(axis=0))[metric]
+    return float(np.quantile(values, alpha / 2)), float(np.quantile(values, 1 - alpha / 2))

@@ -1,0 +1,152 @@
+"""Run outputs people read: leaderboard table (like the paper's Tables 2 and 3), confusion PNGs, report.md."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mer_ray.metrics import CLASS_NAMES, bootstrap_ci, confusion, pooled_scores
+
+SUMMARY_PARAMS = ("model", "modality", "input_size", "pretrain", "classifier", "lr", "epochs", "batch_size")
+
+
+def datasets_of(board: pd.DataFrame) -> list[str]:
+    return sorted(c[len("uar_"):] for c in board.columns if c.startswith("uar_"))
+
+
+def describe_config(row: pd.Series) -> str:
+    """A short human description of a configuration from its ``param_*`` columns."""
+    parts = []
+    for key in SUMMARY_PARAMS:
+        value = row.get(f"param_{key}")
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            continue
+        if key == "lr":
+            parts.append(f"lr={float(value):.1e}")
+        elif key == "pretrain":
+            parts.append("pretrained" if bool(value) else "no-pretrain")
+        elif key in ("model", "modality", "classifier"):
+            parts.append(str(value))
+        else:
+            parts.append(f"{key}={value}")
+    return " ".join(parts)
+
+
+def score_table(board: pd.DataFrame) -> pd.DataFrame:
+    """Configuration, composite UAR / UF1 / accuracy, per-dataset UAR / UF1 (paper Tables 2-3 layout)."""
+    done = board[board["state"] == "COMPLETE"] if "state" in board else board
+    if done.empty or "uar" not in done:
+        return pd.DataFrame(columns=["config", "description", "UAR", "UF1", "Acc"])
+    columns: dict[str, Any] = {
+        "config": done["config_id"],
+        "description": done.apply(describe_config, axis=1),
+        "UAR": done["uar"],
+        "UF1": done["uf1"],
+        "Acc": done["accuracy"],
+    }
+    for dataset in datasets_of(done):
+        columns[f"{dataset} UAR"] = done[f"uar_{dataset}"]
+        columns[f"{dataset} UF1"] = done[f"uf1_{dataset}"]
+    return pd.DataFrame(columns).reset_index(drop=True)
+
+
+def format_table(table: pd.DataFrame) -> str:
+    """Fixed-width text for the terminal."""
+    return table.to_string(index=False, float_format=lambda v: f"{v:.4f}")
+
+
+def markdown_table(table: pd.DataFrame) -> str:
+    header = "| " + " | ".join(table.columns) + " |"
+    rule = "|" + "|".join("---" if i < 2 else "---:" for i in range(len(table.columns))) + "|"
+    lines = [header, rule]
+    for _, row in table.iterrows():
+        cells = [f"{v:.4f}" if isinstance(v, float) else str(v) for v in row.tolist()]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot_confusion(matrix: np.ndarray, title: str, path: Path) -> Path:
+    """Save a row-normalised confusion matrix (counts in the cells) as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    totals = matrix.sum(axis=1, keepdims=True)
+    share = np.divide(matrix, totals, out=np.zeros_like(matrix, dtype=float), where=totals > 0)
+    fig, ax = plt.subplots(figsize=(4.2, 3.8), dpi=120)
+    ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    for i in range(matrix.shape[0]):
+        for j in range(matrix.shape[1]):
+            ax.text(j, i, f"{share[i, j]:.2f}\n({matrix[i, j]})", ha="center", va="center",
+                    color="white" if share[i, j] > 0.6 else "black", fontsize=9)
+    ax.set_xticks(range(len(CLASS_NAMES)), CLASS_NAMES)
+    ax.set_yticks(range(len(CLASS_NAMES)), CLASS_NAMES)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def write_report(
+    run_dir: Path,
+    board: pd.DataFrame,
+    predictions: pd.DataFrame,
+    *,
+    space: str,
+    objective: str,
+    n_trials: int,
+    features: str,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> Path:
+    """Write ``report.md`` and the confusion PNGs of the best configuration into ``run_dir``."""
+    run_dir = Path(run_dir)
+    table = score_table(board)
+    lines = [f"# LOSO report: search space `{space}`", ""]
+    lines.append(f"Features: `{features}`. Objective told to Optuna: pooled {objective.upper()} of each configuration "
+                 "over all its LOSO folds (predictions concatenated, then scored).")
+    lines.append("")
+    if table.empty:
+        lines.append("No configuration completed all its folds: see the failures in `leaderboard.csv`.")
+        path = run_dir / "report.md"
+        path.write_text("\n".join(lines) + "\n")
+        return path
+    best_id = table.iloc[0]["config"]
+    best = predictions[predictions["config_id"] == best_id]
+    searched = n_trials > 1
+    lines += ["## Configurations", "", markdown_table(table), ""]
+    lines += [f"## Best configuration: `{best_id}`", "", f"{describe_config(board.iloc[0])}", ""]
+    if searched:
+        lines += [
+            f"> **Optimistic estimate.** `{best_id}` was picked as the best of {len(table)} configurations by a "
+            "search over the SAME LOSO folds, so its score is biased upwards (selection on the test folds). "
+            "An unbiased figure needs a nested protocol (search inside each outer fold on its training subjects) "
+            "or a fixed configuration chosen in advance (`--search paper`).",
+            "",
+        ]
+    lines += ["| slice | n | UAR [95% CI] | UF1 [95% CI] | Acc |", "|---|---:|---:|---:|---:|"]
+    slices = [("composite", best)] + [(d, part) for d, part in best.groupby("dataset", sort=True)]
+    images = []
+    for name, part in slices:
+        s = pooled_scores(part["y_true"], part["y_pred"])
+        uar_ci = bootstrap_ci(part, metric="uar", n_boot=n_boot, seed=seed)
+        uf1_ci = bootstrap_ci(part, metric="uf1", n_boot=n_boot, seed=seed)
+        lines.append(f"| {name} | {s['n']} | {s['uar']:.4f} [{uar_ci[0]:.3f}, {uar_ci[1]:.3f}] | "
+                     f"{s['uf1']:.4f} [{uf1_ci[0]:.3f}, {uf1_ci[1]:.3f}] | {s['accuracy']:.4f} |")
+        png = plot_confusion(confusion(part["y_true"], part["y_pred"]), f"{best_id} {name}",
+                             run_dir / f"confusion_{best_id}_{name}.png")
+        images.append((name, png.name))
+    lines += ["", "95% intervals: percentile bootstrap over subjects (1000 resamples of whole subjects).", ""]
+    lines += ["## Confusion matrices (rows: true class, row-normalised)", ""]
+    lines += [f"![{name}]({png})" for name, png in images]
+    lines.append("")
+    path = run_dir / "report.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path

@@ -1,0 +1,304 @@
+"""LOSO search bookkeeping without Ray: configurations from Optuna, their folds, persisted predictions, pooling.
+
+One configuration = one Optuna trial = one fold per subject. Optuna is told the POOLED objective of a
+configuration once all its folds are in (never a mean of per-fold scores). Everything is persisted in the run
+folder so that ``--resume`` continues without re-running finished folds:
+
+    RUN/optuna.db                   the Optuna study (SQLite; ``optuna-dashboard sqlite:///RUN/optuna.db``)
+    RUN/configs/<config_id>.json    the resolved training configuration of each Optuna trial
+    RUN/folds/<config_id>/<subject>.parquet   the predictions of one finished fold
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+
+from mer_ray.data import FeatureSet
+from mer_ray.metrics import score_predictions
+from mer_ray.train import TrainConfig, fold_seed
+
+OBJECTIVES = ("uar", "uf1")
+FINISHED = "FINISHED"
+
+
+@dataclass(frozen=True)
+class FoldTask:
+    """One unit of work: train configuration ``config_id`` without ``subject`` and predict ``subject``."""
+
+    config_id: str
+    subject: str
+    params: dict[str, Any]  # TrainConfig fields
+    seed: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"config_id": self.config_id, "subject": self.subject, "params": self.params, "seed": self.seed}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FoldTask:
+        return cls(config_id=d["config_id"], subject=d["subject"], params=dict(d["params"]), seed=int(d["seed"]))
+
+
+def subject_filename(subject: str) -> str:
+    """``casme2/sub01`` -> ``casme2__sub01`` (a file name that keeps the subject readable)."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", subject.replace("/", "__"))
+
+
+class LosoSearch:
+    """Hands out folds of Optuna-suggested configurations and pools their predictions.
+
+    Args:
+        run_dir: the run folder (created; reused by ``--resume``).
+        space: a ``search_spaces`` module.
+        features: all clips (unmasked; this object keeps the labels and joins them to predictions).
+        n_trials: configurations to evaluate.
+        seed: base seed of the sampler and of every fold.
+        objective: pooled metric Optuna maximises: ``"uar"`` or ``"uf1"``.
+        overrides: training parameters forced on every configuration (demo sizes, smoke-test limits).
+        use_demo_space: draw from the space's ``suggest_demo`` (the built-in demo's CPU-sized space).
+        max_open_configs: configurations whose folds may be in flight at once.
+        log: where progress lines go.
+    """
+
+    def __init__(
+        self,
+        run_dir: Path,
+        space: ModuleType,
+        features: FeatureSet,
+        *,
+        n_trials: int,
+        seed: int = 0,
+        objective: str = "uar",
+        overrides: dict[str, Any] | None = None,
+        use_demo_space: bool = False,
+        max_open_configs: int = 2,
+        log: Callable[[str], None] = print,
+    ):
+        if objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {list(OBJECTIVES)}; got {objective!r}")
+        if n_trials < 1:
+            raise ValueError(f"n_trials must be >= 1; got {n_trials}")
+        self.run_dir = Path(run_dir).resolve()
+        self.space = space
+        self.features = features
+        self.n_trials = n_trials
+        self.seed = seed
+        self.objective = objective
+        self.overrides = dict(overrides or {})
+        self.use_demo_space = use_demo_space
+        self.max_open_configs = max(1, max_open_configs)
+        self.log = log
+        self.subjects = features.subjects
+        self.truth = features.meta.set_index("sample_id")[["dataset", "subject", "label"]]
+        for sub in ("configs", "folds"):
+            (self.run_dir / sub).mkdir(parents=True, exist_ok=True)
+        storage = f"sqlite:///{self.run_dir / 'optuna.db'}"
+        self.study = optuna.create_study(
+            study_name="loso", storage=storage, direction="maximize", load_if_exists=True
+        )
+        self.pending: deque[FoldTask] = deque()
+        self.open: dict[str, optuna.Trial] = {}  # configurations whose folds are still outstanding
+        self.started = time.monotonic()
+        self.folds_done_now = 0
+        self._resume_open_trials()
+
+    # ---- configurations -------------------------------------------------------------------------------
+
+    @property
+    def folds_total(self) -> int:
+        return self.n_trials * len(self.subjects)
+
+    def _sampler(self, number: int) -> optuna.samplers.BaseSampler:
+        """A sampler seeded per trial number, so a resumed run draws what an uninterrupted one would."""
+        trial_seed = self.seed * 100_003 + number
+        kind = getattr(self.space, "SAMPLER", "tpe")
+        if kind == "grid":
+            return optuna.samplers.GridSampler(self.space.GRID, seed=self.seed)
+        if kind == "fixed":
+            return optuna.samplers.RandomSampler(seed=trial_seed)  # nothing is sampled
+        return optuna.samplers.TPESampler(seed=trial_seed, n_startup_trials=getattr(self.space, "STARTUP", 10))
+
+    def _resolve(self, suggested: dict[str, Any]) -> dict[str, Any]:
+        demo = self.space.DEMO_FIXED if self.use_demo_space else {}
+        params = {**self.space.FIXED, **demo, **suggested, **self.overrides}
+        TrainConfig.from_dict(params)  # validates every value before any fold runs
+        return params
+
+    def _ask(self) -> None:
+        number = len(self.study.trials)
+        self.study.sampler = self._sampler(number)
+        trial = self.study.ask()
+        suggest = self.space.suggest_demo if self.use_demo_space else self.space.suggest
+        try:
+            params = self._resolve(suggest(trial))
+        except ValueError as err:
+            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            raise ValueError(f"search space {self.space.__name__} produced an invalid configuration: {err}") from err
+        config_id = f"c{trial.number:03d}"
+        trial.set_user_attr("config_id", config_id)
+        (self.run_dir / "configs" / f"{config_id}.json").write_text(json.dumps(params, indent=2, sort_keys=True))
+        self._open(config_id, trial, params)
+
+    def _open(self, config_id: str, trial: optuna.Trial, params: dict[str, Any]) -> None:
+        self.open[config_id] = trial
+        for subject in self.subjects:
+            if not self.fold_path(config_id, subject).is_file():
+                self.pending.append(FoldTask(config_id, subject, params, fold_seed(self.seed, config_id, subject)))
+        self._pool_if_complete(config_id)
+
+    def _resume_open_trials(self) -> None:
+        """Configurations asked by an interrupted run: their unfinished folds go first."""
+        for frozen in self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+            config_id = frozen.user_attrs.get("config_id", f"c{frozen.number:03d}")
+            config_path = self.run_dir / "configs" / f"{config_id}.json"
+            if not config_path.is_file():  # asked but never recorded: drop it, it had no folds
+                self.study.tell(frozen.number, state=optuna.trial.TrialState.FAIL)
+                continue
+            trial = optuna.trial.Trial(self.study, frozen._trial_id)
+            self._open(config_id, trial, json.loads(config_path.read_text()))
+        if self.open:
+            self.log(f"resuming {len(self.open)} unfinished configurations ({len(self.pending)} folds to run)")
+
+    @property
+    def asked(self) -> int:
+        return len(self.study.trials)
+
+    def next_fold(self) -> FoldTask | str | None:
+        """The next fold to run; ``None`` to wait for running folds; ``FINISHED`` when nothing is left."""
+        while not self.pending:
+            if self.asked >= self.n_trials:
+                return FINISHED if not self.open else None
+            if len(self.open) >= self.max_open_configs:
+                return None
+            self._ask()
+        return self.pending.popleft()
+
+    # ---- folds ----------------------------------------------------------------------------------------
+
+    def fold_path(self, config_id: str, subject: str) -> Path:
+        return self.run_dir / "folds" / config_id / f"{subject_filename(subject)}.parquet"
+
+    def complete_fold(self, task: FoldTask, sample_ids: list[str], y_pred: list[int], scores: list[list[float]],
+                      seconds: float = float("nan")) -> None:
+        """Persist one fold's predictions (labels joined here, never by the trainer) and pool when complete."""
+        truth = self.truth.loc[sample_ids]
+        if set(truth["subject"]) != {task.subject}:
+            raise ValueError(f"fold {task.config_id}/{task.subject} returned samples of other subjects")
+        frame = pd.DataFrame(
+            {
+                "config_id": task.config_id,
+                "dataset": truth["dataset"].to_numpy(),
+                "subject": task.subject,
+                "sample": sample_ids,
+                "y_true": truth["label"].to_numpy(dtype=np.int64),
+                "y_pred": np.asarray(y_pred, dtype=np.int64),
+                "scores": [list(map(float, s)) for s in scores],
+                "seconds": seconds,
+            }
+        )
+        path = self.fold_path(task.config_id, task.subject)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        frame.to_parquet(tmp, index=False)
+        tmp.replace(path)
+        self.folds_done_now += 1
+        self._pool_if_complete(task.config_id)
+        self._progress()
+
+    def fail_fold(self, task: FoldTask, error: str) -> None:
+        """A fold failed for good (after retries): its configuration cannot be pooled honestly."""
+        trial = self.open.pop(task.config_id, None)
+        self.pending = deque(t for t in self.pending if t.config_id != task.config_id)
+        if trial is not None:
+            trial.set_user_attr("error", f"fold {task.subject}: {error}"[:2000])
+            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            self.log(f"configuration {task.config_id} FAILED on fold {task.subject}: {error.splitlines()[-1][:200]}")
+
+    def config_predictions(self, config_id: str) -> pd.DataFrame:
+        files = sorted((self.run_dir / "folds" / config_id).glob("*.parquet"))
+        return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True) if files else pd.DataFrame()
+
+    def _pool_if_complete(self, config_id: str) -> None:
+        if config_id not in self.open:
+            return
+        if not all(self.fold_path(config_id, s).is_file() for s in self.subjects):
+            return
+        trial = self.open.pop(config_id)
+        scores = score_predictions(self.config_predictions(config_id))
+        for key, value in scores.items():
+            trial.set_user_attr(key, value)
+        self.study.tell(trial, scores[self.objective])
+
+    # ---- results --------------------------------------------------------------------------------------
+
+    def leaderboard(self) -> pd.DataFrame:
+        """One row per evaluated configuration: config_id, pooled scores, per-dataset slices, parameters."""
+        rows = []
+        for trial in self.study.get_trials(deepcopy=False):
+            config_id = trial.user_attrs.get("config_id", f"c{trial.number:03d}")
+            row: dict[str, Any] = {"config_id": config_id, "state": trial.state.name}
+            row.update({k: v for k, v in trial.user_attrs.items() if k != "config_id"})
+            config_path = self.run_dir / "configs" / f"{config_id}.json"
+            if config_path.is_file():
+                params = json.loads(config_path.read_text())
+                row.update({f"param_{k}": (json.dumps(v) if isinstance(v, dict) else v) for k, v in params.items()})
+            rows.append(row)
+        board = pd.DataFrame(rows)
+        if board.empty:
+            return board
+        key = self.objective if self.objective in board else "config_id"
+        return board.sort_values(key, ascending=False, na_position="last").reset_index(drop=True)
+
+    def all_predictions(self) -> pd.DataFrame:
+        frames = [self.config_predictions(p.name) for p in sorted((self.run_dir / "folds").iterdir()) if p.is_dir()]
+        frames = [f for f in frames if not f.empty]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    def _progress(self) -> None:
+        done = sum(1 for _ in (self.run_dir / "folds").glob("*/*.parquet"))
+        complete = [t for t in self.study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
+        best = max(complete, key=lambda t: t.value) if complete else None
+        elapsed = time.monotonic() - self.started
+        remaining = max(0, self.folds_total - done)
+        eta = elapsed / self.folds_done_now * remaining if self.folds_done_now else math.nan
+        best_text = (
+            f"best {self.objective.upper()} {best.value:.3f} ({best.user_attrs.get('config_id')})" if best else "best -"
+        )
+        self.log(
+            f"[folds {done}/{self.folds_total} | configs {len(complete)}/{self.n_trials} | {best_text} | "
+            f"elapsed {_fmt(elapsed)} | ETA {_fmt(eta)}]"
+        )
+
+
+def _fmt(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "-"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes}m{secs:02d}s"
+
+
+def run_serial(search: LosoSearch, *, device: str | None = None) -> None:
+    """Run every fold in this process with a plain loop (no Ray): the reference the Tune layer is timed against."""
+    from mer_ray.train import train_fold
+
+    while True:
+        task = search.next_fold()
+        if task == FINISHED:
+            return
+        if task is None:  # cannot happen serially: every handed-out fold completes before the next call
+            raise RuntimeError("serial search stalled with configurations still open")
+        data = search.features.with_masked_labels(task.subject)
+        result = train_fold(TrainConfig.from_dict(task.params), data, task.subject, task.seed, device=device)
+        search.complete_fold(task, result.sample_ids, result.y_pred.tolist(), result.scores.tolist(), result.seconds)

@@ -1,0 +1,150 @@
+"""The Ray Tune layer (the only module that imports ``ray.tune``): one Tune trial per (configuration, subject).
+
+A custom ``Searcher`` hands Tune the folds of the configurations Optuna suggests (``LosoSearch``); each trial
+trains one fold with :func:`mer_ray.train.train_fold` and reports that subject's predictions; the driver persists
+them and, once a configuration's folds are all in, tells Optuna the pooled objective. The feature arrays are put in
+Ray's object store ONCE and every trial maps them read-only (zero-copy), however many trials run at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import traceback
+from typing import Any
+
+import ray
+from ray import tune
+from ray.tune.search import Searcher
+
+from mer_ray.search import FINISHED, FoldTask, LosoSearch, subject_filename
+
+
+def fold_trainable(config: dict[str, Any], features_ref: list) -> None:
+    """Tune trainable: one fold. ``features_ref`` is a one-element list holding the ObjectRef of the features."""
+    import torch
+
+    from mer_ray.train import TrainConfig, train_fold
+
+    task = FoldTask.from_dict(config["fold"])
+    torch.set_num_threads(max(1, int(config.get("threads", 1))))
+    features = ray.get(features_ref[0])  # zero-copy: numpy arrays map the object store's shared memory
+    device = "cuda" if config.get("gpus", 0) > 0 and torch.cuda.is_available() else "cpu"
+    result = train_fold(
+        TrainConfig.from_dict(task.params),
+        features.with_masked_labels(task.subject),
+        task.subject,
+        task.seed,
+        device=device,
+    )
+    predictions = {"sample_ids": result.sample_ids, "y_pred": result.y_pred.tolist(), "scores": result.scores.tolist()}
+    tune.report(
+        {
+            "fold_done": 1,
+            "predictions": json.dumps(predictions),  # one string: Tune's loggers skip it instead of warning
+            "fold_seconds": result.seconds,
+            "node_ip": ray.util.get_node_ip_address(),
+            "pid": os.getpid(),
+        }
+    )
+
+
+class FoldSearcher(Searcher):
+    """Feeds Tune the folds of Optuna's configurations and returns finished folds to :class:`LosoSearch`."""
+
+    def __init__(self, search: LosoSearch, *, threads: int, gpus: float):
+        super().__init__(metric="fold_done", mode="max")
+        self.search = search
+        self.threads = threads
+        self.gpus = gpus
+        self.running: dict[str, FoldTask] = {}
+        self.trial_nodes: list[dict[str, Any]] = []
+
+    def set_search_properties(self, metric, mode, config, **spec) -> bool:
+        return True
+
+    def suggest(self, trial_id: str):
+        task = self.search.next_fold()
+        if task is None or task == FINISHED:
+            return task
+        self.running[trial_id] = task
+        return {"fold": task.to_dict(), "threads": self.threads, "gpus": self.gpus}
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        task = self.running.pop(trial_id, None)
+        if task is None:
+            return
+        if error or not result or "predictions" not in result:
+            self.search.fail_fold(task, "trial failed after its retries (see the Tune trial's error.txt)")
+            return
+        self.trial_nodes.append({"config_id": task.config_id, "subject": task.subject,
+                                 "node_ip": result.get("node_ip"), "pid": result.get("pid")})
+        predictions = json.loads(result["predictions"])
+        self.search.complete_fold(task, predictions["sample_ids"], predictions["y_pred"], predictions["scores"],
+                                  result.get("fold_seconds", float("nan")))
+
+    # All state lives in the run folder (Optuna SQLite + fold files); Tune's own searcher checkpoint is unused,
+    # and the bookkeeping object (which holds the feature arrays) must not be pickled into Tune's experiment state.
+    def save(self, checkpoint_path: str) -> None:
+        return None
+
+    def restore(self, checkpoint_path: str) -> None:
+        return None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "search"}
+
+
+def run_tune(
+    search: LosoSearch,
+    *,
+    cpus_per_trial: float = 1.0,
+    gpus_per_trial: float = 0.0,
+    max_failures: int = 2,
+) -> list[dict[str, Any]]:
+    """Run every outstanding fold of ``search`` as Ray Tune trials on the connected Ray cluster.
+
+    Args:
+        search: the bookkeeping object (configurations, folds, pooling).
+        cpus_per_trial: CPUs reserved per trial (also torch's thread count).
+        gpus_per_trial: GPUs per trial; 0.25 lets four trials share one GPU.
+        max_failures: retries of a failed trial (a crashed worker, a killed node) before its fold counts as failed.
+
+    Returns:
+        For every completed trial: config_id, subject and the node / process that ran it.
+    """
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # our own progress lines replace Tune's tables
+    features_ref = ray.put(search.features)  # once, however many trials run
+    trainable = tune.with_resources(
+        tune.with_parameters(fold_trainable, features_ref=[features_ref]),
+        {"cpu": cpus_per_trial, "gpu": gpus_per_trial},
+    )
+    searcher = FoldSearcher(search, threads=max(1, int(cpus_per_trial)), gpus=gpus_per_trial)
+    storage = search.run_dir / "tune"
+    tuner = tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(
+            search_alg=searcher,
+            num_samples=search.folds_total + 1,  # an upper bound: the searcher says FINISHED when done
+            trial_dirname_creator=lambda trial: _trial_dirname(trial),
+        ),
+        run_config=tune.RunConfig(
+            name=f"folds-{os.getpid()}",
+            storage_path=str(storage),
+            failure_config=tune.FailureConfig(max_failures=max_failures),
+            verbose=0,
+            log_to_file=True,
+        ),
+    )
+    try:
+        tuner.fit()
+    except Exception:  # the run folder holds every finished fold; --resume continues from there
+        search.log("Ray Tune stopped with an error; finished folds are saved, re-run with --resume:\n"
+                   + traceback.format_exc(limit=3))
+        raise
+    return searcher.trial_nodes
+
+
+def _trial_dirname(trial) -> str:
+    fold = trial.config.get("fold", {})
+    return f"{fold.get('config_id', 'c')}-{subject_filename(fold.get('subject', trial.trial_id))}-{trial.trial_id}"
