@@ -2,7 +2,7 @@
 
 from search_spaces._common import DEMO_CONSTANTS, PAPER_CONSTANTS, suggest_demo_recipe, suggest_recipe
 
-DESCRIPTION = "ShuffleNetV2 1.0x + improved ViT block (the paper's best): searches lr, epochs, input, pretraining, classifier"
+DESCRIPTION = "ShuffleNetV2 1.0x + improved ViT block (the paper's best): searches the training recipe"
 SAMPLER = "tpe"
 TRIALS = 20
 FIXED = {**PAPER_CONSTANTS, "model": "shufflenet_v2_vit"}
