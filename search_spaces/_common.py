@@ -13,7 +13,7 @@ PAPER_CONSTANTS = {
 
 # The built-in demo on a CPU: 64-px inputs and flow fine-tuning (its classes live in the motion only, so a
 # single apex face carries no class signal there).
-DEMO_CONSTANTS = {"input_size": 64, "modality": "flow", "batch_size": 16}
+DEMO_CONSTANTS = {"input_size": 64, "modality": "flow", "batch_size": 32}
 
 
 def suggest_recipe(trial, *, input_sizes=(112, 160, 224), epochs=(10, 40)) -> dict:
@@ -34,8 +34,8 @@ def suggest_demo_recipe(trial) -> dict:
     """The CPU-sized recipe searched on the built-in demo."""
     return {
         "lr": trial.suggest_float("lr", 5e-4, 3e-3, log=True),
-        "epochs": trial.suggest_int("epochs", 4, 10, step=2),
+        "epochs": trial.suggest_int("epochs", 4, 8, step=2),
         "pretrain": trial.suggest_categorical("pretrain", [True, False]),
-        "pretrain_epochs": trial.suggest_int("pretrain_epochs", 2, 6, step=2),
+        "pretrain_epochs": trial.suggest_int("pretrain_epochs", 2, 4, step=2),
         "classifier": trial.suggest_categorical("classifier", ["hinge", "softmax", "svc"]),
     }
