@@ -44,6 +44,7 @@ def fold_trainable(config: dict[str, Any], features_ref: list) -> None:
             "predictions": json.dumps(predictions),  # one string: Tune's loggers skip it instead of warning
             "fold_seconds": result.seconds,
             "node_ip": ray.util.get_node_ip_address(),
+            "node_id": ray.get_runtime_context().get_node_id(),
             "pid": os.getpid(),
         }
     )
@@ -77,7 +78,7 @@ class FoldSearcher(Searcher):
         if error or not result or "predictions" not in result:
             self.search.fail_fold(task, "trial failed after its retries (see the Tune trial's error.txt)")
             return
-        self.trial_nodes.append({"config_id": task.config_id, "subject": task.subject,
+        self.trial_nodes.append({"config_id": task.config_id, "subject": task.subject, "node_id": result.get("node_id"),
                                  "node_ip": result.get("node_ip"), "pid": result.get("pid")})
         predictions = json.loads(result["predictions"])
         self.search.complete_fold(task, predictions["sample_ids"], predictions["y_pred"], predictions["scores"],
