@@ -22,7 +22,7 @@ def init_ray(address: str | None = None, *, num_cpus: int | None = None) -> None
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a private, local, single-user cluster
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
     ray.init(
-        address=address,
+        address=address or "local",  # None would silently join any cluster already running on this machine
         num_cpus=num_cpus if address is None else None,
         include_dashboard=False if address is None else None,
         logging_level=logging.WARNING,

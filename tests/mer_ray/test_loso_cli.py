@@ -1,0 +1,77 @@
+"""`python -m mer_ray.loso`: the smoke path end to end on a real local Ray cluster, plus user errors."""
+
+import json
+
+import optuna
+import pandas as pd
+import pytest
+
+from mer_ray.loso import main
+
+pytestmark = pytest.mark.ray
+
+
+def test_unknown_space_lists_the_valid_ones(capsys):
+    assert main(["--search", "vitt"]) == 2
+    assert "valid spaces: vit, cbam, baseline, paper, ablation" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory, ray_local):
+    cache = tmp_path_factory.mktemp("cache")
+    out = tmp_path_factory.mktemp("runs")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MER_RAY_CACHE", str(cache))
+        code = main(["--search", "vit", "--smoke-test", "--out", str(out), "--seed", "3"])
+    [run_dir] = [p for p in out.iterdir() if p.is_dir()]
+    return code, run_dir, cache
+
+
+def test_smoke_run_writes_every_output(smoke_run):
+    code, run_dir, _ = smoke_run
+    assert code == 0
+    board = pd.read_csv(run_dir / "leaderboard.csv")
+    for column in ("config_id", "uar", "uf1", "accuracy", "uar_demo", "uf1_demo", "param_model", "param_lr"):
+        assert column in board
+    assert len(board) == 2 and (board["state"] == "COMPLETE").all()
+    predictions = pd.read_parquet(run_dir / "predictions.parquet")
+    assert {"config_id", "subject", "sample", "y_true", "y_pred", "scores"} <= set(predictions.columns)
+    assert not predictions.duplicated(["config_id", "sample"]).any()
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["space"] == "vit" and info["smoke_test"] and info["seed"] == 3
+    study = optuna.load_study(study_name="loso", storage=f"sqlite:///{run_dir / 'optuna.db'}")
+    assert len(study.trials) == 2
+
+
+def test_report_marks_the_searched_score_optimistic_and_has_confusion_images(smoke_run):
+    _, run_dir, _ = smoke_run
+    report = (run_dir / "report.md").read_text()
+    assert "Optimistic estimate" in report
+    assert "95%" in report
+    images = list(run_dir.glob("confusion_*.png"))
+    assert images and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in images)
+    for image in images:
+        assert image.name in report
+
+
+def test_resume_of_a_finished_run_runs_nothing_and_keeps_results(smoke_run, capsys):
+    _, run_dir, cache = smoke_run
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in run_dir.glob("folds/*/*.parquet"))
+    board = pd.read_csv(run_dir / "leaderboard.csv")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MER_RAY_CACHE", str(cache))
+        assert main(["--search", "vit", "--resume", str(run_dir)]) == 0
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in run_dir.glob("folds/*/*.parquet")) == before
+    pd.testing.assert_frame_equal(pd.read_csv(run_dir / "leaderboard.csv")[["config_id", "uar", "uf1"]],
+                                  board[["config_id", "uar", "uf1"]])
+
+
+def test_resume_with_another_space_is_refused(smoke_run):
+    _, run_dir, _ = smoke_run
+    with pytest.raises(SystemExit, match="is a 'vit' run"):
+        main(["--search", "cbam", "--resume", str(run_dir)])
+
+
+def test_missing_features_folder_is_a_clear_error(tmp_path, capsys, ray_local):
+    assert main(["--search", "vit", "--features", str(tmp_path / "nowhere"), "--out", str(tmp_path)]) == 2
+    assert "python -m preprocessing run" in capsys.readouterr().err
