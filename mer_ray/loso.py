@@ -40,6 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cpus-per-trial", type=float, default=1.0)
     p.add_argument("--gpus-per-trial", type=float, default=0.0, help="e.g. 0.25: four trials share a GPU")
     p.add_argument("--max-failures", type=int, default=2, help="retries of a failed trial")
+    p.add_argument("--save-pretrained", type=Path, metavar="DIR",
+                   help="save each fold's flow pretraining into DIR (one file per held-out subject)")
+    p.add_argument("--pretrained-from", type=Path, metavar="DIR",
+                   help="initialise from a saved pretraining run instead of pretraining again")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--smoke-test", action="store_true", help="tiny data, 2 configurations, 1 epoch: a fast check")
     return p
@@ -124,7 +128,11 @@ def _run(args: argparse.Namespace, space, features_dir: Path, run_info: dict[str
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         run_dir = (args.out.expanduser() / f"{stamp}-{args.search}").resolve()
         run_dir.mkdir(parents=True, exist_ok=False)
-    overrides = dict(SMOKE_OVERRIDES) if smoke else {}
+    overrides = dict(run_info["overrides"]) if run_info else dict(SMOKE_OVERRIDES) if smoke else {}
+    if not run_info and args.save_pretrained:
+        overrides["save_pretrained"] = str(args.save_pretrained.expanduser().resolve())  # absolute: Ray workers
+    if not run_info and args.pretrained_from:
+        overrides["pretrained_from"] = str(args.pretrained_from.expanduser().resolve())
     subjects = features.subjects
     slots = _trial_slots(ray.cluster_resources(), args.cpus_per_trial, args.gpus_per_trial)
     info = {

@@ -19,6 +19,7 @@ import torch
 from mer_ray.data import MASKED_LABEL, FeatureSet
 from mer_ray.inputs import InputBuilder, balanced_epoch, in_chans
 from mer_ray.metrics import pooled_scores
+from mer_ray.pretrained import load_pretrained, save_pretrained
 
 CLASSIFIERS = ("softmax", "hinge", "svc")
 FORMAT = torch.channels_last  # NHWC: 1.2-1.3x faster training of these nets on CPU (max-pool, depthwise convs)
@@ -53,6 +54,9 @@ class TrainConfig:
         svc_kernel: kernel of the ``"svc"`` classifier.
         svc_c: C of the ``"svc"`` classifier.
         model_options: extra keyword arguments for ``create_model`` (e.g. ViT width).
+        pretrained_from: folder of a saved pretraining run (one file per held-out subject) to initialise from
+            instead of pretraining here (``pretrain`` must be on).
+        save_pretrained: folder to save this fold's flow pretraining into, for reuse by later runs.
     """
 
     model: str = "shufflenet_v2_vit"
@@ -77,6 +81,8 @@ class TrainConfig:
     svc_kernel: str = "linear"
     svc_c: float = 1.0
     model_options: dict[str, Any] = field(default_factory=dict)
+    pretrained_from: str = ""
+    save_pretrained: str = ""
 
     def __post_init__(self):
         _check_choice("classifier", self.classifier, CLASSIFIERS)
@@ -87,6 +93,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1; got {getattr(self, name)!r}")
         if self.pretrain and self.pretrain_epochs < 1:
             raise ValueError(f"pretrain_epochs must be >= 1 when pretrain is on; got {self.pretrain_epochs}")
+        if self.pretrained_from and not self.pretrain:
+            raise ValueError("pretrained_from needs pretrain=True (it replaces the flow pretraining)")
         if not 0.0 < self.inner_fraction < 1.0:
             raise ValueError(f"inner_fraction must be in (0, 1); got {self.inner_fraction}")
 
@@ -170,7 +178,8 @@ def train_fold(
         inner_train, inner_val = _inner_split(subjects, train_rows, config.inner_fraction, rng)
         epochs, history = _choose_epochs(config, data, inner_train, inner_val, seed, device, log)
 
-    model, builder = _fit_network(config, data, train_rows, epochs, seed, device, log, history)
+    model, builder = _fit_network(config, data, train_rows, epochs, seed, device, log, history,
+                                  held_out=held_out_subject)
     y_pred, scores = _predict(config, model, builder, data, train_rows, test_rows, device)
     return FoldResult(
         subject=held_out_subject,
@@ -233,17 +242,28 @@ def _new_model(config: TrainConfig, modality: str, head: str):
     )
 
 
-def _fit_network(config, data, train_rows, epochs, seed, device, log, history, after_epoch=None):
-    """Optional flow pretraining, then fine-tuning on the configured modality; returns (model, input builder)."""
+def _fit_network(config, data, train_rows, epochs, seed, device, log, history, after_epoch=None, held_out=None):
+    """Optional flow pretraining, then fine-tuning on the configured modality; returns (model, input builder).
+
+    ``held_out`` is set for the final fit of a fold (not for inner epoch selection): only then is a saved
+    pretraining loaded or this one saved, since both are keyed by the held-out subject.
+    """
     head = "svm" if config.classifier == "hinge" else "softmax"
     init_state = None
-    if config.pretrain:
+    features_hash = data.manifest.get("content_hash", "")
+    if config.pretrain and config.pretrained_from and held_out is not None:
+        init_state = load_pretrained(config.pretrained_from, held_out, config.to_dict(), features_hash)
+    elif config.pretrain:
         builder = InputBuilder(data, "flow", config.input_size, config.apply_mask).fit(train_rows)
+        torch.manual_seed(seed)
         pre = _new_model(config, "flow", "softmax").to(device, memory_format=FORMAT)
         _run_epochs(pre, builder, data, train_rows, config, config.pretrain_epochs, "softmax", seed, device, log,
                     history, "pretrain")
         init_state = {k: v.detach().cpu() for k, v in pre.state_dict().items()}
+        if config.save_pretrained and held_out is not None:
+            save_pretrained(config.save_pretrained, held_out, init_state, config.to_dict(), features_hash)
     builder = InputBuilder(data, config.modality, config.input_size, config.apply_mask).fit(train_rows)
+    torch.manual_seed(seed + 2)  # the same initial head whether pretraining ran here or was loaded
     model = _new_model(config, config.modality, head)
     if init_state is not None:
         model.load_backbone_state(init_state)

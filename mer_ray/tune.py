@@ -4,13 +4,19 @@ A custom ``Searcher`` hands Tune the folds of the configurations Optuna suggests
 trains one fold with :func:`mer_ray.train.train_fold` and reports that subject's predictions; the driver persists
 them and, once a configuration's folds are all in, tells Optuna the pooled objective. The feature arrays are put in
 Ray's object store ONCE and every trial maps them read-only (zero-copy), however many trials run at once.
+
+Trials read no file and write nothing the run needs: predictions come back in the Tune result, so the run folder
+and the features folder need only be on the driver's storage. ``RUN/trials.csv`` records where each fold ran.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import traceback
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import ray
@@ -18,6 +24,9 @@ from ray import tune
 from ray.tune.search import Searcher
 
 from mer_ray.search import FINISHED, FoldTask, LosoSearch, subject_filename
+
+TRIALS_CSV = "trials.csv"  # one row per completed trial, appended (a resumed run adds its own rows)
+TRIAL_COLUMNS = ("config_id", "subject", "trial_id", "node_id", "node_ip", "pid", "fold_seconds", "finished")
 
 
 def fold_trainable(config: dict[str, Any], features_ref: list) -> None:
@@ -78,11 +87,15 @@ class FoldSearcher(Searcher):
         if error or not result or "predictions" not in result:
             self.search.fail_fold(task, "trial failed after its retries (see the Tune trial's error.txt)")
             return
-        self.trial_nodes.append({"config_id": task.config_id, "subject": task.subject, "node_id": result.get("node_id"),
-                                 "node_ip": result.get("node_ip"), "pid": result.get("pid")})
+        record = {"config_id": task.config_id, "subject": task.subject, "trial_id": trial_id,
+                  "node_id": result.get("node_id"), "node_ip": result.get("node_ip"), "pid": result.get("pid"),
+                  "fold_seconds": result.get("fold_seconds", float("nan")),
+                  "finished": datetime.now(UTC).isoformat(timespec="seconds")}
+        self.trial_nodes.append(record)
         predictions = json.loads(result["predictions"])
         self.search.complete_fold(task, predictions["sample_ids"], predictions["y_pred"], predictions["scores"],
-                                  result.get("fold_seconds", float("nan")))
+                                  record["fold_seconds"])
+        append_trial_record(self.search.run_dir / TRIALS_CSV, record)
 
     # All state lives in the run folder (Optuna SQLite + fold files); Tune's own searcher checkpoint is unused,
     # and the bookkeeping object (which holds the feature arrays) must not be pickled into Tune's experiment state.
@@ -94,6 +107,16 @@ class FoldSearcher(Searcher):
 
     def __getstate__(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k != "search"}
+
+
+def append_trial_record(path: Path, record: dict[str, Any]) -> None:
+    """Append one completed trial to ``RUN/trials.csv`` (header written with the first row)."""
+    new_file = not path.is_file()
+    with open(path, "a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=TRIAL_COLUMNS, extrasaction="ignore")
+        if new_file:
+            writer.writeheader()
+        writer.writerow(record)
 
 
 def run_tune(
@@ -112,7 +135,8 @@ def run_tune(
         max_failures: retries of a failed trial (a crashed worker, a killed node) before its fold counts as failed.
 
     Returns:
-        For every completed trial: config_id, subject and the node / process that ran it.
+        For every completed trial: config_id, subject, trial_id and the node / process that ran it (also appended
+        to ``RUN/trials.csv``).
     """
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # our own progress lines replace Tune's tables
     features_ref = ray.put(search.features)  # once, however many trials run

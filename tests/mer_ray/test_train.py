@@ -113,3 +113,31 @@ def test_learns_a_separable_problem(data):
     from mer_ray.metrics import pooled_scores
 
     assert pooled_scores(y_true, y_pred)["uar"] > 0.6
+
+
+def test_saved_pretraining_is_reused_per_held_out_subject(data, tmp_path):
+    saved = run(data, save_pretrained=str(tmp_path))
+    assert (tmp_path / "d1__s00.pt").is_file()
+    reused = run(data, pretrained_from=str(tmp_path))
+    assert "pretrain_loss" not in reused.history  # initialised from the file, not pretrained again
+    assert reused.model_digest == saved.model_digest  # same pretraining, same fine-tuning seed
+    assert run(data, pretrain=False).model_digest != saved.model_digest
+
+
+def test_saved_pretraining_of_another_fold_is_refused(data, tmp_path):
+    from mer_ray.pretrained import PretrainedError
+
+    run(data, subject="d1/s00", save_pretrained=str(tmp_path))
+    with pytest.raises(PretrainedError, match="no pretraining that holds out 'd1/s01'"):
+        run(data, subject="d1/s01", pretrained_from=str(tmp_path))
+    (tmp_path / "d1__s00.pt").rename(tmp_path / "d1__s01.pt")  # a file holding out s00, renamed to look like s01
+    with pytest.raises(PretrainedError, match="may have seen this fold's test subject"):
+        run(data, subject="d1/s01", pretrained_from=str(tmp_path))
+
+
+def test_saved_pretraining_of_another_architecture_is_refused(data, tmp_path):
+    from mer_ray.pretrained import PretrainedError
+
+    run(data, save_pretrained=str(tmp_path))
+    with pytest.raises(PretrainedError, match="input_size=64"):
+        run(data, pretrained_from=str(tmp_path), input_size=96)
