@@ -81,12 +81,14 @@ class FeatureSet:
             mask=self.mask[rows],
         )
 
-    def with_masked_labels(self, held_out_subject: str) -> FeatureSet:
-        """The same set with the held-out subject's labels replaced by ``MASKED_LABEL`` (arrays shared)."""
-        if held_out_subject not in set(self.meta["subject"]):
-            raise ValueError(f"subject {held_out_subject!r} is not in this feature set ({len(self.subjects)} subjects)")
+    def with_masked_labels(self, subjects: str | list[str] | tuple[str, ...]) -> FeatureSet:
+        """The same set with these subjects' labels replaced by ``MASKED_LABEL`` (arrays shared, not copied)."""
+        names = [subjects] if isinstance(subjects, str) else list(subjects)
+        unknown = set(names) - set(self.meta["subject"])
+        if unknown:
+            raise ValueError(f"subjects {sorted(unknown)} are not in this feature set ({len(self.subjects)} subjects)")
         meta = self.meta.copy()
-        meta.loc[meta["subject"] == held_out_subject, "label"] = MASKED_LABEL
+        meta.loc[meta["subject"].isin(names), "label"] = MASKED_LABEL
         return replace(self, meta=meta)
 
 

@@ -34,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="evaluate only these datasets of the features (e.g. --subset casme2)")
     p.add_argument("--trials", type=int, help="configurations to evaluate (default: the space's)")
     p.add_argument("--objective", choices=("uar", "uf1"), default="uar", help="pooled metric to maximise")
+    p.add_argument("--nested", action="store_true",
+                   help="search inside every outer fold on its training subjects: the unbiased estimate")
+    p.add_argument("--inner-folds", type=int, default=4, help="inner folds (groups of subjects) of --nested")
     p.add_argument("--address", help="Ray cluster to join ('auto' inside a cluster); default: a local one")
     p.add_argument("--out", type=Path, default=Path("runs"), help="parent folder of run folders (default: runs)")
     p.add_argument("--resume", type=Path, metavar="RUN", help="continue an interrupted run folder")
@@ -105,9 +108,6 @@ def _run(args: argparse.Namespace, space, features_dir: Path, run_info: dict[str
     import ray
 
     from mer_ray.data import FeaturesError, load_features
-    from mer_ray.report import format_table, score_table, write_report
-    from mer_ray.search import LosoSearch
-    from mer_ray.tune import run_tune
 
     subset = run_info["subset"] if run_info else args.subset
     try:
@@ -117,6 +117,7 @@ def _run(args: argparse.Namespace, space, features_dir: Path, run_info: dict[str
         return 2
     is_demo = list(features.manifest.get("datasets", {})) == ["demo"]
     smoke = run_info["smoke_test"] if run_info else args.smoke_test
+    nested = run_info.get("nested", False) if run_info else args.nested
     if run_info:
         n_trials, seed, objective = run_info["trials"], run_info["seed"], run_info["objective"]
         run_dir = args.resume.expanduser().resolve()
@@ -126,13 +127,14 @@ def _run(args: argparse.Namespace, space, features_dir: Path, run_info: dict[str
             n_trials = 1
         seed, objective = args.seed, args.objective
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        run_dir = (args.out.expanduser() / f"{stamp}-{args.search}").resolve()
+        run_dir = (args.out.expanduser() / f"{stamp}-{args.search}{'-nested' if nested else ''}").resolve()
         run_dir.mkdir(parents=True, exist_ok=False)
     overrides = dict(run_info["overrides"]) if run_info else dict(SMOKE_OVERRIDES) if smoke else {}
     if not run_info and args.save_pretrained:
         overrides["save_pretrained"] = str(args.save_pretrained.expanduser().resolve())  # absolute: Ray workers
     if not run_info and args.pretrained_from:
         overrides["pretrained_from"] = str(args.pretrained_from.expanduser().resolve())
+    inner_k = run_info.get("inner_folds", args.inner_folds) if run_info else args.inner_folds
     subjects = features.subjects
     slots = _trial_slots(ray.cluster_resources(), args.cpus_per_trial, args.gpus_per_trial)
     info = {
@@ -141,6 +143,8 @@ def _run(args: argparse.Namespace, space, features_dir: Path, run_info: dict[str
         "features_content_hash": features.manifest.get("content_hash"),
         "subset": subset,
         "trials": n_trials,
+        "nested": nested,
+        "inner_folds": inner_k,
         "seed": seed,
         "objective": objective,
         "smoke_test": smoke,
@@ -161,13 +165,23 @@ def _run(args: argparse.Namespace, space, features_dir: Path, run_info: dict[str
     if is_demo:
         print("demo data: using the space's CPU-sized demo variant "
               f"({', '.join(f'{k}={v}' for k, v in space.DEMO_FIXED.items())})")
+    common = dict(n_trials=n_trials, seed=seed, objective=objective, overrides=overrides, use_demo_space=is_demo)
+    if nested:
+        print(f"nested: {len(subjects)} outer folds x ({n_trials} configurations x {inner_k} inner folds + 1 final "
+              f"fit) ({len(features)} clips); {slots} trials at a time", flush=True)
+        return _nested(args, run_dir, space, features, features_dir, inner_k, common)
     print(f"{n_trials} configurations x {len(subjects)} LOSO folds ({len(features)} clips, datasets "
           f"{', '.join(features.datasets)}); {slots} trials at a time", flush=True)
+    return _loso(args, run_dir, space, features, features_dir, slots, common)
 
-    search = LosoSearch(
-        run_dir, space, features, n_trials=n_trials, seed=seed, objective=objective, overrides=overrides,
-        use_demo_space=is_demo, max_open_configs=max(1, math.ceil(slots / len(subjects))) + 1,
-    )
+
+def _loso(args, run_dir: Path, space, features, features_dir: Path, slots: int, common: dict[str, Any]) -> int:
+    from mer_ray.report import format_table, score_table, write_report
+    from mer_ray.search import LosoSearch
+    from mer_ray.tune import run_tune
+
+    search = LosoSearch(run_dir, space, features, **common,
+                        max_open_configs=max(1, math.ceil(slots / len(features.subjects))) + 1)
     start = time.monotonic()
     run_tune(search, cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
              max_failures=args.max_failures)
@@ -175,18 +189,43 @@ def _run(args: argparse.Namespace, space, features_dir: Path, run_info: dict[str
     board.to_csv(run_dir / "leaderboard.csv", index=False)
     predictions = search.all_predictions()
     predictions.to_parquet(run_dir / "predictions.parquet", index=False)
-    report = write_report(run_dir, board, predictions, space=args.search, objective=objective, n_trials=n_trials,
-                          features=str(features_dir), seed=seed)
+    report = write_report(run_dir, board, predictions, space=args.search, objective=common["objective"],
+                          n_trials=common["n_trials"], features=str(features_dir), seed=common["seed"])
     table = score_table(board)
     print()
     print(format_table(table) if not table.empty else "no configuration completed all its folds")
     if not table.empty:
         best = table.iloc[0]
-        note = " (optimistic: picked by the search over the same folds)" if n_trials > 1 else ""
+        note = " (optimistic: picked by the search over the same folds)" if common["n_trials"] > 1 else ""
         print(f"\nbest configuration {best['config']}: UAR {best['UAR']:.4f}, UF1 {best['UF1']:.4f}{note}")
         print(f"  {best['description']}")
     print(f"report: {report}  ({time.monotonic() - start:.0f} s)")
     return 0 if not table.empty else 1
+
+
+def _nested(args, run_dir: Path, space, features, features_dir: Path, inner_k: int, common: dict[str, Any]) -> int:
+    from mer_ray.nested import NestedLosoSearch
+    from mer_ray.report import write_nested_report
+    from mer_ray.tune import run_tune
+
+    search = NestedLosoSearch(run_dir, space, features, inner_k=inner_k, **common)
+    start = time.monotonic()
+    run_tune(search, cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
+             max_failures=args.max_failures)
+    summary = search.summary()
+    predictions = search.outer_predictions()
+    predictions.to_parquet(run_dir / "predictions.parquet", index=False)
+    report = write_nested_report(run_dir, search, space=args.search, features=str(features_dir), seed=common["seed"])
+    if not summary["complete"]:
+        print("nested run incomplete: some outer folds have no prediction (see report)")
+        return 1
+    scores = summary["scores"]
+    slices = " | ".join(f"{d}: UAR {scores[f'uar_{d}']:.4f} UF1 {scores[f'uf1_{d}']:.4f}" for d in features.datasets)
+    print("\nnested LOSO (unbiased: every outer fold chose its configuration on its training subjects only):")
+    print(f"  composite UAR {scores['uar']:.4f}, UF1 {scores['uf1']:.4f}, accuracy {scores['accuracy']:.4f}")
+    print(f"  {slices}")
+    print(f"report: {report}  ({time.monotonic() - start:.0f} s)")
+    return 0
 
 
 def _trial_slots(resources: dict[str, float], cpus_per_trial: float, gpus_per_trial: float) -> int:

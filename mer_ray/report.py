@@ -131,8 +131,16 @@ def write_report(
             "or a fixed configuration chosen in advance (`--search paper`).",
             "",
         ]
-    lines += ["| slice | n | UAR [95% CI] | UF1 [95% CI] | Acc |", "|---|---:|---:|---:|---:|"]
-    slices = [("composite", best)] + [(d, part) for d, part in best.groupby("dataset", sort=True)]
+    lines += slice_section(run_dir, best, best_id, n_boot=n_boot, seed=seed)
+    path = run_dir / "report.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def slice_section(run_dir: Path, predictions: pd.DataFrame, label: str, *, n_boot: int, seed: int) -> list[str]:
+    """Markdown lines: composite and per-dataset scores with bootstrap intervals, plus confusion PNGs."""
+    lines = ["| slice | n | UAR [95% CI] | UF1 [95% CI] | Acc |", "|---|---:|---:|---:|---:|"]
+    slices = [("composite", predictions)] + [(d, part) for d, part in predictions.groupby("dataset", sort=True)]
     images = []
     for name, part in slices:
         s = pooled_scores(part["y_true"], part["y_pred"])
@@ -140,13 +148,45 @@ def write_report(
         uf1_ci = bootstrap_ci(part, metric="uf1", n_boot=n_boot, seed=seed)
         lines.append(f"| {name} | {s['n']} | {s['uar']:.4f} [{uar_ci[0]:.3f}, {uar_ci[1]:.3f}] | "
                      f"{s['uf1']:.4f} [{uf1_ci[0]:.3f}, {uf1_ci[1]:.3f}] | {s['accuracy']:.4f} |")
-        png = plot_confusion(confusion(part["y_true"], part["y_pred"]), f"{best_id} {name}",
-                             run_dir / f"confusion_{best_id}_{name}.png")
+        png = plot_confusion(confusion(part["y_true"], part["y_pred"]), f"{label} {name}",
+                             run_dir / f"confusion_{label}_{name}.png")
         images.append((name, png.name))
-    lines += ["", "95% intervals: percentile bootstrap over subjects (1000 resamples of whole subjects).", ""]
+    lines += ["", f"95% intervals: percentile bootstrap over subjects ({n_boot} resamples of whole subjects).", ""]
     lines += ["## Confusion matrices (rows: true class, row-normalised)", ""]
     lines += [f"![{name}]({png})" for name, png in images]
     lines.append("")
+    return lines
+
+
+def write_nested_report(run_dir: Path, search, *, space: str, features: str, n_boot: int = 1000,
+                        seed: int = 0) -> Path:
+    """``report.md`` of a nested run: the unbiased pooled outer score and the configuration each fold chose."""
+    run_dir = Path(run_dir)
+    summary = search.summary()
+    predictions = search.outer_predictions()
+    lines = [f"# Nested LOSO report: search space `{space}`", "",
+             f"Features: `{features}`. Every outer fold (one held-out subject) ran its own search over "
+             f"{search.n_trials} configurations, scored by pooled predictions over {search.k} inner folds of its "
+             "TRAINING subjects only; the best configuration was retrained on all its training subjects and "
+             "predicted the held-out subject. The pooled outer predictions below are therefore an **unbiased** "
+             "estimate of the whole procedure (search + training): no score here was selected on its own test "
+             "subject.", ""]
+    if predictions.empty:
+        lines.append("No outer fold finished.")
+    else:
+        if not summary["complete"]:
+            missing = sorted(set(search.outer) - set(predictions["subject"]))
+            lines += [f"> **Incomplete:** {len(missing)} outer folds have no prediction ({', '.join(missing[:5])}"
+                      f"{'...' if len(missing) > 5 else ''}); the scores below cover the others only.", ""]
+        lines += slice_section(run_dir, predictions, "nested", n_boot=n_boot, seed=seed)
+        choices = pd.Series(summary["chosen"], name="chosen configuration").rename_axis("held-out subject")
+        choices.to_frame().to_csv(run_dir / "nested_choices.csv")
+        counts = choices.value_counts()
+        lines += ["## Configurations chosen by the outer folds", "",
+                  "| chosen inside the fold | outer folds |", "|---|---:|"]
+        lines += [f"| {cid} | {n} |" for cid, n in counts.items()]
+        lines += ["", "Per fold: `nested_choices.csv`; each inner search: `nested/<subject>/` "
+                  "(its own `optuna.db` and configurations).", ""]
     path = run_dir / "report.md"
     path.write_text("\n".join(lines) + "\n")
     return path

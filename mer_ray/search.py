@@ -35,20 +35,50 @@ FINISHED = "FINISHED"
 
 
 @dataclass(frozen=True)
+class Fold:
+    """A split: predict ``held_out``, train on everyone else except ``exclude``.
+
+    In LOSO a fold holds out one subject and is named after it; the inner folds of a nested search hold out a
+    group of training subjects and exclude the outer test subject.
+    """
+
+    name: str
+    held_out: tuple[str, ...]
+    exclude: tuple[str, ...] = ()
+
+
+def loso_folds(subjects: list[str]) -> list[Fold]:
+    return [Fold(subject, (subject,)) for subject in subjects]
+
+
+@dataclass(frozen=True)
 class FoldTask:
-    """One unit of work: train configuration ``config_id`` without ``subject`` and predict ``subject``."""
+    """One unit of work: train configuration ``config_id`` on fold ``fold`` and predict its held-out subjects."""
 
     config_id: str
-    subject: str
+    fold: str  # the fold's name: the held-out subject in LOSO
     params: dict[str, Any]  # TrainConfig fields
     seed: int
+    held_out: tuple[str, ...] = ()  # default: (fold,)
+    exclude: tuple[str, ...] = ()
+
+    @property
+    def held(self) -> tuple[str, ...]:
+        return self.held_out or (self.fold,)
+
+    @property
+    def subject(self) -> str:
+        """The fold's name (the held-out subject in LOSO)."""
+        return self.fold
 
     def to_dict(self) -> dict[str, Any]:
-        return {"config_id": self.config_id, "subject": self.subject, "params": self.params, "seed": self.seed}
+        return {"config_id": self.config_id, "fold": self.fold, "params": self.params, "seed": self.seed,
+                "held_out": list(self.held), "exclude": list(self.exclude)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FoldTask:
-        return cls(config_id=d["config_id"], subject=d["subject"], params=dict(d["params"]), seed=int(d["seed"]))
+        return cls(config_id=d["config_id"], fold=d["fold"], params=dict(d["params"]), seed=int(d["seed"]),
+                   held_out=tuple(d.get("held_out", ())), exclude=tuple(d.get("exclude", ())))
 
 
 def subject_filename(subject: str) -> str:
@@ -69,6 +99,7 @@ class LosoSearch:
         overrides: training parameters forced on every configuration (demo sizes, smoke-test limits).
         use_demo_space: draw from the space's ``suggest_demo`` (the built-in demo's CPU-sized space).
         max_open_configs: configurations whose folds may be in flight at once.
+        folds: the splits (default: leave one subject out over every subject of ``features``).
         log: where progress lines go.
     """
 
@@ -84,6 +115,7 @@ class LosoSearch:
         overrides: dict[str, Any] | None = None,
         use_demo_space: bool = False,
         max_open_configs: int = 2,
+        folds: list[Fold] | None = None,
         log: Callable[[str], None] = print,
     ):
         if objective not in OBJECTIVES:
@@ -100,7 +132,7 @@ class LosoSearch:
         self.use_demo_space = use_demo_space
         self.max_open_configs = max(1, max_open_configs)
         self.log = log
-        self.subjects = features.subjects
+        self.folds = folds or loso_folds(features.subjects)
         self.truth = features.meta.set_index("sample_id")[["dataset", "subject", "label"]]
         for sub in ("configs", "folds"):
             (self.run_dir / sub).mkdir(parents=True, exist_ok=True)
@@ -118,7 +150,7 @@ class LosoSearch:
 
     @property
     def folds_total(self) -> int:
-        return self.n_trials * len(self.subjects)
+        return self.n_trials * len(self.folds)
 
     def _sampler(self, number: int) -> optuna.samplers.BaseSampler:
         """A sampler seeded per trial number, so a resumed run draws what an uninterrupted one would."""
@@ -153,9 +185,10 @@ class LosoSearch:
 
     def _open(self, config_id: str, trial: optuna.Trial, params: dict[str, Any]) -> None:
         self.open[config_id] = trial
-        for subject in self.subjects:
-            if not self.fold_path(config_id, subject).is_file():
-                self.pending.append(FoldTask(config_id, subject, params, fold_seed(self.seed, config_id, subject)))
+        for fold in self.folds:
+            if not self.fold_path(config_id, fold.name).is_file():
+                seed = fold_seed(self.seed, config_id, fold.name)
+                self.pending.append(FoldTask(config_id, fold.name, params, seed, fold.held_out, fold.exclude))
         self._pool_if_complete(config_id)
 
     def _resume_open_trials(self) -> None:
@@ -187,20 +220,21 @@ class LosoSearch:
 
     # ---- folds ----------------------------------------------------------------------------------------
 
-    def fold_path(self, config_id: str, subject: str) -> Path:
-        return self.run_dir / "folds" / config_id / f"{subject_filename(subject)}.parquet"
+    def fold_path(self, config_id: str, fold: str) -> Path:
+        return self.run_dir / "folds" / config_id / f"{subject_filename(fold)}.parquet"
 
     def complete_fold(self, task: FoldTask, sample_ids: list[str], y_pred: list[int], scores: list[list[float]],
                       seconds: float = float("nan")) -> None:
         """Persist one fold's predictions (labels joined here, never by the trainer) and pool when complete."""
         truth = self.truth.loc[sample_ids]
-        if set(truth["subject"]) != {task.subject}:
-            raise ValueError(f"fold {task.config_id}/{task.subject} returned samples of other subjects")
+        if not set(truth["subject"]) <= set(task.held):
+            raise ValueError(f"fold {task.config_id}/{task.fold} returned samples of subjects it did not hold out")
         frame = pd.DataFrame(
             {
                 "config_id": task.config_id,
                 "dataset": truth["dataset"].to_numpy(),
-                "subject": task.subject,
+                "subject": truth["subject"].to_numpy(),
+                "fold": task.fold,
                 "sample": sample_ids,
                 "y_true": truth["label"].to_numpy(dtype=np.int64),
                 "y_pred": np.asarray(y_pred, dtype=np.int64),
@@ -208,7 +242,7 @@ class LosoSearch:
                 "seconds": seconds,
             }
         )
-        path = self.fold_path(task.config_id, task.subject)
+        path = self.fold_path(task.config_id, task.fold)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         frame.to_parquet(tmp, index=False)
@@ -222,9 +256,9 @@ class LosoSearch:
         trial = self.open.pop(task.config_id, None)
         self.pending = deque(t for t in self.pending if t.config_id != task.config_id)
         if trial is not None:
-            trial.set_user_attr("error", f"fold {task.subject}: {error}"[:2000])
+            trial.set_user_attr("error", f"fold {task.fold}: {error}"[:2000])
             self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            self.log(f"configuration {task.config_id} FAILED on fold {task.subject}: {error.splitlines()[-1][:200]}")
+            self.log(f"configuration {task.config_id} FAILED on fold {task.fold}: {error.splitlines()[-1][:200]}")
 
     def config_predictions(self, config_id: str) -> pd.DataFrame:
         files = sorted((self.run_dir / "folds" / config_id).glob("*.parquet"))
@@ -233,7 +267,7 @@ class LosoSearch:
     def _pool_if_complete(self, config_id: str) -> None:
         if config_id not in self.open:
             return
-        if not all(self.fold_path(config_id, s).is_file() for s in self.subjects):
+        if not all(self.fold_path(config_id, f.name).is_file() for f in self.folds):
             return
         trial = self.open.pop(config_id)
         scores = score_predictions(self.config_predictions(config_id))
@@ -299,6 +333,7 @@ def run_serial(search: LosoSearch, *, device: str | None = None) -> None:
             return
         if task is None:  # cannot happen serially: every handed-out fold completes before the next call
             raise RuntimeError("serial search stalled with configurations still open")
-        data = search.features.with_masked_labels(task.subject)
-        result = train_fold(TrainConfig.from_dict(task.params), data, task.subject, task.seed, device=device)
+        data = search.features.with_masked_labels([*task.held, *task.exclude])
+        result = train_fold(TrainConfig.from_dict(task.params), data, list(task.held), task.seed,
+                            exclude_subjects=task.exclude, device=device)
         search.complete_fold(task, result.sample_ids, result.y_pred.tolist(), result.scores.tolist(), result.seconds)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -135,19 +135,23 @@ def fold_seed(base_seed: int, config_id: str, subject: str) -> int:
 def train_fold(
     config: TrainConfig,
     data: FeatureSet,
-    held_out_subject: str,
+    held_out_subject: str | Sequence[str],
     seed: int,
     *,
+    exclude_subjects: Sequence[str] = (),
     device: str | None = None,
     log: Callable[[str], None] | None = None,
 ) -> FoldResult:
-    """Train on every subject but ``held_out_subject`` and predict that subject's clips.
+    """Train on every subject but the held-out (and excluded) ones and predict the held-out subjects' clips.
 
     Args:
         config: training configuration.
-        data: all clips, with the held-out subject's labels MASKED (``FeatureSet.with_masked_labels``).
-        held_out_subject: namespaced subject id, e.g. ``"casme2/sub01"``.
+        data: all clips, with the labels of the held-out and excluded subjects MASKED
+            (``FeatureSet.with_masked_labels``).
+        held_out_subject: namespaced subject id, e.g. ``"casme2/sub01"`` (LOSO), or several (an inner fold of a
+            nested search).
         seed: fold seed (see :func:`fold_seed`).
+        exclude_subjects: subjects neither trained on nor predicted (the outer test subject of a nested search).
         device: ``"cpu"``, ``"cuda"``...; default: CUDA when available.
         log: optional progress callback.
 
@@ -155,19 +159,21 @@ def train_fold(
         The held-out clips' predicted labels and scores.
     """
     start = time.monotonic()
+    held = [held_out_subject] if isinstance(held_out_subject, str) else list(held_out_subject)
     subjects = data.meta["subject"].to_numpy()
-    test_rows = np.flatnonzero(subjects == held_out_subject)
+    test_rows = np.flatnonzero(np.isin(subjects, held))
     if len(test_rows) == 0:
-        raise ValueError(f"held-out subject {held_out_subject!r} has no clips in the data")
+        raise ValueError(f"held-out subject(s) {held!r} have no clips in the data")
     labels = data.labels
-    if np.any(labels[test_rows] != MASKED_LABEL):
+    hidden = np.isin(subjects, [*held, *exclude_subjects])
+    if np.any(labels[hidden] != MASKED_LABEL):
         raise ValueError(
-            f"the labels of held-out subject {held_out_subject!r} must be masked before training "
+            f"the labels of held-out subject(s) {held!r} must be masked before training "
             "(pass data.with_masked_labels(subject)): the trainer may not see them"
         )
-    train_rows = np.flatnonzero(subjects != held_out_subject)
+    train_rows = np.flatnonzero(~hidden)
     if np.any(labels[train_rows] < 0):
-        raise ValueError("training rows carry masked labels: only the held-out subject's labels may be masked")
+        raise ValueError("training rows carry masked labels: only held-out or excluded subjects may be masked")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
@@ -179,10 +185,10 @@ def train_fold(
         epochs, history = _choose_epochs(config, data, inner_train, inner_val, seed, device, log)
 
     model, builder = _fit_network(config, data, train_rows, epochs, seed, device, log, history,
-                                  held_out=held_out_subject)
+                                  held_out=held[0] if len(held) == 1 and not exclude_subjects else None)
     y_pred, scores = _predict(config, model, builder, data, train_rows, test_rows, device)
     return FoldResult(
-        subject=held_out_subject,
+        subject=held_out_subject if isinstance(held_out_subject, str) else "+".join(held),
         sample_ids=data.meta["sample_id"].iloc[test_rows].tolist(),
         y_pred=y_pred,
         scores=scores,

@@ -75,3 +75,20 @@ def test_resume_with_another_space_is_refused(smoke_run):
 def test_missing_features_folder_is_a_clear_error(tmp_path, capsys, ray_local):
     assert main(["--search", "vit", "--features", str(tmp_path / "nowhere"), "--out", str(tmp_path)]) == 2
     assert "python -m preprocessing run" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_nested_smoke_run_reports_the_unbiased_outer_score(tmp_path, ray_local):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MER_RAY_CACHE", str(tmp_path / "cache"))
+        code = main(["--search", "vit", "--smoke-test", "--nested", "--inner-folds", "2",
+                     "--out", str(tmp_path / "runs")])
+    assert code == 0
+    [run_dir] = list((tmp_path / "runs").iterdir())
+    report = (run_dir / "report.md").read_text()
+    assert "unbiased" in report
+    predictions = pd.read_parquet(run_dir / "predictions.parquet")
+    assert (predictions["config_id"] == "nested").all()
+    assert predictions["sample"].is_unique
+    choices = pd.read_csv(run_dir / "nested_choices.csv")
+    assert len(choices) == predictions["subject"].nunique()

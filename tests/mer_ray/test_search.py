@@ -78,7 +78,7 @@ def test_resume_runs_only_the_missing_folds_and_pools_identically(tmp_path, feat
 
     for _ in range(2):
         task = first.next_fold()
-        r = train_fold(TrainConfig.from_dict(task.params), features.with_masked_labels(task.subject), task.subject,
+        r = train_fold(TrainConfig.from_dict(task.params), features.with_masked_labels(task.fold), task.fold,
                        task.seed, device="cpu")
         first.complete_fold(task, r.sample_ids, r.y_pred.tolist(), r.scores.tolist())
     first.next_fold()
@@ -92,7 +92,7 @@ def test_resume_runs_only_the_missing_folds_and_pools_identically(tmp_path, feat
     def counting():
         task = original()
         if task not in (None, FINISHED):
-            handed_out.append((task.config_id, task.subject))
+            handed_out.append((task.config_id, task.fold))
         return task
 
     resumed.next_fold = counting
