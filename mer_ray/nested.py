@@ -23,7 +23,16 @@ import pandas as pd
 
 from mer_ray.data import FeatureSet
 from mer_ray.metrics import score_predictions
-from mer_ray.search import FINISHED, Fold, FoldTask, LosoSearch, _fmt, subject_filename
+from mer_ray.search import (
+    FINISHED,
+    Fold,
+    FoldTask,
+    LosoSearch,
+    _fmt,
+    predictions_frame,
+    subject_filename,
+    write_parquet_atomic,
+)
 from mer_ray.train import fold_seed
 
 FINAL = "final"
@@ -121,24 +130,10 @@ class NestedLosoSearch:
             outer = task.exclude[0]
             self.inner[outer].complete_fold(task, sample_ids, y_pred, scores, seconds)
         else:
-            truth = self.truth.loc[sample_ids]
-            if set(truth["subject"]) != {task.fold}:
-                raise ValueError(f"final fit of {task.fold} returned samples of other subjects")
-            frame = pd.DataFrame({
-                "config_id": "nested",
-                "chosen": task.config_id.split(":", 1)[1],
-                "dataset": truth["dataset"].to_numpy(),
-                "subject": task.fold,
-                "sample": sample_ids,
-                "y_true": truth["label"].to_numpy(dtype=np.int64),
-                "y_pred": np.asarray(y_pred, dtype=np.int64),
-                "scores": [list(map(float, s)) for s in scores],
-                "seconds": seconds,
-            })
-            path = self.final_path(task.fold)
-            tmp = path.with_suffix(".tmp")
-            frame.to_parquet(tmp, index=False)
-            tmp.replace(path)
+            frame = predictions_frame(self.truth, task, sample_ids, y_pred, scores, seconds)
+            frame.insert(1, "chosen", task.config_id.split(":", 1)[1])
+            frame["config_id"] = "nested"
+            write_parquet_atomic(frame, self.final_path(task.fold))
             self.final_issued.discard(task.fold)
         self._progress()
 

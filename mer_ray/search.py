@@ -226,27 +226,8 @@ class LosoSearch:
     def complete_fold(self, task: FoldTask, sample_ids: list[str], y_pred: list[int], scores: list[list[float]],
                       seconds: float = float("nan")) -> None:
         """Persist one fold's predictions (labels joined here, never by the trainer) and pool when complete."""
-        truth = self.truth.loc[sample_ids]
-        if not set(truth["subject"]) <= set(task.held):
-            raise ValueError(f"fold {task.config_id}/{task.fold} returned samples of subjects it did not hold out")
-        frame = pd.DataFrame(
-            {
-                "config_id": task.config_id,
-                "dataset": truth["dataset"].to_numpy(),
-                "subject": truth["subject"].to_numpy(),
-                "fold": task.fold,
-                "sample": sample_ids,
-                "y_true": truth["label"].to_numpy(dtype=np.int64),
-                "y_pred": np.asarray(y_pred, dtype=np.int64),
-                "scores": [list(map(float, s)) for s in scores],
-                "seconds": seconds,
-            }
-        )
-        path = self.fold_path(task.config_id, task.fold)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        frame.to_parquet(tmp, index=False)
-        tmp.replace(path)
+        frame = predictions_frame(self.truth, task, sample_ids, y_pred, scores, seconds)
+        write_parquet_atomic(frame, self.fold_path(task.config_id, task.fold))
         self.folds_done_now += 1
         self._pool_if_complete(task.config_id)
         self._progress()
@@ -314,6 +295,34 @@ class LosoSearch:
             f"[folds {done}/{self.folds_total} | configs {len(complete)}/{self.n_trials} | {best_text} | "
             f"elapsed {_fmt(elapsed)} | ETA {_fmt(eta)}]"
         )
+
+
+def predictions_frame(truth: pd.DataFrame, task: FoldTask, sample_ids: list[str], y_pred: list[int],
+                      scores: list[list[float]], seconds: float) -> pd.DataFrame:
+    """One row per predicted sample; the labels come from ``truth`` (the driver's copy), never from the trainer."""
+    rows = truth.loc[sample_ids]
+    if not set(rows["subject"]) <= set(task.held):
+        raise ValueError(f"fold {task.config_id}/{task.fold} returned samples of subjects it did not hold out")
+    return pd.DataFrame(
+        {
+            "config_id": task.config_id,
+            "dataset": rows["dataset"].to_numpy(),
+            "subject": rows["subject"].to_numpy(),
+            "fold": task.fold,
+            "sample": sample_ids,
+            "y_true": rows["label"].to_numpy(dtype=np.int64),
+            "y_pred": np.asarray(y_pred, dtype=np.int64),
+            "scores": [list(map(float, s)) for s in scores],
+            "seconds": seconds,
+        }
+    )
+
+
+def write_parquet_atomic(frame: pd.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    frame.to_parquet(tmp, index=False)
+    tmp.replace(path)
 
 
 def _fmt(seconds: float) -> str:
