@@ -5,8 +5,9 @@ trains one fold with :func:`mer_ray.train.train_fold` and reports that subject's
 them and, once a configuration's folds are all in, tells Optuna the pooled objective. The feature arrays are put in
 Ray's object store ONCE and every trial maps them read-only (zero-copy), however many trials run at once.
 
-Trials read no file and write nothing the run needs: predictions come back in the Tune result, so the run folder
-and the features folder need only be on the driver's storage. ``RUN/trials.csv`` records where each fold ran.
+Trials read no file and write nothing the run needs (except the optional saved-pretraining folder): predictions come
+back in the Tune result, so the run folder and the features folder need only be on the driver's storage.
+``RUN/trials.csv`` records where each fold ran.
 """
 
 from __future__ import annotations
@@ -41,9 +42,10 @@ def fold_trainable(config: dict[str, Any], features_ref: list) -> None:
     device = "cuda" if config.get("gpus", 0) > 0 and torch.cuda.is_available() else "cpu"
     result = train_fold(
         TrainConfig.from_dict(task.params),
-        features.with_masked_labels(task.subject),
-        task.subject,
+        features.with_masked_labels([*task.held, *task.exclude]),
+        list(task.held),
         task.seed,
+        exclude_subjects=task.exclude,
         device=device,
     )
     predictions = {"sample_ids": result.sample_ids, "y_pred": result.y_pred.tolist(), "scores": result.scores.tolist()}
@@ -92,10 +94,11 @@ class FoldSearcher(Searcher):
                   "fold_seconds": result.get("fold_seconds", float("nan")),
                   "finished": datetime.now(UTC).isoformat(timespec="seconds")}
         self.trial_nodes.append(record)
+        # before the fold file: a driver killed in between leaves a row too many (the fold reruns), never one short
+        append_trial_record(self.search.run_dir / TRIALS_CSV, record)
         predictions = json.loads(result["predictions"])
         self.search.complete_fold(task, predictions["sample_ids"], predictions["y_pred"], predictions["scores"],
                                   record["fold_seconds"])
-        append_trial_record(self.search.run_dir / TRIALS_CSV, record)
 
     # All state lives in the run folder (Optuna SQLite + fold files); Tune's own searcher checkpoint is unused,
     # and the bookkeeping object (which holds the feature arrays) must not be pickled into Tune's experiment state.
@@ -172,4 +175,5 @@ def run_tune(
 
 def _trial_dirname(trial) -> str:
     fold = trial.config.get("fold", {})
-    return f"{fold.get('config_id', 'c')}-{subject_filename(fold.get('subject', trial.trial_id))}-{trial.trial_id}"
+    name = fold.get("fold") or fold.get("subject") or trial.trial_id  # FoldTask.to_dict() names the fold "fold"
+    return f"{fold.get('config_id', 'c')}-{subject_filename(name)}-{trial.trial_id}"

@@ -3,6 +3,9 @@
 ``from_items(samples)`` -> ``map_batches(ClipProcessor)`` (an actor pool: dlib's models load once per actor)
 -> ``write_parquet``. Re-running into the same folder only processes the clips that are missing; a run with a
 different configuration is refused. ``manifest.json`` is written last and marks a complete run.
+
+Actors open the frames by absolute path and write tasks write the shards, on any node: on a multi-node cluster
+the dataset folders and ``out`` must be on storage every node sees (``cluster/README.md``).
 """
 
 from __future__ import annotations
@@ -32,6 +35,56 @@ class PipelineError(RuntimeError):
 
 
 @dataclass(frozen=True)
+class ActorPool:
+    """Size of the ``ClipProcessor`` pool: fixed when ``min_size == max_size``, else Ray Data autoscales it."""
+
+    min_size: int
+    max_size: int
+    cpus: float  # CPUs reserved per actor
+
+
+def plan_actor_pool(
+    cluster_cpus: float,
+    blocks: int,
+    *,
+    elastic: bool,
+    num_actors: int | None = None,
+    actor_cpus: float | None = None,
+) -> ActorPool:
+    """Choose the actor pool for ``blocks`` blocks on a cluster that has ``cluster_cpus`` CPUs right now.
+
+    Args:
+        cluster_cpus: CPUs of the cluster when the run starts (0 on an autoscaling cluster's head alone).
+        blocks: blocks to process; one actor works on one block at a time, so more actors than blocks idle.
+        elastic: the cluster can grow (joined with an address, several nodes, or no CPUs yet): the pool
+            autoscales from the actors that fit now up to one per block, so Ray Data (and Ray's autoscaler)
+            add actors as nodes arrive instead of keeping the size seen at start.
+        num_actors: a fixed pool of this size, whatever the cluster.
+        actor_cpus: CPUs per actor; default 1 where the cluster has spare CPUs for the write tasks, else 0.5
+            (on 2 CPUs, 2 actors x 1 CPU starve the write tasks and hang).
+    """
+    fits_now = max(1, min(int(cluster_cpus), blocks))
+    if num_actors:
+        low = high = num_actors
+    elif elastic:
+        low, high = fits_now, max(fits_now, blocks)
+    else:
+        low = high = fits_now
+    cpus = actor_cpus if actor_cpus is not None else (1.0 if cluster_cpus > low else 0.5)
+    return ActorPool(low, high, cpus)
+
+
+def cluster_can_grow(cluster_cpus: float) -> bool:
+    """Whether this driver runs on a cluster that may gain nodes (see :func:`plan_actor_pool`)."""
+    import ray
+
+    from preprocessing.ray_runtime import joined_existing_cluster
+
+    alive = sum(1 for node in ray.nodes() if node.get("Alive"))
+    return joined_existing_cluster() or alive > 1 or cluster_cpus == 0
+
+
+@dataclass(frozen=True)
 class PipelineSummary:
     out: Path
     total: int
@@ -48,6 +101,7 @@ class ClipProcessor:
 
     def __init__(self, config: dict[str, Any]):
         import cv2
+        import ray
 
         from preprocessing.alignment import FaceAligner
 
@@ -55,10 +109,13 @@ class ClipProcessor:
         self.config = PreprocessConfig.from_dict(config)
         self.aligner = FaceAligner(self.config.align)
         self.config_hash = self.config.config_hash()
+        self.node_id = ray.get_runtime_context().get_node_id()
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         rows = [process_row(row, self.config, self.aligner) for row in batch.to_pylist()]
-        return shards.rows_to_table(rows, self.config.align.size)
+        table = shards.rows_to_table(rows, self.config.align.size)
+        # provenance, outside the shard schema: the Ray node that processed each clip
+        return table.append_column("node_id", pa.array([self.node_id] * len(table), pa.string()))
 
 
 def process_row(row: dict[str, Any], config: PreprocessConfig, aligner: Any) -> dict[str, Any]:
@@ -135,9 +192,9 @@ def run_pipeline(
         config: preprocessing configuration (defaults: :class:`PreprocessConfig`).
         exclusions: clips the adapters / protocol already left out; they go into ``rejects.parquet``.
         provenance: extra facts for the manifest (datasets and roots, protocol name).
-        num_actors: actor pool size; default: one per CPU of the cluster.
-        actor_cpus: CPUs reserved per actor; default 1 where the cluster has spare CPUs for the write tasks,
-            else 0.5 (on 2 CPUs, 2 actors x 1 CPU starve the write tasks and hang).
+        num_actors: a fixed actor pool of this size; default: one per CPU of the cluster (at most one per block),
+            autoscaling up to one per block where the cluster can grow (:func:`plan_actor_pool`).
+        actor_cpus: CPUs reserved per actor (default: :func:`plan_actor_pool`).
         clips_per_block: clips per Ray Data block; each finished block is a shard, so smaller blocks lose less
             work to a kill, larger ones cost less overhead.
     """
@@ -165,12 +222,13 @@ def run_pipeline(
     done = shards.done_sample_ids(out)
     todo = [s for s in samples if s.sample_id not in done]
     if todo:
-        cpus = int(ray.cluster_resources().get("CPU", 1))
-        actors = num_actors or max(1, min(cpus, len(todo)))
-        per_actor = actor_cpus if actor_cpus is not None else (1.0 if cpus > actors else 0.5)
+        cpus = ray.cluster_resources().get("CPU", 0)
         blocks = max(1, math.ceil(len(todo) / clips_per_block))
+        pool = plan_actor_pool(cpus, blocks, elastic=cluster_can_grow(cpus), num_actors=num_actors,
+                               actor_cpus=actor_cpus)
+        actors = f"{pool.min_size}" if pool.min_size == pool.max_size else f"{pool.min_size} to {pool.max_size}"
         print(
-            f"preprocessing {len(todo)} clips ({len(done)} already in {out}) on {actors} actors x {per_actor} CPU,"
+            f"preprocessing {len(todo)} clips ({len(done)} already in {out}) on {actors} actors x {pool.cpus} CPU,"
             f" {blocks} blocks",
             flush=True,
         )
@@ -180,8 +238,8 @@ def run_pipeline(
             fn_constructor_kwargs={"config": config.to_dict()},
             batch_size=None,  # a whole block per call: blocks are already sized for the actors
             batch_format="pyarrow",
-            concurrency=actors,
-            num_cpus=per_actor,
+            compute=ray.data.ActorPoolStrategy(min_size=pool.min_size, max_size=pool.max_size),
+            num_cpus=pool.cpus,
         )
         ds.write_parquet(str(out / shards.SHARDS_DIR))
 

@@ -5,6 +5,13 @@ from __future__ import annotations
 import logging
 import os
 
+_joined = False  # whether init_ray joined an existing cluster (which may gain nodes) rather than starting one
+
+
+def joined_existing_cluster() -> bool:
+    """True when :func:`init_ray` was given an address: the cluster may grow, so pools should autoscale."""
+    return _joined
+
 
 def init_ray(address: str | None = None, *, num_cpus: int | None = None) -> None:
     """Start (or join) Ray once per process.
@@ -16,8 +23,10 @@ def init_ray(address: str | None = None, *, num_cpus: int | None = None) -> None
     """
     import ray
 
+    global _joined
     if ray.is_initialized():
         return
+    _joined = address is not None
     if address is None:
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a private, local, single-user cluster
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")

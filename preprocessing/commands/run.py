@@ -21,7 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="default: megc2019 for casme2+samm+smic, else 3class")
     parser.add_argument("--out", type=Path, help="features folder (default: a cache folder under ~/.cache/mer_ray)")
     parser.add_argument("--address", help="Ray cluster to join ('auto' inside a cluster); default: a local one")
-    parser.add_argument("--num-actors", type=int, help="actor pool size (default: one per CPU)")
+    parser.add_argument("--num-actors", type=int,
+                        help="fixed actor pool size (default: one per CPU here; autoscaling when joining a cluster)")
     parser.add_argument("--face-size", type=int, default=224, help="aligned face side in pixels (default 224)")
     parser.add_argument("--smoke-test", action="store_true", help="a few clips per subject (small demo by default)")
 
