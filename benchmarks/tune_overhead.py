@@ -11,9 +11,9 @@ One configuration (the first of a seeded ``LosoSearch`` over ``--space`` with it
 (b) ``run_tune`` with cpus_per_trial=1 on a local Ray cluster with ONE CPU: one trial at a time, the same
     compute as (a). Tune's overhead = (b) / (a) - 1 (goal: at most 10% at demo scale); ``ray.init`` separate.
 (c) ``run_tune`` on all CPUs: as many trials at a time as CPUs; speed-up vs (a).
-(d) experiment (skip with ``--no-reuse-experiment``): (b) again with ``ray.tune.TuneConfig(reuse_actors=True)``
-    patched in for this variant only (``run_tune`` does not set it): trials then share one process instead of
-    starting a new one each, which shows how much of (b)'s overhead is per-trial process start-up.
+(d) experiment (skip with ``--no-reuse-experiment``): (b) again with ``run_tune(reuse_actors=False)``: a fresh
+    trial process per fold instead of reused ones (``run_tune``'s default), which shows how much of the overhead
+    per-trial process start-up would cost.
 
 All three use the same fold seeds, so they must give identical predictions and pooled metrics: checked and
 printed. Memory: during (c) every trial process's USS / PSS and its mapping of Ray's object store are sampled
@@ -125,29 +125,22 @@ def run_serial_variant(data, args, tmp: Path) -> Variant:
 
 
 def run_tune_variant(data, args, tmp: Path, cpus: int, label: str,
-                     sampler: SmapsSampler | None = None, reuse_actors: bool = False) -> Variant:
-    import functools
-
+                     sampler: SmapsSampler | None = None, reuse_actors: bool = True) -> Variant:
     import ray
-    from ray import tune
 
     from mer_ray.tune import run_tune
 
-    search = make_search(tmp / f"tune-{cpus}cpu{'-reuse' if reuse_actors else ''}", data, args)
+    search = make_search(tmp / f"tune-{cpus}cpu{'' if reuse_actors else '-fresh'}", data, args)
     init = start_local_ray(cpus)
-    original = tune.TuneConfig
-    if reuse_actors:  # the experiment of variant (d): run_tune builds its TuneConfig through this name
-        tune.TuneConfig = functools.partial(original, reuse_actors=True)
     try:
         start = time.perf_counter()
         if sampler is None:
-            nodes = run_tune(search, cpus_per_trial=1)
+            nodes = run_tune(search, cpus_per_trial=1, reuse_actors=reuse_actors)
         else:
             with sampler:
-                nodes = run_tune(search, cpus_per_trial=1)
+                nodes = run_tune(search, cpus_per_trial=1, reuse_actors=reuse_actors)
         seconds = time.perf_counter() - start
     finally:
-        tune.TuneConfig = original
         ray.shutdown()
     return Variant(label, seconds, init, search.all_predictions(), trial_pids=len({n["pid"] for n in nodes}))
 
@@ -181,7 +174,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0, help="search seed (configuration and fold seeds)")
     parser.add_argument("--cpus", type=int, default=0, help="CPUs of variant (c) (default: all)")
     parser.add_argument("--verbose", action="store_true", help="print the search's progress lines")
-    parser.add_argument("--no-reuse-experiment", action="store_true", help="skip variant (d) (reuse_actors=True)")
+    parser.add_argument("--no-reuse-experiment", action="store_true",
+                        help="skip variant (d) (a fresh process per trial)")
     args = parser.parse_args(argv)
     if args.quick and not args.subjects:
         args.subjects = 4
@@ -208,8 +202,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  {full.label}: {full.seconds:.1f} s (+ ray.init {full.init_seconds:.1f} s)", flush=True)
         variants = [serial, one, full]
         if not args.no_reuse_experiment:
-            reuse = run_tune_variant(data, args, tmp, 1, "(d) experiment: (b) with reuse_actors=True",
-                                     reuse_actors=True)
+            reuse = run_tune_variant(data, args, tmp, 1, "(d) experiment: (b) with a fresh process per trial",
+                                     reuse_actors=False)
             print(f"  {reuse.label}: {reuse.seconds:.1f} s (+ ray.init {reuse.init_seconds:.1f} s)", flush=True)
             variants.append(reuse)
 
@@ -232,7 +226,7 @@ def main(argv: list[str] | None = None) -> None:
           f"({serial.seconds / full.seconds / cpus:.0%} parallel efficiency); {full.trial_pids} trial processes")
     if len(variants) > 3:
         reuse = variants[3]
-        print(f"- (d) with reuse_actors=True: overhead {reuse.seconds / serial.seconds - 1:+.1%} over (a) in "
+        print(f"- (d) without actor reuse: overhead {reuse.seconds / serial.seconds - 1:+.1%} over (a) in "
               f"{reuse.trial_pids} trial process(es), vs {overhead:+.1%} in {one.trial_pids} processes for (b)")
 
     from mer_ray.metrics import score_predictions

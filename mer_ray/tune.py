@@ -128,6 +128,7 @@ def run_tune(
     cpus_per_trial: float = 1.0,
     gpus_per_trial: float = 0.0,
     max_failures: int = 2,
+    reuse_actors: bool = True,
 ) -> list[dict[str, Any]]:
     """Run every outstanding fold of ``search`` as Ray Tune trials on the connected Ray cluster.
 
@@ -136,6 +137,8 @@ def run_tune(
         cpus_per_trial: CPUs reserved per trial (also torch's thread count).
         gpus_per_trial: GPUs per trial; 0.25 lets four trials share one GPU.
         max_failures: retries of a failed trial (a crashed worker, a killed node) before its fold counts as failed.
+        reuse_actors: run successive trials in the same worker process (a fresh process per fold costs seconds
+            of start-up and cold torch kernels, as much as a demo fold's training; see benchmarks/tune_overhead.py).
 
     Returns:
         For every completed trial: config_id, subject, trial_id and the node / process that ran it (also appended
@@ -154,6 +157,7 @@ def run_tune(
         tune_config=tune.TuneConfig(
             search_alg=searcher,
             num_samples=search.folds_total + 1,  # an upper bound: the searcher says FINISHED when done
+            reuse_actors=reuse_actors,
             trial_dirname_creator=lambda trial: _trial_dirname(trial),
         ),
         run_config=tune.RunConfig(
