@@ -209,6 +209,8 @@ def actor_startup(config: PreprocessConfig, actor_cpus: float) -> tuple[float, f
 
 def pick_samples(args) -> list[Sample]:
     options = {"demo": {"small": True}} if args.quick else None
+    if args.subjects:  # a bigger demo (68 subjects x 7 clips = 476 clips: the composite set's scale)
+        options = {"demo": {"n_subjects": args.subjects, "clips_per_subject": 7}}
     samples = list(select_samples(None, options).protocol.samples)
     if args.clips:
         if args.clips > len(samples):
@@ -221,6 +223,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="the small demo (9 clips): a smoke run")
     parser.add_argument("--clips", type=int, default=0, help="the first N clips only (default: all)")
+    parser.add_argument("--subjects", type=int, default=0,
+                        help="a demo of N subjects x 7 clips instead of the default one (68: composite scale)")
     parser.add_argument("--cpus", type=int, default=0, help="CPUs of the local Ray cluster (default: all)")
     parser.add_argument("--num-actors", type=int, default=None, help="run_pipeline's num_actors (default: its own)")
     parser.add_argument("--actor-cpus", type=float, default=None, help="run_pipeline's actor_cpus (default: its own)")

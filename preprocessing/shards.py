@@ -215,19 +215,35 @@ def atomic_write_json(data: dict[str, Any], path: Path) -> None:
     os.replace(tmp, path)
 
 
-def content_hash(table: pa.Table) -> str:
-    """sha256 over the rows sorted by sample id: id, status, label and the bytes of every array column."""
-    digest = hashlib.sha256()
-    order = np.argsort(np.array(table.column("sample_id").to_pylist(), dtype=object))
-    for name in ("sample_id", "status", "label", "apex", "flow", "onset_face", "apex_face", "mask"):
-        if name not in table.column_names:
-            continue
-        column = table.column(name).take(pa.array(order))
-        for chunk in column.chunks:
-            for buffer in chunk.buffers():
-                if buffer is not None:
-                    digest.update(memoryview(buffer))
-    return digest.hexdigest()
+HASHED_COLUMNS = ("sample_id", "status", "label", "apex", "flow", "onset_face", "apex_face", "mask")
+
+
+def content_hash(out: Path, sample_ids: Iterable[str]) -> str:
+    """sha256 of the clips ``sample_ids`` in ``out``'s shards: id, status, label, apex and every stored array.
+
+    Independent of how the rows are split into files and of their order; streamed one shard at a time, so the
+    driver never holds the whole feature set.
+    """
+    wanted = set(sample_ids)
+    rows: dict[str, str] = {}
+    for path in valid_shards(out):
+        table = pq.read_table(path, columns=list(HASHED_COLUMNS))
+        for i, sample_id in enumerate(table.column("sample_id").to_pylist()):
+            if sample_id not in wanted or sample_id in rows:
+                continue
+            digest = hashlib.sha256()
+            for name in HASHED_COLUMNS:
+                value = table.column(name)[i]
+                if isinstance(value, pa.FixedSizeListScalar):
+                    values = value.values
+                    digest.update(b"\0" if values is None else np.asarray(values).tobytes())
+                else:
+                    digest.update(repr(value.as_py()).encode())
+            rows[sample_id] = digest.hexdigest()
+    total = hashlib.sha256()
+    for sample_id in sorted(rows):
+        total.update(f"{sample_id}:{rows[sample_id]};".encode())
+    return total.hexdigest()
 
 
 def read_manifest(out: Path) -> dict[str, Any] | None:
