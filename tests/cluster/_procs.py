@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 
 TRIAL_PROCESS = "ray::ImplicitFunc"  # the title Ray gives the worker process of a Tune function trial
-YOUNG_S = 1.0  # a trial process seen for less than this has not reported yet (importing torch alone takes longer)
+TRIAL_RUNNING = f"{TRIAL_PROCESS}.train"  # its title while the trial function runs
 
 
 def trial_pids(node) -> set[int]:
@@ -33,37 +33,53 @@ def trial_pids(node) -> set[int]:
     return pids
 
 
-class KillYoungTrial(threading.Thread):
-    """Once a fold file exists under ``run_dir``, call ``kill(pid)`` on a trial process of ``nodes`` that started
-    less than :data:`YOUNG_S` ago: a trial certainly mid-run, so Tune must retry it. Runs once, in the background.
+class KillTrainingTrial(threading.Thread):
+    """Once ``min_folds`` fold files exist under ``run_dir``, call ``kill(pid)`` on a trial process of ``nodes`` that is
+    running a trial right now (Ray titles it ``ray::ImplicitFunc.train`` while the trial function runs and
+    ``ray::ImplicitFunc`` between trials): a trial certainly mid-run, so Tune must retry it. With reused actors
+    (the default) one process runs fold after fold, so its title, not its age, tells a trial in flight.
+    Runs once, in the background.
     """
 
-    def __init__(self, run_dir: Path, nodes: Iterable, kill: Callable[[int], None], timeout: float = 150.0):
+    def __init__(self, run_dir: Path, nodes: Iterable, kill: Callable[[int], None], *, min_folds: int = 1,
+                 timeout: float = 150.0):
         super().__init__(daemon=True)
         self.run_dir, self.nodes, self.kill, self.timeout = run_dir, list(nodes), kill, timeout
+        self.min_folds = min_folds
         self.killed_pid: int | None = None
         self.error: BaseException | None = None
         self.done = threading.Event()
 
     def run(self) -> None:
         try:
-            first_seen = {pid: -float("inf") for node in self.nodes for pid in trial_pids(node)}  # leftovers: old
             deadline = time.monotonic() + self.timeout
+            seen: dict[int, list[tuple[int, str]]] = {}  # pid -> (fold files, title) at each look, for the error
             while time.monotonic() < deadline and not self.done.is_set():
-                now = time.monotonic()
-                for node in self.nodes:
-                    for pid in trial_pids(node):
-                        first_seen.setdefault(pid, now)
-                if any((self.run_dir / "folds").glob("*/*.parquet")):
-                    young = [pid for pid, t in first_seen.items() if now - t < YOUNG_S and psutil.pid_exists(pid)]
-                    if young:
-                        self.kill(young[0])
-                        self.killed_pid = young[0]
+                folds = len(list((self.run_dir / "folds").glob("*/*.parquet")))
+                for pid in (pid for node in self.nodes for pid in trial_pids(node)):
+                    seen.setdefault(pid, []).append((folds, _title(pid)))
+                if folds >= self.min_folds:
+                    running = [pid for node in self.nodes for pid in trial_pids(node)
+                               if _title(pid).startswith(TRIAL_RUNNING)]
+                    if running:
+                        self.kill(running[0])
+                        self.killed_pid = running[0]
                         return
-                time.sleep(0.02)
-            raise TimeoutError("no trial started after the first fold finished")
+                time.sleep(0.01)
+            seen_changes = {pid: [v for i, v in enumerate(vs) if i == 0 or v != vs[i - 1]] for pid, vs in seen.items()}
+            raise TimeoutError(f"no trial was running on the chosen nodes once {self.min_folds} fold(s) had "
+                               f"finished; trial processes seen there: {seen_changes}")
         except BaseException as err:  # reported by the test
             self.error = err
+
+
+def _title(pid: int) -> str:
+    """The process title Ray gave ``pid`` ("" once it is gone)."""
+    try:
+        cmdline = psutil.Process(pid).cmdline()
+    except psutil.Error:
+        return ""
+    return cmdline[0] if cmdline else ""
 
 
 def wait_for_files(root: Path, pattern: str, proc: subprocess.Popen, timeout: float) -> list[Path]:
