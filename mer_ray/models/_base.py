@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from abc import ABCMeta, abstractmethod
 from collections.abc import Mapping
 
 import torch
@@ -28,7 +29,7 @@ def adapt_input_conv(weight: Tensor, in_chans: int) -> Tensor:
     return (summed / in_chans).repeat(1, in_chans, 1, 1)
 
 
-class MERModel(nn.Module):
+class MERModel(nn.Module, metaclass=ABCMeta):
     """Base of every registered model.
 
     Subclasses build their backbone, implement `forward_features` (pooled ``(B, num_features)`` embedding)
@@ -66,9 +67,9 @@ class MERModel(nn.Module):
         nn.init.normal_(self.classifier.weight, 0.0, 0.01)
         nn.init.zeros_(self.classifier.bias)
 
+    @abstractmethod
     def forward_features(self, x: Tensor) -> Tensor:
         """Map an input batch ``(B, in_chans, H, W)`` to its pooled embedding ``(B, num_features)``."""
-        raise NotImplementedError
 
     def forward_head(self, features: Tensor) -> Tensor:
         """Dropout then the linear classifier: ``(B, num_features)`` -> logits ``(B, num_classes)``."""
