@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -25,31 +23,6 @@ def machine_line() -> str:
 
 def cpu_count() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
-def start_local_ray(num_cpus: int, num_gpus: int | None = None) -> float:
-    """Start a NEW local Ray cluster (never join another one on this machine); returns the seconds it took.
-
-    ``address="local"``: a plain ``ray.init()`` joins a cluster that someone started with ``ray start`` (or a test's
-    ``cluster_utils.Cluster``) on the same machine, which would mix other people's load into the figures.
-    """
-    import ray
-
-    if ray.is_initialized():
-        raise RuntimeError("Ray is already initialised in this process; the benchmark needs a cluster of its own")
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a private, local, single-user cluster
-    os.environ.setdefault("RAY_DEDUP_LOGS", "1")
-    start = time.perf_counter()
-    ray.init(address="local", num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False,
-             logging_level=logging.WARNING, log_to_driver=True)
-    seconds = time.perf_counter() - start
-    try:
-        from ray.data import DataContext
-
-        DataContext.get_current().enable_progress_bars = False  # the progress bars would drown the tables
-    except ImportError:
-        pass
-    return seconds
 
 
 def ray_role(proc: psutil.Process) -> str:

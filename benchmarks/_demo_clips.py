@@ -9,10 +9,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from preprocessing.alignment import Alignment, FaceAligner
-from preprocessing.clip import read_gray
-from preprocessing.masks import build_mask
-from preprocessing.sample import Sample
+from preprocessing.annotations.sample import Sample
+from preprocessing.vision.alignment import Alignment, FaceAligner
+from preprocessing.vision.clip import read_gray
+from preprocessing.vision.masks import build_mask
 
 
 def demo_available() -> bool:

@@ -23,10 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _demo_clips import demo_available, demo_samples  # noqa: E402
 
-from preprocessing.alignment import FaceAligner  # noqa: E402
-from preprocessing.apex import ApexConfig, spot_apex  # noqa: E402
-from preprocessing.clip import read_gray  # noqa: E402
-from preprocessing.masks import MaskConfig, build_mask  # noqa: E402
+from preprocessing.vision.alignment import FaceAligner  # noqa: E402
+from preprocessing.vision.apex import ApexConfig, spot_apex  # noqa: E402
+from preprocessing.vision.clip import read_gray  # noqa: E402
+from preprocessing.vision.masks import MaskConfig, build_mask  # noqa: E402
 
 CANDIDATES = {
     "default": (ApexConfig(), MaskConfig()),

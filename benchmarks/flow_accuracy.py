@@ -42,9 +42,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _demo_clips import demo_available, demo_pairs  # noqa: E402
 
-from preprocessing.alignment import FaceAligner  # noqa: E402
-from preprocessing.flow import FlowConfig, endpoint_error, tvl1_flow  # noqa: E402
-from preprocessing.masks import build_mask  # noqa: E402
+from preprocessing.vision.alignment import FaceAligner  # noqa: E402
+from preprocessing.vision.flow import FlowConfig, endpoint_error, tvl1_flow  # noqa: E402
+from preprocessing.vision.masks import build_mask  # noqa: E402
 
 DEFAULTS = FlowConfig.opencv_defaults()
 CANDIDATES: dict[str, FlowConfig] = {

@@ -53,9 +53,10 @@ from _common import (  # noqa: E402
     fmt_s,
     machine_line,
     print_table,
-    start_local_ray,
     synthetic_features,
 )
+
+from preprocessing.runtime import init_ray  # noqa: E402
 
 PAPER_SUBJECTS = 68
 PAPER_CLIPS = 442
@@ -69,7 +70,7 @@ QUICK = {"subjects": 6, "clips": 24, "size": 64, "epochs": 2, "folds": 1}  # --q
 
 def paper_selection():
     """The paper-scale demo selection: 68 subjects x 7 clips, trimmed to 442 (deterministic)."""
-    from preprocessing.prepare import select_samples
+    from preprocessing.features.prepare import select_samples
 
     selection = select_samples(
         ["demo"], {"demo": {"n_subjects": PAPER_SUBJECTS, "clips_per_subject": DEMO_CLIPS_PER_SUBJECT}}
@@ -83,8 +84,8 @@ def paper_selection():
 
 
 def paper_features_dir(selection) -> Path:
-    from preprocessing.clip import PreprocessConfig
-    from preprocessing.prepare import default_features_dir
+    from preprocessing.features.prepare import default_features_dir
+    from preprocessing.vision.clip import PreprocessConfig
 
     return default_features_dir(selection, PreprocessConfig(), False)
 
@@ -93,7 +94,7 @@ def build_demo() -> Path:
     """Generate (if needed) and preprocess the paper-scale demo into the feature cache; prints both times."""
     import ray
 
-    from preprocessing.prepare import build_features
+    from preprocessing.features.prepare import build_features
 
     start = time.perf_counter()
     selection = paper_selection()  # generates the 476-clip demo on first use
@@ -103,7 +104,7 @@ def build_demo() -> Path:
     if (out / "manifest.json").is_file():
         print(f"features already cached in {out}")
         return out
-    init = start_local_ray(cpu_count())
+    init = init_ray(num_cpus=cpu_count(), progress_bars=False, fresh=True)
     start = time.perf_counter()
     summary = build_features(selection, out)
     seconds = time.perf_counter() - start
@@ -285,7 +286,7 @@ def run_tune_measured(data, args) -> None:
     print(f"config: {params}")
     print(f"measured run: all {len(data.subjects)} folds through Ray Tune on {device_text}: {slots} trials at a time "
           f"({cpus_per_trial} CPU{f', {gpus_per_trial:g} GPU' if gpus else ''} each)", flush=True)
-    init = start_local_ray(args.cpus, num_gpus=gpus)
+    init = init_ray(num_cpus=args.cpus, num_gpus=gpus, progress_bars=False, fresh=True)
     try:
         with tempfile.TemporaryDirectory(prefix="paper-scale-") as tmp:
             search = LosoSearch(Path(tmp), paper, data, n_trials=1, seed=args.seed, overrides=overrides,

@@ -39,12 +39,13 @@ import cv2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RssSampler, cpu_count, machine_line, print_table, start_local_ray  # noqa: E402
+from _common import RssSampler, cpu_count, machine_line, print_table  # noqa: E402
 
-from preprocessing.alignment import FaceAligner  # noqa: E402
-from preprocessing.clip import ClipRejected, PreprocessConfig, process_clip  # noqa: E402
-from preprocessing.prepare import select_samples  # noqa: E402
-from preprocessing.sample import Sample  # noqa: E402
+from preprocessing.annotations.sample import Sample  # noqa: E402
+from preprocessing.features.prepare import select_samples  # noqa: E402
+from preprocessing.runtime import init_ray  # noqa: E402
+from preprocessing.vision.alignment import FaceAligner  # noqa: E402
+from preprocessing.vision.clip import ClipRejected, PreprocessConfig, process_clip  # noqa: E402
 
 GOAL = 1.8  # Ray Data pipeline vs the serial loop on 2 cores (90% parallel efficiency)
 
@@ -148,7 +149,7 @@ def ray_pipeline(samples: list[Sample], config: PreprocessConfig, label: str, op
     ``opencv_threads``: EXPERIMENT: actors use this many OpenCV threads instead of the pipeline's 1 (the actor
     class is swapped for a subclass for this run only; ``run_pipeline`` has no such option).
     """
-    from preprocessing import pipeline
+    from preprocessing.features import pipeline
 
     original = pipeline.ClipProcessor
     if opencv_threads is not None:
@@ -187,7 +188,7 @@ def actor_startup(config: PreprocessConfig, actor_cpus: float) -> tuple[float, f
     """(seconds until a fresh actor holding a ``ClipProcessor`` answers, seconds of that constructor inside it)."""
     import ray
 
-    from preprocessing.pipeline import ClipProcessor
+    from preprocessing.features.pipeline import ClipProcessor
 
     @ray.remote
     class Probe:
@@ -258,7 +259,7 @@ def main(argv: list[str] | None = None) -> None:
     gc.collect()
     serial_max_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
 
-    init_s = start_local_ray(cpus)
+    init_s = init_ray(num_cpus=cpus, progress_bars=False, fresh=True)
     import ray
 
     kwargs = {"num_actors": args.num_actors, "actor_cpus": args.actor_cpus, "clips_per_block": args.clips_per_block}

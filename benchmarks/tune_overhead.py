@@ -46,9 +46,10 @@ from _common import (  # noqa: E402
     machine_line,
     print_table,
     ray_role,
-    start_local_ray,
     synthetic_features,
 )
+
+from preprocessing.runtime import init_ray  # noqa: E402
 
 GOAL = 0.10  # Tune's overhead over the plain loop at demo scale, same compute
 QUICK_OVERRIDES = {"epochs": 1, "pretrain": False}
@@ -78,8 +79,8 @@ def load_data(args):
         return data, f"SYNTHETIC random arrays ({len(data)} clips, {subjects} subjects, {args.synthetic_size} px)"
     path = args.features
     if path is None:
-        from preprocessing.clip import PreprocessConfig
-        from preprocessing.prepare import build_features, default_features_dir, select_samples
+        from preprocessing.features.prepare import build_features, default_features_dir, select_samples
+        from preprocessing.vision.clip import PreprocessConfig
 
         selection = select_samples(None)
         path = default_features_dir(selection, PreprocessConfig(), False)
@@ -87,7 +88,7 @@ def load_data(args):
             import ray
 
             print(f"building the demo features once into {path} (cached for later runs) ...", flush=True)
-            start_local_ray(cpu_count())
+            init_ray(num_cpus=cpu_count(), progress_bars=False, fresh=True)
             start = time.perf_counter()
             build_features(selection, None)
             print(f"  preprocessing took {fmt_s(time.perf_counter() - start)} (not part of the comparison)")
@@ -131,7 +132,7 @@ def run_tune_variant(data, args, tmp: Path, cpus: int, label: str,
     from mer_ray.tune import run_tune
 
     search = make_search(tmp / f"tune-{cpus}cpu{'' if reuse_actors else '-fresh'}", data, args)
-    init = start_local_ray(cpus)
+    init = init_ray(num_cpus=cpus, progress_bars=False, fresh=True)
     try:
         start = time.perf_counter()
         if sampler is None:

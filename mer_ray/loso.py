@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    from preprocessing.ray_runtime import init_ray
+    from preprocessing.runtime import init_ray
 
     run_info = _resume_info(args) if args.resume else None
     init_ray(args.address)
@@ -83,10 +83,10 @@ def _resume_info(args: argparse.Namespace) -> dict[str, Any]:
 
 def _features_dir(args: argparse.Namespace) -> Path:
     """``--features`` as given, else preprocess ``--dataset`` (or the demo) into the feature cache."""
-    from preprocessing.datasets import parse_dataset_options
-    from preprocessing.pipeline import PipelineError
-    from preprocessing.prepare import build_features, select_samples
-    from preprocessing.sample import DatasetError
+    from preprocessing.annotations.datasets import parse_dataset_options
+    from preprocessing.annotations.sample import DatasetError
+    from preprocessing.features.pipeline import PipelineError
+    from preprocessing.features.prepare import build_features, select_samples
 
     if args.features:
         return args.features.expanduser().resolve()

@@ -3,6 +3,6 @@
 Nothing here imports torch or ``mer_ray``.
 """
 
-from preprocessing.sample import LABELS, DatasetError, DatasetScan, Exclusion, Sample
+from preprocessing.annotations.sample import LABELS, DatasetError, DatasetScan, Exclusion, Sample
 
 __all__ = ["LABELS", "DatasetError", "DatasetScan", "Exclusion", "Sample"]

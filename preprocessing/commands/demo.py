@@ -18,6 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from preprocessing.annotations.sample import LABELS, DatasetError
     from preprocessing.demo import (
         GROUND_TRUTH,
         SHEET_NAME,
@@ -27,7 +28,6 @@ def run(args: argparse.Namespace) -> int:
         generate_demo,
         is_current,
     )
-    from preprocessing.sample import LABELS, DatasetError
 
     params = dict(SMALL_DEMO) if args.small else {}
     root = (args.out.expanduser().resolve() if args.out else default_root(args.seed, **params))

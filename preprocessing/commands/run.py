@@ -7,9 +7,9 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from preprocessing.datasets import list_datasets, parse_dataset_options
-from preprocessing.protocols import list_protocols
-from preprocessing.sample import DatasetError
+from preprocessing.annotations.datasets import list_datasets, parse_dataset_options
+from preprocessing.annotations.protocols import list_protocols
+from preprocessing.annotations.sample import DatasetError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,10 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from preprocessing.clip import PreprocessConfig
-    from preprocessing.pipeline import PipelineError
-    from preprocessing.prepare import build_features, select_samples
-    from preprocessing.ray_runtime import init_ray
+    from preprocessing.features.pipeline import PipelineError
+    from preprocessing.features.prepare import build_features, select_samples
+    from preprocessing.runtime import init_ray
+    from preprocessing.vision.clip import PreprocessConfig
 
     try:
         options = parse_dataset_options(args.dataset_option)

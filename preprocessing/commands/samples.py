@@ -17,9 +17,15 @@ import os
 import sys
 from pathlib import Path
 
-from preprocessing.datasets import list_datasets, parse_dataset_options, parse_dataset_specs, scan_datasets
-from preprocessing.protocols import ProtocolResult, apply_protocol, check_protocol, default_protocol, list_protocols
-from preprocessing.sample import LABELS, DatasetError
+from preprocessing.annotations.datasets import list_datasets, parse_dataset_options, parse_dataset_specs, scan_datasets
+from preprocessing.annotations.protocols import (
+    ProtocolResult,
+    apply_protocol,
+    check_protocol,
+    default_protocol,
+    list_protocols,
+)
+from preprocessing.annotations.sample import LABELS, DatasetError
 
 SAMPLE_COLUMNS = ("dataset", "subject", "clip", "label", "label_name", "emotion", "onset", "apex", "offset",
                   "num_frames", "folder")

@@ -14,7 +14,6 @@ from preprocessing.demo.generate import (
     SMALL_DEMO,
     VERSION,
     DemoConfig,
-    cache_dir,
     default_root,
     ensure_demo,
     generate_demo,
@@ -27,7 +26,7 @@ from preprocessing.demo.warp import warp_image
 
 __all__ = [
     "DEFAULT_DEMO", "FRAMES_DIR", "GROUND_TRUTH", "GROUND_TRUTH_DIR", "MANIFEST", "REFERENCE_FACE", "SHEET_NAME",
-    "SMALL_DEMO", "VERSION", "DemoConfig", "action_unit_field", "cache_dir", "default_root", "displacement_field",
+    "SMALL_DEMO", "VERSION", "DemoConfig", "action_unit_field", "default_root", "displacement_field",
     "ensure_demo", "face_frame", "frame_flow", "generate_demo", "is_current", "load_clip_truth", "make_config",
     "warp_image",
 ]

@@ -17,9 +17,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from preprocessing.alignment import model_path
 from preprocessing.demo.motions import add_bump, face_frame
 from preprocessing.demo.warp import affine_points, pixel_grid, remap, sample_field
+from preprocessing.vision.alignment import model_path
 
 BASE_FACES = ("astronaut", "astronaut_mirror", "grace_hopper", "grace_hopper_mirror")
 

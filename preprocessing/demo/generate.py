@@ -27,6 +27,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from preprocessing.annotations.sample import LABELS, DatasetError
 from preprocessing.demo.faces import (
     BASE_FACES,
     IdentityConfig,
@@ -38,7 +39,8 @@ from preprocessing.demo.faces import (
 from preprocessing.demo.files import write_coding_sheet, write_json, write_npz
 from preprocessing.demo.motions import EMOTIONS
 from preprocessing.demo.render import ClipPlan, RenderedClip, render_clip
-from preprocessing.sample import LABELS, DatasetError
+from preprocessing.runtime import cache_root
+from preprocessing.validation import from_dict
 
 logger = logging.getLogger(__name__)
 
@@ -108,13 +110,9 @@ SMALL_DEMO: dict = {"n_subjects": 3, "clips_per_subject": 3, "min_frames": 8, "m
 
 
 def make_config(**params) -> DemoConfig:
-    """``DemoConfig`` from keyword parameters; unknown names raise a ``TypeError`` listing the valid ones."""
-    valid = [f.name for f in dataclasses.fields(DemoConfig)]
-    unknown = sorted(set(params) - set(valid))
-    if unknown:
-        raise TypeError(f"unknown demo parameter(s) {unknown}; valid: {valid}")
+    """``DemoConfig`` from keyword parameters; unknown names raise a ``ValueError`` listing the valid ones."""
     params = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
-    return DemoConfig(**params)
+    return from_dict(DemoConfig, params, "demo", "parameters")
 
 
 def manifest(seed: int, config: DemoConfig) -> dict:
@@ -378,11 +376,6 @@ def is_current(root: Path, *, seed: int = 0, **size_params) -> bool:
     return _read_manifest(Path(root).expanduser()) == manifest(seed, make_config(**size_params))
 
 
-def cache_dir() -> Path:
-    """``$MER_RAY_CACHE`` (default ``~/.cache/mer_ray``)."""
-    return Path(os.environ.get("MER_RAY_CACHE") or Path.home() / ".cache" / "mer_ray").expanduser()
-
-
 def default_root(seed: int = 0, **size_params) -> Path:
     """Cache folder of a demo: ``$MER_RAY_CACHE/demo/v<VERSION>-seed<seed>`` (+ a parameter hash if not default)."""
     config = make_config(**size_params)
@@ -390,7 +383,7 @@ def default_root(seed: int = 0, **size_params) -> Path:
     if config != DemoConfig():
         params = json.dumps(manifest(seed, config)["params"], sort_keys=True)
         name += f"-{hashlib.sha1(params.encode()).hexdigest()[:10]}"
-    return cache_dir() / "demo" / name
+    return cache_root() / "demo" / name
 
 
 def ensure_demo(root: Path | None = None, *, seed: int = 0, **size_params) -> Path:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from preprocessing.sample import LABELS
+from preprocessing.annotations.sample import LABELS
 
 REFERENCE_FACE = 224.0  # amplitudes are quoted for a face whose landmark box is 224 px (the aligned crop's scale)
 

@@ -22,8 +22,8 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from mer_ray.data import load_features
 from mer_ray.search import LosoSearch
 from mer_ray.tune import TRIALS_CSV, run_tune
-from preprocessing.pipeline import ActorPool, plan_actor_pool, run_pipeline
-from preprocessing.prepare import select_samples
+from preprocessing.features.pipeline import ActorPool, plan_actor_pool, run_pipeline
+from preprocessing.features.prepare import select_samples
 from tests.cluster._procs import kill_session
 from tests.mer_ray import _spaces
 

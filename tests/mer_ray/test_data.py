@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from mer_ray.data import FeaturesError, load_features
-from preprocessing.pipeline import run_pipeline
-from preprocessing.prepare import select_samples
+from preprocessing.features.pipeline import run_pipeline
+from preprocessing.features.prepare import select_samples
 
 pytestmark = pytest.mark.ray
 

@@ -10,8 +10,8 @@ import matplotlib.cbook
 import numpy as np
 import skimage.data
 
-from preprocessing.alignment import FaceAligner
-from preprocessing.sample import Sample
+from preprocessing.annotations.sample import Sample
+from preprocessing.vision.alignment import FaceAligner
 
 
 @functools.cache

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from preprocessing.datasets import scan_dataset
-from preprocessing.datasets.demo import demo_size, scan
+from preprocessing.annotations.datasets import scan_dataset
+from preprocessing.annotations.datasets.demo import demo_size, scan
 from preprocessing.demo import GROUND_TRUTH, SMALL_DEMO
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from preprocessing.annotations.sample import DatasetError
 from preprocessing.demo import (
     MANIFEST,
     SMALL_DEMO,
@@ -20,7 +21,6 @@ from preprocessing.demo import (
     make_config,
 )
 from preprocessing.demo import generate as generate_module
-from preprocessing.sample import DatasetError
 from tests.preprocessing.demo.conftest import tree_hashes
 
 
@@ -98,7 +98,7 @@ def test_an_interrupted_generation_leaves_nothing(tmp_path, monkeypatch):
 def test_parameters_are_validated():
     with pytest.raises(ValueError, match="seed"):
         generate_demo(Path("/nonexistent/never-written"), seed=-1)
-    with pytest.raises(TypeError, match="n_subjects"):
+    with pytest.raises(ValueError, match="n_subjects"):
         make_config(n_subject=3)
     with pytest.raises(ValueError, match="min_frames"):
         DemoConfig(min_frames=2)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from openpyxl import load_workbook
 
+from preprocessing.annotations.sample import LABELS
 from preprocessing.demo import (
     FRAMES_DIR,
     GROUND_TRUTH,
@@ -26,7 +27,6 @@ from preprocessing.demo import (
 from preprocessing.demo.faces import detect_landmarks
 from preprocessing.demo.generate import CLASS_SHARES, plan_demo
 from preprocessing.demo.motions import EMOTIONS
-from preprocessing.sample import LABELS
 from tests.preprocessing.demo.conftest import tree_hashes
 
 CASME2_EMOTIONS = {"happiness", "surprise", "disgust", "repression", "others", "fear", "sadness"}

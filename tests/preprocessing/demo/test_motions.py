@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from preprocessing.annotations.sample import LABELS
 from preprocessing.demo import REFERENCE_FACE, displacement_field, face_frame
 from preprocessing.demo.faces import load_base_face
 from preprocessing.demo.motions import (
@@ -15,7 +16,6 @@ from preprocessing.demo.motions import (
     blink_profile,
     expression_profile,
 )
-from preprocessing.sample import LABELS
 
 SHAPE = (384, 384)
 

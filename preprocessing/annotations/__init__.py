@@ -1,0 +1,1 @@
+"""Annotations: coding sheets, frame folders, Sample records, dataset adapters and protocols (no pixels)."""

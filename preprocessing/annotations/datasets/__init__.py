@@ -1,0 +1,163 @@
+"""Dataset adapters: one module per dataset, each with ``NAME`` and ``scan(root, **options) -> DatasetScan``.
+
+Modules are imported lazily (``scan_dataset("samm", ...)`` imports only ``samm``). Options are each adapter's
+keyword-only ``scan`` parameters (``sheet``, ``frames_dir``, demo's ``seed``); on the command line they are
+``--dataset-option NAME.KEY=VALUE``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from preprocessing.annotations.sample import DatasetScan
+
+# name -> module implementing it
+ADAPTERS = {
+    "casme2": "preprocessing.annotations.datasets.casme2",
+    "samm": "preprocessing.annotations.datasets.samm",
+    "smic": "preprocessing.annotations.datasets.smic",
+    "mmew": "preprocessing.annotations.datasets.mmew",
+    "demo": "preprocessing.annotations.datasets.demo",
+}
+
+
+_BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
+def list_datasets() -> list[str]:
+    """Names of the registered dataset adapters."""
+    return list(ADAPTERS)
+
+
+def get_adapter(name: str) -> ModuleType:
+    """The adapter module for ``name``.
+
+    Raises:
+        ValueError: unknown name (the message lists the valid ones).
+    """
+    if name not in ADAPTERS:
+        raise ValueError(f"unknown dataset {name!r}; valid datasets: {', '.join(ADAPTERS)}")
+    return importlib.import_module(ADAPTERS[name])
+
+
+def adapter_options(name: str) -> dict[str, inspect.Parameter]:
+    """The keyword-only options of an adapter's ``scan`` (e.g. ``sheet``, ``frames_dir``)."""
+    parameters = inspect.signature(get_adapter(name).scan).parameters.values()
+    return {p.name: p for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY}
+
+
+def root_optional(name: str) -> bool:
+    """Whether an adapter's ``scan`` can run without a root (the demo dataset generates its own)."""
+    root = next(iter(inspect.signature(get_adapter(name).scan).parameters.values()))
+    return root.default is None
+
+
+def scan_dataset(name: str, root: str | Path | None, **options: Any) -> DatasetScan:
+    """Scan one dataset.
+
+    Args:
+        name: adapter name (see :func:`list_datasets`).
+        root: dataset root; ``None`` only for adapters that need none (demo).
+        **options: the adapter's keyword options, e.g. ``frames_dir="Cropped"``.
+
+    Raises:
+        ValueError: unknown dataset or option.
+        DatasetError: the dataset's root, sheet or frames folder is unusable.
+    """
+    known = adapter_options(name)
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise ValueError(f"unknown option(s) {', '.join(unknown)} for dataset {name!r}; "
+                         f"valid options: {', '.join(known) or 'none'}")
+    module = get_adapter(name)
+    return module.scan(root, **options) if root is not None else module.scan(**options)
+
+
+def parse_dataset_specs(specs: list[str]) -> list[tuple[str, Path | None]]:
+    """Parse ``NAME=DIR`` strings (``--dataset``); a bare ``NAME`` is accepted for datasets that need no root.
+
+    Raises:
+        ValueError: unknown name, missing ``=``, a name given twice, or a folder that does not exist.
+    """
+    parsed: list[tuple[str, Path | None]] = []
+    for spec in specs:
+        name, sep, directory = spec.partition("=")
+        name = name.strip()
+        if name not in ADAPTERS:
+            raise ValueError(f"--dataset {spec!r}: unknown dataset {name!r}; valid datasets: {', '.join(ADAPTERS)}")
+        if any(name == seen for seen, _ in parsed):
+            raise ValueError(f"--dataset {spec!r}: dataset {name!r} given twice")
+        if not sep or not directory.strip():
+            if root_optional(name):
+                parsed.append((name, None))
+                continue
+            raise ValueError(f"--dataset {spec!r}: expected NAME=DIR, e.g. {name}=/data/{name}")
+        path = Path(directory.strip()).expanduser()
+        if not path.is_dir() and not root_optional(name):
+            raise ValueError(f"--dataset {spec!r}: folder {path} does not exist")
+        parsed.append((name, path))
+    return parsed
+
+
+def parse_dataset_options(specs: list[str]) -> dict[str, dict[str, Any]]:
+    """Parse ``NAME.KEY=VALUE`` strings (``--dataset-option``) into per-dataset keyword options.
+
+    Values are converted to the type of the option's default when that is a ``bool`` (``true``/``false``,
+    ``1``/``0``, ``yes``/``no``), an ``int`` or a ``float``.
+
+    Raises:
+        ValueError: malformed spec, unknown dataset or option, or a value of the wrong type.
+    """
+    options: dict[str, dict[str, Any]] = {}
+    for spec in specs:
+        key, sep, value = spec.partition("=")
+        name, dot, option = key.strip().partition(".")
+        if not sep or not dot or not option:
+            raise ValueError(f"--dataset-option {spec!r}: expected NAME.KEY=VALUE, e.g. casme2.frames_dir=Cropped")
+        known = adapter_options(_known_name(name, spec))
+        if option not in known:
+            raise ValueError(f"--dataset-option {spec!r}: dataset {name!r} has no option {option!r}; "
+                             f"valid options: {', '.join(known) or 'none'}")
+        default = known[option].default
+        if isinstance(default, bool):
+            if value.strip().lower() not in _BOOLEANS:
+                raise ValueError(f"--dataset-option {spec!r}: expected true or false")
+            value = _BOOLEANS[value.strip().lower()]
+        elif isinstance(default, int | float):
+            try:
+                value = type(default)(value)
+            except ValueError:
+                raise ValueError(f"--dataset-option {spec!r}: expected a {type(default).__name__} value") from None
+        options.setdefault(name, {})[option] = value
+    return options
+
+
+def _known_name(name: str, spec: str) -> str:
+    """``name`` if it is a registered dataset, else a ValueError quoting ``spec``."""
+    if name not in ADAPTERS:
+        raise ValueError(f"--dataset-option {spec!r}: unknown dataset {name!r}; valid datasets: {', '.join(ADAPTERS)}")
+    return name
+
+
+def scan_datasets(specs: list[tuple[str, Path | None]] | list[str],
+                  options: dict[str, dict[str, Any]] | None = None) -> list[DatasetScan]:
+    """Scan several datasets, in the order given.
+
+    Args:
+        specs: ``(name, root)`` pairs from :func:`parse_dataset_specs`, or the raw ``NAME=DIR`` strings.
+        options: per-dataset keyword options from :func:`parse_dataset_options`.
+
+    Raises:
+        ValueError: bad spec or option.
+        DatasetError: a dataset is unusable as a whole.
+    """
+    pairs = parse_dataset_specs(specs) if specs and isinstance(specs[0], str) else specs
+    options = options or {}
+    unused = sorted(set(options) - {name for name, _ in pairs})
+    if unused:
+        raise ValueError(f"--dataset-option given for {', '.join(unused)}, which has no --dataset")
+    return [scan_dataset(name, root, **options.get(name, {})) for name, root in pairs]

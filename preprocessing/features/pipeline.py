@@ -1,0 +1,313 @@
+"""The preprocessing pipeline on Ray Data: samples -> aligned faces + TV-L1 flow features -> Parquet shards.
+
+``from_items(samples)`` -> ``map_batches(ClipProcessor)`` (an actor pool: dlib's models load once per actor)
+-> ``write_parquet``. Re-running into the same folder only processes the clips that are missing; a run with a
+different configuration is refused. ``manifest.json`` is written last and marks a complete run.
+
+Actors open the frames by absolute path and write tasks write the shards, on any node: on a multi-node cluster
+the dataset folders and ``out`` must be on storage every node sees (``cluster/README.md``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from preprocessing.annotations.sample import Exclusion, Sample
+from preprocessing.features import shards
+from preprocessing.vision.clip import ClipRejected, PreprocessConfig, process_clip
+
+log = logging.getLogger(__name__)
+
+
+class PipelineError(RuntimeError):
+    """The pipeline cannot run or produced nothing usable; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class ActorPool:
+    """Size of the ``ClipProcessor`` pool: fixed when ``min_size == max_size``, else Ray Data autoscales it."""
+
+    min_size: int
+    max_size: int
+    cpus: float  # CPUs reserved per actor
+
+
+def plan_actor_pool(
+    cluster_cpus: float,
+    blocks: int,
+    *,
+    elastic: bool,
+    num_actors: int | None = None,
+    actor_cpus: float | None = None,
+) -> ActorPool:
+    """Choose the actor pool for ``blocks`` blocks on a cluster that has ``cluster_cpus`` CPUs right now.
+
+    Args:
+        cluster_cpus: CPUs of the cluster when the run starts (0 on an autoscaling cluster's head alone).
+        blocks: blocks to process; one actor works on one block at a time, so more actors than blocks idle.
+        elastic: the cluster can grow (joined with an address, several nodes, or no CPUs yet): the pool
+            autoscales from the actors that fit now up to one per block, so Ray Data (and Ray's autoscaler)
+            add actors as nodes arrive instead of keeping the size seen at start.
+        num_actors: a fixed pool of this size, whatever the cluster.
+        actor_cpus: CPUs per actor; default 1 where the cluster has spare CPUs for the write tasks, else 0.5
+            (on 2 CPUs, 2 actors x 1 CPU starve the write tasks and hang).
+    """
+    fits_now = max(1, min(int(cluster_cpus), blocks))
+    if num_actors:
+        low = high = num_actors
+    elif elastic:
+        low, high = fits_now, max(fits_now, blocks)
+    else:
+        low = high = fits_now
+    cpus = actor_cpus if actor_cpus is not None else (1.0 if cluster_cpus > low else 0.5)
+    return ActorPool(low, high, cpus)
+
+
+def cluster_can_grow(cluster_cpus: float) -> bool:
+    """Whether this driver runs on a cluster that may gain nodes (see :func:`plan_actor_pool`)."""
+    import ray
+
+    from preprocessing.runtime import joined_existing_cluster
+
+    alive = sum(1 for node in ray.nodes() if node.get("Alive"))
+    return joined_existing_cluster() or alive > 1 or cluster_cpus == 0
+
+
+@dataclass(frozen=True)
+class PipelineSummary:
+    out: Path
+    total: int
+    processed: int
+    rejected: int
+    excluded_before: int
+    newly_processed: int
+    seconds: float
+    manifest: dict[str, Any]
+
+
+class ClipProcessor:
+    """Ray Data actor: holds one dlib detector + predictor and turns batches of sample rows into shard rows."""
+
+    def __init__(self, config: dict[str, Any]):
+        import cv2
+        import ray
+
+        from preprocessing.vision.alignment import FaceAligner
+
+        cv2.setNumThreads(1)  # parallelism comes from the actor pool; OpenCV threads would oversubscribe
+        self.config = PreprocessConfig.from_dict(config)
+        self.aligner = FaceAligner(self.config.align)
+        self.config_hash = self.config.config_hash()
+        self.node_id = ray.get_runtime_context().get_node_id()
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        rows = [process_row(row, self.config, self.aligner) for row in batch.to_pylist()]
+        table = shards.rows_to_table(rows, self.config.align.size)
+        # provenance, outside the shard schema: the Ray node that processed each clip
+        return table.append_column("node_id", pa.array([self.node_id] * len(table), pa.string()))
+
+
+def process_row(row: dict[str, Any], config: PreprocessConfig, aligner: Any) -> dict[str, Any]:
+    """One sample row -> one shard row; any failure becomes a rejected row with its stage and reason."""
+    sample = shards.row_to_sample(row)
+    base = {
+        "sample_id": sample.sample_id,
+        "dataset": sample.dataset,
+        "subject": sample.subject,
+        "clip": sample.clip,
+        "emotion": sample.emotion,
+        "label": sample.label,
+        "onset": sample.onset,
+        "annotated_apex": sample.apex,
+        "offset": sample.offset,
+        "face_size": config.align.size,
+    }
+    try:
+        features = process_clip(sample, config, aligner)
+    except ClipRejected as err:
+        return {**base, "status": "rejected", "stage": err.stage, "reason": err.reason, "path": err.path or ""}
+    except Exception as err:  # a bug or an unforeseen input must not lose the other clips' work
+        log.exception("unexpected error on %s", sample.sample_id)
+        return {**base, "status": "rejected", "stage": "unexpected", "reason": f"{type(err).__name__}: {err}"}
+    return {
+        **base,
+        "status": "ok",
+        "apex": features.apex,
+        "apex_spotted": features.apex_spotted,
+        "eye_angle_deg": features.angle,
+        "faces_found": features.faces_found,
+        "warnings": list(features.warnings),
+        "flow": np.ascontiguousarray(np.moveaxis(features.features, -1, 0)),  # (S,S,4) -> (4,S,S)
+        "onset_face": features.onset_face,
+        "apex_face": features.apex_face,
+        "mask": features.mask,
+        "landmarks": features.landmarks,
+    }
+
+
+def check_output_folder(out: Path, config: PreprocessConfig) -> dict[str, Any] | None:
+    """Refuse an output folder written with another configuration; returns its manifest if complete."""
+    wanted = config.config_hash()
+    marker = out / "config.json"
+    if marker.is_file():
+        import json
+
+        existing = json.loads(marker.read_text())
+        if existing.get("config_hash") != wanted:
+            raise PipelineError(
+                f"{out} holds features made with another preprocessing configuration "
+                f"(config hash {existing.get('config_hash')}, this run's is {wanted}); "
+                "choose another --out, or delete that folder to rebuild it"
+            )
+    return shards.read_manifest(out)
+
+
+def run_pipeline(
+    samples: Sequence[Sample],
+    out: Path,
+    config: PreprocessConfig | None = None,
+    *,
+    exclusions: Sequence[Exclusion] = (),
+    provenance: dict[str, Any] | None = None,
+    num_actors: int | None = None,
+    actor_cpus: float | None = None,
+    clips_per_block: int = 8,
+) -> PipelineSummary:
+    """Process ``samples`` into ``out`` (Parquet shards, rejects table, manifest). Ray must be initialised.
+
+    Args:
+        samples: labelled samples (a protocol's selection).
+        out: output folder; made absolute here because Ray workers run elsewhere.
+        config: preprocessing configuration (defaults: :class:`PreprocessConfig`).
+        exclusions: clips the adapters / protocol already left out; they go into ``rejects.parquet``.
+        provenance: extra facts for the manifest (datasets and roots, protocol name).
+        num_actors: a fixed actor pool of this size; default: one per CPU of the cluster (at most one per block),
+            autoscaling up to one per block where the cluster can grow (:func:`plan_actor_pool`).
+        actor_cpus: CPUs reserved per actor (default: :func:`plan_actor_pool`).
+        clips_per_block: clips per Ray Data block; each finished block is a shard, so smaller blocks lose less
+            work to a kill, larger ones cost less overhead.
+    """
+    import ray
+
+    if not samples:
+        raise PipelineError("no samples to process: the dataset scan and protocol selected nothing")
+    config = config or PreprocessConfig()
+    out = Path(out).expanduser().resolve()
+    start = time.monotonic()
+    duplicates = len(samples) - len({s.sample_id for s in samples})
+    if duplicates:
+        raise PipelineError(f"{duplicates} duplicate sample ids in the selection; adapters should have excluded them")
+
+    manifest = check_output_folder(out, config)
+    wanted_ids = sorted(s.sample_id for s in samples)
+    if manifest and manifest.get("sample_ids") == wanted_ids:
+        log.info("%s is up to date (%d clips, config %s): nothing to do", out, len(samples), manifest["config_hash"])
+        return _summary(out, manifest, newly=0, seconds=time.monotonic() - start)
+
+    (out / shards.SHARDS_DIR).mkdir(parents=True, exist_ok=True)
+    shards.atomic_write_json({"config_hash": config.config_hash(), "config": config.to_dict()}, out / "config.json")
+    (out / shards.MANIFEST).unlink(missing_ok=True)  # the manifest is rewritten when this run completes
+
+    done = shards.done_sample_ids(out)
+    todo = [s for s in samples if s.sample_id not in done]
+    if todo:
+        cpus = ray.cluster_resources().get("CPU", 0)
+        blocks = max(1, math.ceil(len(todo) / clips_per_block))
+        pool = plan_actor_pool(cpus, blocks, elastic=cluster_can_grow(cpus), num_actors=num_actors,
+                               actor_cpus=actor_cpus)
+        actors = f"{pool.min_size}" if pool.min_size == pool.max_size else f"{pool.min_size} to {pool.max_size}"
+        print(
+            f"preprocessing {len(todo)} clips ({len(done)} already in {out}) on {actors} actors x {pool.cpus} CPU,"
+            f" {blocks} blocks",
+            flush=True,
+        )
+        ds = ray.data.from_items([shards.sample_to_row(s) for s in todo], override_num_blocks=blocks)
+        ds = ds.map_batches(
+            ClipProcessor,
+            fn_constructor_kwargs={"config": config.to_dict()},
+            batch_size=None,  # a whole block per call: blocks are already sized for the actors
+            batch_format="pyarrow",
+            compute=ray.data.ActorPoolStrategy(min_size=pool.min_size, max_size=pool.max_size),
+            num_cpus=pool.cpus,
+        )
+        # Flow floats barely compress (~5%): skip the codec, save the write tasks' CPU.
+        ds.write_parquet(str(out / shards.SHARDS_DIR), compression="none")
+
+    table = shards.read_shard_rows(
+        out, ["sample_id", "dataset", "subject", "clip", "label", "status", "stage", "reason", "path", "apex",
+              "annotated_apex", "apex_spotted"]
+    )
+    table = table.filter(pc.is_in(table.column("sample_id"), value_set=pa.array(wanted_ids)))
+    missing = set(wanted_ids) - set(table.column("sample_id").to_pylist())
+    if missing:
+        raise PipelineError(f"{len(missing)} clips have no row after the run (e.g. {sorted(missing)[:3]}); re-run")
+    ok = pc.equal(table.column("status"), "ok")
+    processed = int(pc.sum(ok).as_py() or 0)
+    if processed == 0:
+        shards.write_rejects(out, exclusions, table.filter(pc.invert(ok)))
+        raise PipelineError(
+            f"none of the {len(wanted_ids)} clips could be processed; see {out / shards.REJECTS} for each reason"
+        )
+    rejected_rows = table.filter(pc.invert(ok))
+    n_rejects = shards.write_rejects(out, exclusions, rejected_rows)
+    manifest = {
+        "schema_version": shards.SCHEMA_VERSION,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "config_hash": config.config_hash(),
+        "config": config.to_dict(),
+        "versions": _versions(),
+        "samples": len(wanted_ids),
+        "processed": processed,
+        "rejected": len(wanted_ids) - processed,
+        "excluded_before_pipeline": len(exclusions),
+        "rejects_rows": n_rejects,
+        "content_hash": shards.content_hash(out, wanted_ids),
+        "sample_ids": wanted_ids,
+        "face_size": config.align.size,
+        "flow_channels": list(shards.FLOW_CHANNELS),
+        **(provenance or {}),
+    }
+    shards.atomic_write_json(manifest, out / shards.MANIFEST)
+    return _summary(out, manifest, newly=len(todo), seconds=time.monotonic() - start)
+
+
+def _summary(out: Path, manifest: dict[str, Any], *, newly: int, seconds: float) -> PipelineSummary:
+    return PipelineSummary(
+        out=out,
+        total=manifest["samples"],
+        processed=manifest["processed"],
+        rejected=manifest["rejected"],
+        excluded_before=manifest["excluded_before_pipeline"],
+        newly_processed=newly,
+        seconds=seconds,
+        manifest=manifest,
+    )
+
+
+def _versions() -> dict[str, str]:
+    import platform
+
+    import cv2
+    import dlib
+    import pyarrow
+    import ray
+
+    return {
+        "python": platform.python_version(),
+        "opencv": cv2.__version__,
+        "dlib": dlib.__version__,
+        "ray": ray.__version__,
+        "pyarrow": pyarrow.__version__,
+        "numpy": np.__version__,
+    }

@@ -1,0 +1,253 @@
+"""The on-disk feature cache: Parquet shards + rejects table + manifest.json.
+
+Layout of an output folder::
+
+    OUT/manifest.json        written last: its presence means the run completed
+    OUT/shards/*.parquet     one row per clip (processed or rejected, see ``status``)
+    OUT/rejects.parquet      every clip left out: adapter / protocol exclusions and pipeline rejects
+
+Arrays are stored as fixed-size lists so that plain ``pyarrow.parquet.read_table`` reads them (no Ray extension
+types); shapes are given by the ``face_size`` column: ``flow`` is (4, S, S) float32 channels-first
+[u, v, strain, magnitude], ``onset_face`` / ``apex_face`` / ``mask`` are (S, S) uint8, ``landmarks`` (68, 2)
+float32 in aligned-face pixels.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from preprocessing.annotations.sample import Exclusion, Sample
+
+SHARDS_DIR = "shards"
+MANIFEST = "manifest.json"
+REJECTS = "rejects.parquet"
+FLOW_CHANNELS: tuple[str, ...] = ("u", "v", "strain", "magnitude")
+SCHEMA_VERSION = 1
+REJECT_COLUMNS = ("sample_id", "dataset", "subject", "clip", "stage", "reason", "path")
+
+
+def shard_schema(size: int) -> pa.Schema:
+    """Schema of a shard for faces of ``size`` x ``size`` pixels."""
+    pixels = size * size
+    return pa.schema(
+        [
+            ("sample_id", pa.string()),
+            ("dataset", pa.string()),
+            ("subject", pa.string()),
+            ("clip", pa.string()),
+            ("emotion", pa.string()),
+            ("label", pa.int8()),
+            ("onset", pa.int32()),
+            ("apex", pa.int32()),  # apex used for the flow (annotated or spotted)
+            ("annotated_apex", pa.int32()),  # null where the dataset has none (SMIC)
+            ("offset", pa.int32()),
+            ("apex_spotted", pa.bool_()),
+            ("status", pa.string()),  # "ok" or "rejected"
+            ("stage", pa.string()),  # rejected rows: the stage that failed
+            ("reason", pa.string()),
+            ("path", pa.string()),
+            ("face_size", pa.int32()),
+            ("eye_angle_deg", pa.float32()),
+            ("faces_found", pa.int16()),
+            ("warnings", pa.list_(pa.string())),
+            ("flow", pa.list_(pa.float32(), 4 * pixels)),
+            ("onset_face", pa.list_(pa.uint8(), pixels)),
+            ("apex_face", pa.list_(pa.uint8(), pixels)),
+            ("mask", pa.list_(pa.uint8(), pixels)),
+            ("landmarks", pa.list_(pa.float32(), 136)),
+        ],
+        metadata={"mer_ray.schema_version": str(SCHEMA_VERSION), "mer_ray.flow_channels": ",".join(FLOW_CHANNELS)},
+    )
+
+
+def sample_to_row(sample: Sample) -> dict[str, Any]:
+    """A Sample as a plain dict (what Ray Data's ``from_items`` carries to the workers)."""
+    return {
+        "sample_id": sample.sample_id,
+        "dataset": sample.dataset,
+        "subject": sample.subject,
+        "clip": sample.clip,
+        "emotion": sample.emotion,
+        "onset": sample.onset,
+        "apex": -1 if sample.apex is None else sample.apex,
+        "offset": sample.offset,
+        "frames": list(sample.frames),
+        "frame_numbers": list(sample.frame_numbers),
+        "action_units": sample.action_units,
+        "label": -1 if sample.label is None else sample.label,
+    }
+
+
+def row_to_sample(row: dict[str, Any]) -> Sample:
+    """Inverse of :func:`sample_to_row`."""
+    apex = int(row["apex"])
+    label = int(row["label"])
+    return Sample(
+        dataset=str(row["dataset"]),
+        subject=str(row["subject"]),
+        clip=str(row["clip"]),
+        emotion=str(row["emotion"]),
+        onset=int(row["onset"]),
+        apex=None if apex < 0 else apex,
+        offset=int(row["offset"]),
+        frames=tuple(str(p) for p in row["frames"]),
+        frame_numbers=tuple(int(n) for n in row["frame_numbers"]),
+        action_units=str(row["action_units"]),
+        label=None if label < 0 else label,
+    )
+
+
+def _fixed_list(values: list[np.ndarray | None], dtype: pa.DataType, width: int) -> pa.Array:
+    """A fixed-size list array from per-row arrays of ``width`` values (None -> null row)."""
+    numpy_dtype = np.dtype(dtype.to_pandas_dtype())
+    chunks = []
+    for v in values:
+        if v is not None and np.size(v) != width:
+            raise ValueError(f"array of {np.size(v)} values where the shard schema expects {width}")
+        chunks.append(np.zeros(width, numpy_dtype) if v is None else np.asarray(v, numpy_dtype).reshape(-1))
+    flat = np.concatenate(chunks) if chunks else np.zeros(0, numpy_dtype)
+    nulls = pa.array([v is None for v in values], type=pa.bool_())
+    return pa.FixedSizeListArray.from_arrays(pa.array(flat, type=dtype), width, mask=nulls)
+
+
+def rows_to_table(rows: list[dict[str, Any]], size: int) -> pa.Table:
+    """Build a shard table from result rows (dicts with the schema's fields; arrays as numpy, None if rejected)."""
+    schema = shard_schema(size)
+    pixels = size * size
+    arrays_spec = {
+        "flow": (pa.float32(), 4 * pixels),
+        "onset_face": (pa.uint8(), pixels),
+        "apex_face": (pa.uint8(), pixels),
+        "mask": (pa.uint8(), pixels),
+        "landmarks": (pa.float32(), 136),
+    }
+    columns = []
+    for field in schema:
+        values = [row.get(field.name) for row in rows]
+        if field.name in arrays_spec:
+            dtype, width = arrays_spec[field.name]
+            columns.append(_fixed_list(values, dtype, width))
+        else:
+            columns.append(pa.array(values, type=field.type))
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def valid_shards(out: Path) -> list[Path]:
+    """Shard files of ``out`` whose Parquet footer reads; a file cut short by a killed run is deleted."""
+    shard_dir = Path(out) / SHARDS_DIR
+    if not shard_dir.is_dir():
+        return []
+    good = []
+    for path in sorted(shard_dir.glob("*.parquet")):
+        try:
+            pq.read_metadata(path)
+        except (OSError, pa.ArrowInvalid):
+            path.unlink()  # torn write from an interrupted run: its clips are simply redone
+            continue
+        good.append(path)
+    return good
+
+
+def done_sample_ids(out: Path) -> set[str]:
+    """Sample ids already present (processed or rejected) in the valid shards of ``out``."""
+    done: set[str] = set()
+    for path in valid_shards(out):
+        done.update(pq.read_table(path, columns=["sample_id"]).column("sample_id").to_pylist())
+    return done
+
+
+def read_shard_rows(out: Path, columns: list[str]) -> pa.Table:
+    """All rows of the valid shards (selected columns), duplicates of a sample id dropped (first kept)."""
+    tables = [pq.read_table(path, columns=columns) for path in valid_shards(out)]
+    if not tables:
+        return pa.table({c: [] for c in columns})
+    table = pa.concat_tables(tables, promote_options="default")
+    ids = table.column("sample_id").to_pylist()
+    seen: set[str] = set()
+    keep = []
+    for i, sid in enumerate(ids):
+        if sid not in seen:
+            seen.add(sid)
+            keep.append(i)
+    return table.take(keep) if len(keep) != len(ids) else table
+
+
+def write_rejects(out: Path, exclusions: Iterable[Exclusion], pipeline_rejects: pa.Table) -> int:
+    """Write ``rejects.parquet`` (dataset, subject, clip, sample_id, stage, reason, path); returns its row count."""
+    rows = [
+        {
+            "sample_id": e.sample_id,
+            "dataset": e.dataset,
+            "subject": e.subject,
+            "clip": e.clip,
+            "stage": e.stage,
+            "reason": e.reason,
+            "path": e.path,
+        }
+        for e in exclusions
+    ]
+    for r in pipeline_rejects.to_pylist():
+        rows.append({k: r.get(k) or "" for k in REJECT_COLUMNS})
+    schema = pa.schema([(k, pa.string()) for k in REJECT_COLUMNS])
+    table = pa.Table.from_pylist(rows, schema=schema)
+    atomic_write_parquet(table, Path(out) / REJECTS)
+    return len(rows)
+
+
+def atomic_write_parquet(table: pa.Table, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)
+
+
+def atomic_write_json(data: dict[str, Any], path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+HASHED_COLUMNS = ("sample_id", "status", "label", "apex", "flow", "onset_face", "apex_face", "mask")
+
+
+def content_hash(out: Path, sample_ids: Iterable[str]) -> str:
+    """sha256 of the clips ``sample_ids`` in ``out``'s shards: id, status, label, apex and every stored array.
+
+    Independent of how the rows are split into files and of their order; streamed one shard at a time, so the
+    driver never holds the whole feature set.
+    """
+    wanted = set(sample_ids)
+    rows: dict[str, str] = {}
+    for path in valid_shards(out):
+        table = pq.read_table(path, columns=list(HASHED_COLUMNS))
+        for i, sample_id in enumerate(table.column("sample_id").to_pylist()):
+            if sample_id not in wanted or sample_id in rows:
+                continue
+            digest = hashlib.sha256()
+            for name in HASHED_COLUMNS:
+                value = table.column(name)[i]
+                if isinstance(value, pa.FixedSizeListScalar):
+                    values = value.values
+                    digest.update(b"\0" if values is None else np.asarray(values).tobytes())
+                else:
+                    digest.update(repr(value.as_py()).encode())
+            rows[sample_id] = digest.hexdigest()
+    total = hashlib.sha256()
+    for sample_id in sorted(rows):
+        total.update(f"{sample_id}:{rows[sample_id]};".encode())
+    return total.hexdigest()
+
+
+def read_manifest(out: Path) -> dict[str, Any] | None:
+    path = Path(out) / MANIFEST
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text())

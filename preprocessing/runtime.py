@@ -1,0 +1,63 @@
+"""Process-wide runtime shared by both CLIs and the benchmarks: starting or joining Ray, and the cache folder."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+_joined = False  # whether init_ray joined an existing cluster (which may gain nodes) rather than starting one
+
+
+def cache_root() -> Path:
+    """``$MER_RAY_CACHE`` (unset or empty: ``~/.cache/mer_ray``), absolute: demo datasets and feature caches."""
+    return Path(os.environ.get("MER_RAY_CACHE") or Path.home() / ".cache" / "mer_ray").expanduser().resolve()
+
+
+def joined_existing_cluster() -> bool:
+    """True when :func:`init_ray` was given an address: the cluster may grow, so pools should autoscale."""
+    return _joined
+
+
+def init_ray(address: str | None = None, *, num_cpus: int | None = None, num_gpus: int | None = None,
+             progress_bars: bool = True, fresh: bool = False) -> float:
+    """Start (or join) Ray once per process; returns the seconds ``ray.init`` took (0 if already running).
+
+    Args:
+        address: ``None`` starts a local cluster on this machine (``address="local"``: a plain ``ray.init()``
+            would silently join any cluster already running here); ``"auto"`` joins the cluster this machine
+            is part of (``ray start`` / ``ray up``); ``"ray://host:10001"`` connects a client.
+        num_cpus: CPUs of a new local cluster (default: all of this machine's).
+        num_gpus: GPUs of a new local cluster (default: Ray's detection).
+        progress_bars: Ray Data's progress bars (benchmarks turn them off: they would drown the tables).
+        fresh: refuse to reuse a Ray already initialised in this process (a benchmark needs its own cluster).
+    """
+    import ray
+
+    global _joined
+    if ray.is_initialized():
+        if fresh:
+            raise RuntimeError("Ray is already initialised in this process; the benchmark needs a cluster of its own")
+        return 0.0
+    _joined = address is not None
+    if address is None:
+        os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a private, local, single-user cluster
+    os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+    start = time.perf_counter()
+    ray.init(
+        address=address or "local",
+        num_cpus=num_cpus if address is None else None,
+        num_gpus=num_gpus if address is None else None,
+        include_dashboard=False if address is None else None,
+        logging_level=logging.WARNING,
+        log_to_driver=True,
+    )
+    seconds = time.perf_counter() - start
+    try:
+        from ray.data import DataContext
+
+        DataContext.get_current().enable_progress_bars = progress_bars
+    except ImportError:
+        pass
+    return seconds

@@ -1,0 +1,216 @@
+"""One clip from raw frames to stored features: read -> align (fitted on the onset) -> mask -> apex (spotted
+where the annotation has none) -> TV-L1 flow onset->apex -> flow features.
+
+A clip that cannot be processed raises ``ClipRejected`` naming its stage and reason; the pipeline records it in
+the rejects table and goes on with the other clips.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from preprocessing.annotations.sample import Exclusion, Sample
+from preprocessing.validation import check_known_keys, from_dict
+from preprocessing.vision.alignment import AlignConfig, AlignmentError, FaceAligner
+from preprocessing.vision.apex import ApexConfig, spot_apex
+from preprocessing.vision.flow import FlowConfig, flow_features, tvl1_flow
+from preprocessing.vision.masks import MaskConfig, build_mask
+
+STAGES = ("read", "detect", "landmarks", "apex", "flow")
+
+
+class ClipRejected(Exception):
+    """A clip that cannot be processed: the other clips go on.
+
+    Attributes:
+        stage: one of ``STAGES``.
+        reason: what was found and what was expected.
+        path: the offending file (or the clip's folder), "" when none applies.
+    """
+
+    def __init__(self, stage: str, reason: str, path: str | Path = ""):
+        super().__init__(f"{path}: {reason} (stage {stage!r})" if path else f"{reason} (stage {stage!r})")
+        self.stage = stage
+        self.reason = reason
+        self.path = str(path)
+
+    def __reduce__(self):  # picklable across Ray workers despite the custom __init__
+        return type(self), (self.stage, self.reason, self.path)
+
+    def exclusion(self, sample: Sample) -> Exclusion:
+        """The rejects-table record of ``sample`` for this failure."""
+        return Exclusion(sample.dataset, sample.subject, sample.clip, self.stage, self.reason, self.path)
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """Every parameter that shapes the stored features; its hash names the feature set in the manifest."""
+
+    align: AlignConfig = field(default_factory=AlignConfig)
+    mask: MaskConfig = field(default_factory=MaskConfig)
+    flow: FlowConfig = field(default_factory=FlowConfig)
+    apex: ApexConfig = field(default_factory=ApexConfig)
+
+    def to_dict(self) -> dict:
+        return {
+            "align": asdict(self.align),
+            "mask": asdict(self.mask),
+            "flow": asdict(self.flow),
+            "apex": asdict(self.apex),
+        }
+
+    @classmethod
+    def from_dict(cls, values: dict) -> PreprocessConfig:
+        """Inverse of ``to_dict``; missing sections or keys take their defaults, unknown ones raise."""
+        sections = {"align": AlignConfig, "mask": MaskConfig, "flow": FlowConfig, "apex": ApexConfig}
+        check_known_keys("PreprocessConfig", values, sections, "sections")
+        return cls(**{name: from_dict(kind, values.get(name), f"PreprocessConfig.{name}")
+                      for name, kind in sections.items()})
+
+    def config_hash(self) -> str:
+        """Stable 16-hex-digit id of the parameters (sorted-key JSON, SHA-256)."""
+        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass
+class ClipFeatures:
+    """What is stored for one clip (S = ``AlignConfig.size``).
+
+    Attributes:
+        sample_id: ``Sample.sample_id``.
+        onset: onset frame number.
+        apex: apex frame number used for the flow.
+        apex_spotted: True when the annotation had no apex and ``spot_apex`` chose it.
+        features: (S, S, 4) float32 u, v, optical strain, magnitude (pixels; not normalised, not masked).
+        onset_face: (S, S) uint8 aligned grayscale onset.
+        apex_face: (S, S) uint8 aligned grayscale apex.
+        mask: (S, S) uint8 {0, 1} motion mask (1 = kept).
+        landmarks: (68, 2) float32 landmarks in aligned coordinates.
+        angle: eye-line angle of the raw onset face in degrees (the rotation applied).
+        faces_found: faces the detector found on the onset (the largest was used).
+        warnings: things a reviewer should know (e.g. "2 faces found, took the largest").
+    """
+
+    sample_id: str
+    onset: int
+    apex: int
+    apex_spotted: bool
+    features: np.ndarray
+    onset_face: np.ndarray
+    apex_face: np.ndarray
+    mask: np.ndarray
+    landmarks: np.ndarray
+    angle: float
+    faces_found: int
+    warnings: list[str] = field(default_factory=list)
+
+
+def read_gray(path: str | Path) -> np.ndarray:
+    """(H, W) uint8 grayscale frame; ``ClipRejected`` (stage "read") when it cannot be decoded."""
+    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if image is None or image.size == 0:
+        raise ClipRejected("read", "unreadable or corrupt frame", path)
+    return image
+
+
+def _frame(sample: Sample, number: int, reference: np.ndarray | None = None) -> np.ndarray:
+    try:
+        path = sample.frame_path(number)
+    except KeyError as error:
+        folder = Path(sample.frames[0]).parent if sample.frames else ""
+        raise ClipRejected("read", f"frame {number} is missing ({error.args[0]})", folder) from None
+    image = read_gray(path)
+    if reference is not None and image.shape != reference.shape:
+        raise ClipRejected(
+            "read",
+            f"frame is {image.shape[1]}x{image.shape[0]}, the onset "
+            f"{reference.shape[1]}x{reference.shape[0]}; a clip's frames must share a size",
+            path,
+        )
+    return image
+
+
+def process_clip(sample: Sample, config: PreprocessConfig, aligner: FaceAligner) -> ClipFeatures:
+    """Turn one clip into its stored features.
+
+    Args:
+        sample: the clip (``sample.apex`` None = spot it among the frames onset+1 .. offset).
+        config: preprocessing parameters (``config.align`` must be the aligner's own config).
+        aligner: a loaded ``FaceAligner`` (one per process: it holds dlib's models).
+
+    Returns:
+        The clip's ``ClipFeatures``.
+
+    Raises:
+        ClipRejected: with stage "read", "detect", "landmarks", "apex" or "flow".
+    """
+    if aligner.config != config.align:
+        raise ValueError(
+            f"process_clip: the aligner was built with {aligner.config}, the config asks for "
+            f"{config.align}; build FaceAligner(config.align)"
+        )
+    onset_path = _frame_path(sample, sample.onset)
+    onset_raw = _frame(sample, sample.onset)
+    try:
+        alignment = aligner.fit(onset_raw)
+    except AlignmentError as error:
+        raise ClipRejected(error.stage, f"{error.reason} on the onset frame", onset_path) from None
+    warnings = list(alignment.warnings)
+    size = alignment.size
+    onset_face = aligner.apply(alignment, onset_raw)  # (S, S) uint8
+    mask = build_mask(alignment.landmarks, size, config.mask)  # (S, S) uint8
+
+    apex_spotted = sample.apex is None
+    if apex_spotted:
+        candidates = [n for n in sample.frame_numbers if sample.onset < n <= sample.offset]
+        if not candidates:
+            raise ClipRejected(
+                "apex",
+                f"no frame after the onset {sample.onset} up to the offset {sample.offset} to spot an apex in",
+                onset_path,
+            )
+        faces = [aligner.apply(alignment, _frame(sample, n, onset_raw)) for n in candidates]
+        index = spot_apex(onset_face, faces, mask, config.apex)
+        apex, apex_face = candidates[index], faces[index]
+    else:
+        apex = sample.apex
+        if apex == sample.onset:
+            raise ClipRejected("apex", f"the apex equals the onset ({apex}): no motion to measure", onset_path)
+        apex_face = aligner.apply(alignment, _frame(sample, apex, onset_raw))
+
+    flow = tvl1_flow(onset_face, apex_face, config.flow)  # (S, S, 2)
+    bad = int((~np.isfinite(flow)).sum())
+    if bad:
+        raise ClipRejected(
+            "flow",
+            f"TV-L1 flow from frame {sample.onset} to {apex} has {bad} NaN/inf values",
+            _frame_path(sample, apex),
+        )
+    return ClipFeatures(
+        sample_id=sample.sample_id,
+        onset=sample.onset,
+        apex=apex,
+        apex_spotted=apex_spotted,
+        features=flow_features(flow),
+        onset_face=onset_face,
+        apex_face=apex_face,
+        mask=mask,
+        landmarks=alignment.landmarks.astype(np.float32),
+        angle=float(alignment.angle),
+        faces_found=alignment.faces_found,
+        warnings=warnings,
+    )
+
+
+def _frame_path(sample: Sample, number: int) -> str:
+    try:
+        return str(sample.frame_path(number))
+    except KeyError:
+        return str(Path(sample.frames[0]).parent) if sample.frames else ""
