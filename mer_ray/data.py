@@ -5,19 +5,15 @@ Training never touches OpenCV or dlib: it only reads what ``python -m preprocess
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
+
+from preprocessing.features import shards
 
 MASKED_LABEL = -1  # what the trainer sees in place of a held-out subject's labels
-META_COLUMNS = ["sample_id", "dataset", "subject", "clip", "emotion", "label", "onset", "apex", "offset",
-                "apex_spotted"]
 MODALITIES = ("flow", "apex")
 
 
@@ -109,25 +105,16 @@ def load_features(
         The processed clips (rejected ones left out), sorted by sample id.
     """
     path = Path(path).expanduser().resolve()
-    manifest_path = path / "manifest.json"
-    if not manifest_path.is_file():
+    manifest = shards.read_manifest(path)
+    if manifest is None:
         raise FeaturesError(
-            f"{manifest_path} not found: {path} is not a complete features folder; run "
+            f"{path / shards.MANIFEST} not found: {path} is not a complete features folder; run "
             f"`python -m preprocessing run --out {path}` (an interrupted run resumes)"
         )
-    manifest = json.loads(manifest_path.read_text())
-    wanted = set(manifest["sample_ids"])
-    tables = []
-    for shard in sorted((path / "shards").glob("*.parquet")):
-        table = pq.read_table(shard, columns=[*META_COLUMNS, "status", "flow", "apex_face", "mask", "face_size"])
-        table = table.filter(pc.equal(table.column("status"), "ok"))
-        tables.append(table)
-    if not tables:
-        raise FeaturesError(f"{path / 'shards'} holds no Parquet shards although the manifest exists")
-    table = pa.concat_tables(tables)
-    table = table.filter(pc.is_in(table.column("sample_id"), value_set=pa.array(sorted(wanted))))
-    meta = table.select(META_COLUMNS).to_pandas()
-    keep = ~meta["sample_id"].duplicated().to_numpy()
+    if not shards.valid_shards(path):
+        raise FeaturesError(f"{path / shards.SHARDS_DIR} holds no Parquet shards although the manifest exists")
+    meta = shards.read_meta(path, manifest["sample_ids"]).to_pandas()
+    keep = np.ones(len(meta), dtype=bool)
     if datasets is not None:
         unknown = set(datasets) - set(meta["dataset"])
         if unknown:
@@ -135,23 +122,15 @@ def load_features(
         keep &= meta["dataset"].isin(datasets).to_numpy()
     if subjects is not None:
         keep &= meta["subject"].isin(subjects).to_numpy()
-    order = np.flatnonzero(keep)
-    order = order[np.argsort(meta["sample_id"].to_numpy()[order], kind="stable")]
-    if len(order) == 0:
+    meta = meta[keep].reset_index(drop=True)
+    if meta.empty:
         raise FeaturesError(f"no processed clips left in {path} after the selection")
-    size = int(table.column("face_size")[0].as_py())
-    taken = table.take(pa.array(order))
+    arrays, _ = shards.read_arrays(path, meta["sample_id"].tolist())
     return FeatureSet(
-        meta=meta.iloc[order].reset_index(drop=True).astype({"label": np.int64}),
-        flow=_fixed_list_to_numpy(taken.column("flow"), np.float32, (4, size, size)),
-        apex_face=_fixed_list_to_numpy(taken.column("apex_face"), np.uint8, (size, size)),
-        mask=_fixed_list_to_numpy(taken.column("mask"), np.uint8, (size, size)),
+        meta=meta.astype({"label": np.int64}),
+        flow=arrays["flow"],
+        apex_face=arrays["apex_face"],
+        mask=arrays["mask"],
         source=str(path),
         manifest=manifest,
     )
-
-
-def _fixed_list_to_numpy(column: pa.ChunkedArray, dtype: type, shape: tuple[int, ...]) -> np.ndarray:
-    array = column.combine_chunks()
-    values = array.flatten().to_numpy(zero_copy_only=False)  # flatten() honours slices; .values does not
-    return np.ascontiguousarray(values, dtype=dtype).reshape((len(array), *shape))

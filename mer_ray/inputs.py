@@ -12,8 +12,11 @@ import torch
 import torch.nn.functional as F
 
 from mer_ray.data import MODALITIES, FeatureSet
+from preprocessing.features.shards import FLOW_CHANNELS
 
-CHANNELS = {"flow": 3, "apex": 1}  # flow: u, v, optical strain (magnitude is redundant with u, v)
+FLOW_INPUT = ("u", "v", "strain")  # the stored magnitude is redundant with u, v
+_FLOW_INDEX = [FLOW_CHANNELS.index(name) for name in FLOW_INPUT]
+CHANNELS = {"flow": len(FLOW_INPUT), "apex": 1}
 
 
 def in_chans(modality: str) -> int:
@@ -49,7 +52,7 @@ class InputBuilder:
         """Un-normalised inputs of ``rows``; ``flip[i]`` mirrors row i horizontally (u is negated for flow)."""
         rows = np.asarray(rows)
         if self.modality == "flow":
-            x = torch.from_numpy(np.array(self.data.flow[rows, :3], dtype=np.float32))  # (B, 3, S, S)
+            x = torch.from_numpy(np.array(self.data.flow[np.ix_(rows, _FLOW_INDEX)], dtype=np.float32))  # (B, 3, S, S)
         else:
             x = torch.from_numpy(self.data.apex_face[rows][:, None].astype(np.float32) / 255.0)  # (B, 1, S, S)
         if self.apply_mask:

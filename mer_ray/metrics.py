@@ -11,8 +11,10 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-CLASSES: tuple[int, ...] = (0, 1, 2)
-CLASS_NAMES: tuple[str, ...] = ("negative", "positive", "surprise")
+from preprocessing.annotations.sample import LABELS
+
+CLASSES: tuple[int, ...] = tuple(range(len(LABELS)))
+CLASS_NAMES: tuple[str, ...] = LABELS  # label i is CLASS_NAMES[i]
 
 
 def confusion(y_true: Sequence[int], y_pred: Sequence[int], labels: Sequence[int] = CLASSES) -> np.ndarray:

@@ -121,39 +121,14 @@ class ClipProcessor:
 def process_row(row: dict[str, Any], config: PreprocessConfig, aligner: Any) -> dict[str, Any]:
     """One sample row -> one shard row; any failure becomes a rejected row with its stage and reason."""
     sample = shards.row_to_sample(row)
-    base = {
-        "sample_id": sample.sample_id,
-        "dataset": sample.dataset,
-        "subject": sample.subject,
-        "clip": sample.clip,
-        "emotion": sample.emotion,
-        "label": sample.label,
-        "onset": sample.onset,
-        "annotated_apex": sample.apex,
-        "offset": sample.offset,
-        "face_size": config.align.size,
-    }
     try:
         features = process_clip(sample, config, aligner)
     except ClipRejected as err:
-        return {**base, "status": "rejected", "stage": err.stage, "reason": err.reason, "path": err.path or ""}
+        return shards.rejected_row(sample, config.align.size, err.stage, err.reason, err.path or "")
     except Exception as err:  # a bug or an unforeseen input must not lose the other clips' work
         log.exception("unexpected error on %s", sample.sample_id)
-        return {**base, "status": "rejected", "stage": "unexpected", "reason": f"{type(err).__name__}: {err}"}
-    return {
-        **base,
-        "status": "ok",
-        "apex": features.apex,
-        "apex_spotted": features.apex_spotted,
-        "eye_angle_deg": features.angle,
-        "faces_found": features.faces_found,
-        "warnings": list(features.warnings),
-        "flow": np.ascontiguousarray(np.moveaxis(features.features, -1, 0)),  # (S,S,4) -> (4,S,S)
-        "onset_face": features.onset_face,
-        "apex_face": features.apex_face,
-        "mask": features.mask,
-        "landmarks": features.landmarks,
-    }
+        return shards.rejected_row(sample, config.align.size, "unexpected", f"{type(err).__name__}: {err}")
+    return shards.processed_row(sample, config.align.size, features)
 
 
 def check_output_folder(out: Path, config: PreprocessConfig) -> dict[str, Any] | None:
@@ -244,15 +219,11 @@ def run_pipeline(
         # Flow floats barely compress (~5%): skip the codec, save the write tasks' CPU.
         ds.write_parquet(str(out / shards.SHARDS_DIR), compression="none")
 
-    table = shards.read_shard_rows(
-        out, ["sample_id", "dataset", "subject", "clip", "label", "status", "stage", "reason", "path", "apex",
-              "annotated_apex", "apex_spotted"]
-    )
-    table = table.filter(pc.is_in(table.column("sample_id"), value_set=pa.array(wanted_ids)))
+    table = shards.read_status(out, wanted_ids)
     missing = set(wanted_ids) - set(table.column("sample_id").to_pylist())
     if missing:
         raise PipelineError(f"{len(missing)} clips have no row after the run (e.g. {sorted(missing)[:3]}); re-run")
-    ok = pc.equal(table.column("status"), "ok")
+    ok = shards.is_processed(table)
     processed = int(pc.sum(ok).as_py() or 0)
     if processed == 0:
         shards.write_rejects(out, exclusions, table.filter(pc.invert(ok)))

@@ -17,12 +17,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from preprocessing.annotations.sample import Exclusion, Sample
@@ -33,11 +34,23 @@ REJECTS = "rejects.parquet"
 FLOW_CHANNELS: tuple[str, ...] = ("u", "v", "strain", "magnitude")
 SCHEMA_VERSION = 1
 REJECT_COLUMNS = ("sample_id", "dataset", "subject", "clip", "stage", "reason", "path")
+# per-clip metadata a reader gets back (the rest of the schema is provenance or arrays)
+META_COLUMNS = ("sample_id", "dataset", "subject", "clip", "emotion", "label", "onset", "apex", "offset",
+                "apex_spotted")
+OK = "ok"  # ``status`` of a processed clip; rejected clips carry "rejected" and a stage / reason
+REJECTED = "rejected"
+# stored arrays: column -> (per-row shape given the face size S, numpy dtype)
+ARRAYS: dict[str, tuple[Any, type]] = {
+    "flow": (lambda s: (len(FLOW_CHANNELS), s, s), np.float32),  # channels-first [u, v, strain, magnitude]
+    "onset_face": (lambda s: (s, s), np.uint8),
+    "apex_face": (lambda s: (s, s), np.uint8),
+    "mask": (lambda s: (s, s), np.uint8),  # 1 where expression motion is kept
+    "landmarks": (lambda s: (68, 2), np.float32),
+}
 
 
 def shard_schema(size: int) -> pa.Schema:
     """Schema of a shard for faces of ``size`` x ``size`` pixels."""
-    pixels = size * size
     return pa.schema(
         [
             ("sample_id", pa.string()),
@@ -59,11 +72,8 @@ def shard_schema(size: int) -> pa.Schema:
             ("eye_angle_deg", pa.float32()),
             ("faces_found", pa.int16()),
             ("warnings", pa.list_(pa.string())),
-            ("flow", pa.list_(pa.float32(), 4 * pixels)),
-            ("onset_face", pa.list_(pa.uint8(), pixels)),
-            ("apex_face", pa.list_(pa.uint8(), pixels)),
-            ("mask", pa.list_(pa.uint8(), pixels)),
-            ("landmarks", pa.list_(pa.float32(), 136)),
+            *[(name, pa.list_(pa.from_numpy_dtype(dtype), int(np.prod(shape(size)))))
+              for name, (shape, dtype) in ARRAYS.items()],
         ],
         metadata={"mer_ray.schema_version": str(SCHEMA_VERSION), "mer_ray.flow_channels": ",".join(FLOW_CHANNELS)},
     )
@@ -106,6 +116,44 @@ def row_to_sample(row: dict[str, Any]) -> Sample:
     )
 
 
+def _row_base(sample: Sample, face_size: int) -> dict[str, Any]:
+    return {
+        "sample_id": sample.sample_id,
+        "dataset": sample.dataset,
+        "subject": sample.subject,
+        "clip": sample.clip,
+        "emotion": sample.emotion,
+        "label": sample.label,
+        "onset": sample.onset,
+        "annotated_apex": sample.apex,
+        "offset": sample.offset,
+        "face_size": face_size,
+    }
+
+
+def rejected_row(sample: Sample, face_size: int, stage: str, reason: str, path: str = "") -> dict[str, Any]:
+    """The shard row of a clip the pipeline could not process (arrays null; stage, reason and file recorded)."""
+    return {**_row_base(sample, face_size), "status": REJECTED, "stage": stage, "reason": reason, "path": path}
+
+
+def processed_row(sample: Sample, face_size: int, features: Any) -> dict[str, Any]:
+    """The shard row of a processed clip; ``features`` is a ``preprocessing.vision.clip.ClipFeatures``."""
+    return {
+        **_row_base(sample, face_size),
+        "status": OK,
+        "apex": features.apex,
+        "apex_spotted": features.apex_spotted,
+        "eye_angle_deg": features.angle,
+        "faces_found": features.faces_found,
+        "warnings": list(features.warnings),
+        "flow": np.ascontiguousarray(np.moveaxis(features.features, -1, 0)),  # (S, S, 4) -> (4, S, S)
+        "onset_face": features.onset_face,
+        "apex_face": features.apex_face,
+        "mask": features.mask,
+        "landmarks": features.landmarks,
+    }
+
+
 def _fixed_list(values: list[np.ndarray | None], dtype: pa.DataType, width: int) -> pa.Array:
     """A fixed-size list array from per-row arrays of ``width`` values (None -> null row)."""
     numpy_dtype = np.dtype(dtype.to_pandas_dtype())
@@ -122,20 +170,11 @@ def _fixed_list(values: list[np.ndarray | None], dtype: pa.DataType, width: int)
 def rows_to_table(rows: list[dict[str, Any]], size: int) -> pa.Table:
     """Build a shard table from result rows (dicts with the schema's fields; arrays as numpy, None if rejected)."""
     schema = shard_schema(size)
-    pixels = size * size
-    arrays_spec = {
-        "flow": (pa.float32(), 4 * pixels),
-        "onset_face": (pa.uint8(), pixels),
-        "apex_face": (pa.uint8(), pixels),
-        "mask": (pa.uint8(), pixels),
-        "landmarks": (pa.float32(), 136),
-    }
     columns = []
     for field in schema:
         values = [row.get(field.name) for row in rows]
-        if field.name in arrays_spec:
-            dtype, width = arrays_spec[field.name]
-            columns.append(_fixed_list(values, dtype, width))
+        if field.name in ARRAYS:
+            columns.append(_fixed_list(values, field.type.value_type, field.type.list_size))
         else:
             columns.append(pa.array(values, type=field.type))
     return pa.Table.from_arrays(columns, schema=schema)
@@ -179,6 +218,75 @@ def read_shard_rows(out: Path, columns: list[str]) -> pa.Table:
             seen.add(sid)
             keep.append(i)
     return table.take(keep) if len(keep) != len(ids) else table
+
+
+STATUS_COLUMNS = ("sample_id", "dataset", "subject", "clip", "label", "status", "stage", "reason", "path", "apex",
+                  "annotated_apex", "apex_spotted")
+
+
+def read_status(out: Path, sample_ids: Iterable[str]) -> pa.Table:
+    """Outcome of every stored clip among ``sample_ids``: :data:`STATUS_COLUMNS` (no arrays), one row per clip."""
+    table = read_shard_rows(out, list(STATUS_COLUMNS))
+    return table.filter(pc.is_in(table.column("sample_id"), value_set=pa.array(sorted(set(sample_ids)))))
+
+
+def is_processed(table: pa.Table) -> pa.ChunkedArray:
+    """Boolean mask of the processed (not rejected) rows of a shard table."""
+    return pc.equal(table.column("status"), OK)
+
+
+def read_meta(out: Path, sample_ids: Iterable[str] | None = None) -> pa.Table:
+    """Metadata (:data:`META_COLUMNS`) of the processed clips of ``out``, one row per clip, sorted by sample id.
+
+    Args:
+        out: a features folder.
+        sample_ids: keep only these clips (a manifest's ``sample_ids``); default every processed clip.
+    """
+    table = read_shard_rows(out, [*META_COLUMNS, "status"])
+    table = table.filter(is_processed(table)).select(list(META_COLUMNS))
+    if sample_ids is not None:
+        table = table.filter(pc.is_in(table.column("sample_id"), value_set=pa.array(sorted(set(sample_ids)))))
+    return table.take(pc.sort_indices(table, sort_keys=[("sample_id", "ascending")]))
+
+
+def read_arrays(out: Path, sample_ids: Sequence[str], names: Sequence[str] = ("flow", "apex_face", "mask"),
+                ) -> tuple[dict[str, np.ndarray], int]:
+    """The stored arrays of clips ``sample_ids``, row i holding clip ``sample_ids[i]``.
+
+    Returns:
+        ``(arrays, face_size)``: ``arrays[name]`` has shape ``(len(sample_ids), *ARRAYS[name] shape)``.
+    """
+    unknown = sorted(set(names) - set(ARRAYS))
+    if unknown:
+        raise ValueError(f"unknown stored arrays {unknown}; valid: {sorted(ARRAYS)}")
+    wanted = pa.array(sorted(set(sample_ids)))
+    tables = []
+    for path in valid_shards(out):
+        table = pq.read_table(path, columns=["sample_id", "status", "face_size", *names])
+        mask = pc.and_(is_processed(table), pc.is_in(table.column("sample_id"), value_set=wanted))
+        tables.append(table.filter(mask))
+    table = pa.concat_tables(tables) if tables else None
+    if table is None or len(table) == 0:
+        raise ValueError(f"{out}: none of the {len(sample_ids)} requested clips is stored as processed")
+    position: dict[str, int] = {}
+    for i, sample_id in enumerate(table.column("sample_id").to_pylist()):
+        position.setdefault(sample_id, i)  # a duplicate row of an interrupted run: the first one counts
+    missing = [sid for sid in sample_ids if sid not in position]
+    if missing:
+        raise ValueError(f"{out}: {len(missing)} requested clips are not stored as processed (e.g. {missing[:3]})")
+    size = int(table.column("face_size")[0].as_py())
+    taken = table.take(pa.array([position[sid] for sid in sample_ids]))
+    arrays = {}
+    for name in names:
+        shape, dtype = ARRAYS[name]
+        arrays[name] = _fixed_list_to_numpy(taken.column(name), dtype, shape(size))
+    return arrays, size
+
+
+def _fixed_list_to_numpy(column: pa.ChunkedArray, dtype: type, shape: tuple[int, ...]) -> np.ndarray:
+    array = column.combine_chunks()
+    values = array.flatten().to_numpy(zero_copy_only=False)  # flatten() honours slices; .values does not
+    return np.ascontiguousarray(values, dtype=dtype).reshape((len(array), *shape))
 
 
 def write_rejects(out: Path, exclusions: Iterable[Exclusion], pipeline_rejects: pa.Table) -> int:

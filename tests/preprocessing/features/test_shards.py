@@ -1,0 +1,79 @@
+"""The shard contract: rows written with the schema read back by the reader, in the order asked, arrays intact."""
+
+from __future__ import annotations
+
+import types
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from preprocessing.annotations.sample import Sample
+from preprocessing.features import shards
+
+SIZE = 8
+
+
+def _sample(subject: str, clip: str, label: int) -> Sample:
+    return Sample("demo", f"demo/{subject}", clip, "happiness", 10, 12, 15, ("/a.jpg",), (10,), "", label)
+
+
+def _features(rng: np.random.Generator, sample: Sample):
+    return types.SimpleNamespace(
+        apex=12, apex_spotted=False, angle=0.5, faces_found=1, warnings=(),
+        features=rng.normal(size=(SIZE, SIZE, 4)).astype(np.float32),  # (S, S, 4) as process_clip returns it
+        onset_face=rng.integers(0, 255, (SIZE, SIZE), dtype=np.uint8),
+        apex_face=rng.integers(0, 255, (SIZE, SIZE), dtype=np.uint8),
+        mask=rng.integers(0, 2, (SIZE, SIZE), dtype=np.uint8),
+        landmarks=rng.normal(size=(68, 2)).astype(np.float32),
+    )
+
+
+@pytest.fixture
+def folder(tmp_path):
+    rng = np.random.default_rng(0)
+    samples = [_sample(f"sub{i:02d}", f"EP0{i}", i % 3) for i in range(5)]
+    stored = {s.sample_id: _features(rng, s) for s in samples[:4]}
+    rows = [shards.processed_row(s, SIZE, stored[s.sample_id]) for s in samples[:4]]
+    rows.append(shards.rejected_row(samples[4], SIZE, "detect", "no face found", "/x/img10.jpg"))
+    (tmp_path / shards.SHARDS_DIR).mkdir()
+    # two shards, the second repeating a clip (as an interrupted run can leave)
+    pq.write_table(shards.rows_to_table(rows[:3], SIZE), tmp_path / shards.SHARDS_DIR / "a.parquet")
+    pq.write_table(shards.rows_to_table([rows[2], *rows[3:]], SIZE), tmp_path / shards.SHARDS_DIR / "b.parquet")
+    return tmp_path, samples, stored
+
+
+def test_meta_holds_processed_clips_once_sorted(folder):
+    out, samples, stored = folder
+    meta = shards.read_meta(out)
+    assert meta.column_names == list(shards.META_COLUMNS)
+    assert meta.column("sample_id").to_pylist() == sorted(stored)
+    assert shards.read_meta(out, [samples[1].sample_id]).column("sample_id").to_pylist() == [samples[1].sample_id]
+
+
+def test_arrays_come_back_in_the_order_asked(folder):
+    out, samples, stored = folder
+    order = [samples[3].sample_id, samples[0].sample_id]
+    arrays, size = shards.read_arrays(out, order, ("flow", "mask", "landmarks"))
+    assert size == SIZE
+    assert arrays["flow"].shape == (2, len(shards.FLOW_CHANNELS), SIZE, SIZE) and arrays["flow"].dtype == np.float32
+    for i, sample_id in enumerate(order):
+        np.testing.assert_array_equal(arrays["flow"][i], np.moveaxis(stored[sample_id].features, -1, 0))
+        np.testing.assert_array_equal(arrays["mask"][i], stored[sample_id].mask)
+        np.testing.assert_array_equal(arrays["landmarks"][i], stored[sample_id].landmarks)
+
+
+def test_status_keeps_the_reject_reason(folder):
+    out, samples, _ = folder
+    table = shards.read_status(out, [s.sample_id for s in samples])
+    rejected = table.filter(~np.asarray(shards.is_processed(table))).to_pylist()
+    assert [(r["sample_id"], r["stage"], r["reason"]) for r in rejected] == [
+        (samples[4].sample_id, "detect", "no face found")]
+
+
+def test_reader_refuses_what_is_not_stored(folder):
+    out, samples, _ = folder
+    with pytest.raises(ValueError, match="not stored as processed"):
+        shards.read_arrays(out, [samples[0].sample_id, samples[4].sample_id])  # the second was rejected
+    with pytest.raises(ValueError, match="unknown stored arrays"):
+        shards.read_arrays(out, [samples[0].sample_id], ("optical_flow",))
