@@ -212,7 +212,8 @@ def time_fold(config, data, subject: str, seed: int) -> FoldTiming:
 def run_cpu(data, args) -> None:
     import torch
 
-    from mer_ray.train import TrainConfig, fold_seed
+    from mer_ray.config import TrainConfig
+    from mer_ray.folds import fold_seed
     from search_spaces import paper
 
     params = paper_params(args)

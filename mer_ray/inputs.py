@@ -17,6 +17,7 @@ from preprocessing.features.shards import FLOW_CHANNELS
 FLOW_INPUT = ("u", "v", "strain")  # the stored magnitude is redundant with u, v
 _FLOW_INDEX = [FLOW_CHANNELS.index(name) for name in FLOW_INPUT]
 CHANNELS = {"flow": len(FLOW_INPUT), "apex": 1}
+MEMORY_FORMAT = torch.channels_last  # NHWC: 1.2-1.3x faster training of these nets on CPU (max-pool, depthwise)
 
 
 def in_chans(modality: str) -> int:
@@ -97,6 +98,10 @@ class InputBuilder:
         mean = torch.from_numpy(self.mean_)[None, :, None, None]
         std = torch.from_numpy(self.std_)[None, :, None, None]
         return (x - mean) / std
+
+    def batch(self, rows: np.ndarray, device: str, flip: np.ndarray | None = None) -> torch.Tensor:
+        """Normalised inputs of ``rows`` on ``device`` in the training memory format."""
+        return self(rows, flip).to(device, memory_format=MEMORY_FORMAT)
 
 
 def balanced_epoch(labels: np.ndarray, rng: np.random.Generator, num_classes: int = 3) -> np.ndarray:

@@ -6,19 +6,15 @@ Without ``--features`` or ``--dataset`` it generates and preprocesses the built-
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import platform
 import sys
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
+from mer_ray.run_folder import RunFolder
+from mer_ray.spec import RunSpec
 from search_spaces import get_space, list_spaces
-
-SMOKE_OVERRIDES = {"epochs": 1, "pretrain_epochs": 1, "input_size": 64, "batch_size": 8}
-SMOKE_TRIALS = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,24 +57,24 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from preprocessing.runtime import init_ray
 
-    run_info = _resume_info(args) if args.resume else None
+    resumed = _resumed_spec(args) if args.resume else None
     init_ray(args.address)
     try:
-        features_dir = Path(run_info["features"]) if run_info else _features_dir(args)
+        features_dir = Path(resumed.features) if resumed else _features_dir(args)
     except (ValueError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    return _run(args, space, features_dir, run_info)
+    return _run(args, space, features_dir, resumed)
 
 
-def _resume_info(args: argparse.Namespace) -> dict[str, Any]:
-    path = args.resume.expanduser().resolve() / "run.json"
-    if not path.is_file():
-        raise SystemExit(f"error: --resume {args.resume}: {path} not found (not a run folder)")
-    info = json.loads(path.read_text())
-    if info["space"] != args.search:
-        raise SystemExit(f"error: --resume {args.resume} is a '{info['space']}' run; got --search {args.search}")
-    return info
+def _resumed_spec(args: argparse.Namespace) -> RunSpec:
+    folder = RunFolder(args.resume)
+    if not folder.run_json.is_file():
+        raise SystemExit(f"error: --resume {args.resume}: {folder.run_json} not found (not a run folder)")
+    spec = RunSpec.from_json(folder.run_json)
+    if spec.space != args.search:
+        raise SystemExit(f"error: --resume {args.resume} is a '{spec.space}' run; got --search {args.search}")
+    return spec.with_resources(args.cpus_per_trial, args.gpus_per_trial)
 
 
 def _features_dir(args: argparse.Namespace) -> Path:
@@ -104,118 +100,82 @@ def _features_dir(args: argparse.Namespace) -> Path:
     return summary.out
 
 
-def _run(args: argparse.Namespace, space, features_dir: Path, run_info: dict[str, Any] | None) -> int:
+def _run(args: argparse.Namespace, space, features_dir: Path, resumed: RunSpec | None) -> int:
     import ray
 
     from mer_ray.data import FeaturesError, load_features
 
-    subset = run_info["subset"] if run_info else args.subset
     try:
-        features = load_features(features_dir, datasets=subset)
+        features = load_features(features_dir, datasets=resumed.subset if resumed else args.subset)
     except FeaturesError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    is_demo = list(features.manifest.get("datasets", {})) == ["demo"]
-    smoke = run_info["smoke_test"] if run_info else args.smoke_test
-    nested = run_info.get("nested", False) if run_info else args.nested
-    if run_info:
-        n_trials, seed, objective = run_info["trials"], run_info["seed"], run_info["objective"]
-        run_dir = args.resume.expanduser().resolve()
+    if resumed:
+        spec, folder = resumed, RunFolder(args.resume)
     else:
-        n_trials = args.trials or (SMOKE_TRIALS if smoke else space.DEMO_TRIALS if is_demo else space.TRIALS)
-        if getattr(space, "SAMPLER", "tpe") == "fixed":
-            n_trials = 1
-        seed, objective = args.seed, args.objective
+        spec = RunSpec.from_args(args, space, features)
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        run_dir = (args.out.expanduser() / f"{stamp}-{args.search}{'-nested' if nested else ''}").resolve()
-        run_dir.mkdir(parents=True, exist_ok=False)
-    overrides = dict(run_info["overrides"]) if run_info else dict(SMOKE_OVERRIDES) if smoke else {}
-    if not run_info and args.save_pretrained:
-        overrides["save_pretrained"] = str(args.save_pretrained.expanduser().resolve())  # absolute: Ray workers
-    if not run_info and args.pretrained_from:
-        overrides["pretrained_from"] = str(args.pretrained_from.expanduser().resolve())
-    inner_k = run_info.get("inner_folds", args.inner_folds) if run_info else args.inner_folds
-    subjects = features.subjects
-    slots = _trial_slots(ray.cluster_resources(), args.cpus_per_trial, args.gpus_per_trial)
-    info = {
-        "space": args.search,
-        "features": str(features_dir),
-        "features_content_hash": features.manifest.get("content_hash"),
-        "subset": subset,
-        "trials": n_trials,
-        "nested": nested,
-        "inner_folds": inner_k,
-        "seed": seed,
-        "objective": objective,
-        "smoke_test": smoke,
-        "demo_space": is_demo,
-        "overrides": overrides,
-        "fixed": {**space.FIXED, **(space.DEMO_FIXED if is_demo else {})},
-        "cpus_per_trial": args.cpus_per_trial,
-        "gpus_per_trial": args.gpus_per_trial,
-        "clips": len(features),
-        "subjects": len(subjects),
-        "datasets": features.datasets,
-        "python": platform.python_version(),
-        "argv": sys.argv,
-    }
-    (run_dir / "run.json").write_text(json.dumps(info, indent=2, default=str) + "\n")
-    print(f"run folder: {run_dir}")
-    print(f"search '{args.search}': {space.DESCRIPTION}")
-    if is_demo:
+        folder = RunFolder(args.out.expanduser() / f"{stamp}-{args.search}{'-nested' if spec.nested else ''}")
+        folder.root.mkdir(parents=True, exist_ok=False)
+    spec.to_json(folder.run_json)
+    slots = _trial_slots(ray.cluster_resources(), spec.cpus_per_trial, spec.gpus_per_trial)
+    print(f"run folder: {folder.root}")
+    print(f"search '{spec.space}': {space.DESCRIPTION}")
+    if spec.demo_space:
         print("demo data: using the space's CPU-sized demo variant "
               f"({', '.join(f'{k}={v}' for k, v in space.DEMO_FIXED.items())})")
-    common = dict(n_trials=n_trials, seed=seed, objective=objective, overrides=overrides, use_demo_space=is_demo)
-    if nested:
-        print(f"nested: {len(subjects)} outer folds x ({n_trials} configurations x {inner_k} inner folds + 1 final "
-              f"fit) ({len(features)} clips); {slots} trials at a time", flush=True)
-        return _nested(args, run_dir, space, features, features_dir, inner_k, common)
-    print(f"{n_trials} configurations x {len(subjects)} LOSO folds ({len(features)} clips, datasets "
+    if spec.nested:
+        print(f"nested: {len(features.subjects)} outer folds x ({spec.trials} configurations x {spec.inner_folds} "
+              f"inner folds + 1 final fit) ({len(features)} clips); {slots} trials at a time", flush=True)
+        return _nested(args, folder, spec, space, features)
+    print(f"{spec.trials} configurations x {len(features.subjects)} LOSO folds ({len(features)} clips, datasets "
           f"{', '.join(features.datasets)}); {slots} trials at a time", flush=True)
-    return _loso(args, run_dir, space, features, features_dir, slots, common)
+    return _loso(args, folder, spec, space, features, slots)
 
 
-def _loso(args, run_dir: Path, space, features, features_dir: Path, slots: int, common: dict[str, Any]) -> int:
+def _loso(args, folder: RunFolder, spec: RunSpec, space, features, slots: int) -> int:
     from mer_ray.report import format_table, score_table, write_report
     from mer_ray.search import LosoSearch
     from mer_ray.tune import run_tune
 
-    search = LosoSearch(run_dir, space, features, **common,
+    search = LosoSearch(folder, space, features, n_trials=spec.trials, seed=spec.seed, objective=spec.objective,
+                        overrides=spec.overrides, use_demo_space=spec.demo_space,
                         max_open_configs=max(1, math.ceil(slots / len(features.subjects))) + 1)
     start = time.monotonic()
-    run_tune(search, cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
+    run_tune(search, cpus_per_trial=spec.cpus_per_trial, gpus_per_trial=spec.gpus_per_trial,
              max_failures=args.max_failures)
     board = search.leaderboard()
-    board.to_csv(run_dir / "leaderboard.csv", index=False)
+    board.to_csv(folder.leaderboard_csv, index=False)
     predictions = search.all_predictions()
-    predictions.to_parquet(run_dir / "predictions.parquet", index=False)
-    report = write_report(run_dir, board, predictions, space=args.search, objective=common["objective"],
-                          n_trials=common["n_trials"], features=str(features_dir), seed=common["seed"])
+    predictions.to_parquet(folder.predictions, index=False)
+    report = write_report(folder, board, predictions, spec)
     table = score_table(board)
     print()
     print(format_table(table) if not table.empty else "no configuration completed all its folds")
     if not table.empty:
         best = table.iloc[0]
-        note = " (optimistic: picked by the search over the same folds)" if common["n_trials"] > 1 else ""
+        note = " (optimistic: picked by the search over the same folds)" if spec.trials > 1 else ""
         print(f"\nbest configuration {best['config']}: UAR {best['UAR']:.4f}, UF1 {best['UF1']:.4f}{note}")
         print(f"  {best['description']}")
     print(f"report: {report}  ({time.monotonic() - start:.0f} s)")
     return 0 if not table.empty else 1
 
 
-def _nested(args, run_dir: Path, space, features, features_dir: Path, inner_k: int, common: dict[str, Any]) -> int:
+def _nested(args, folder: RunFolder, spec: RunSpec, space, features) -> int:
     from mer_ray.nested import NestedLosoSearch
     from mer_ray.report import write_nested_report
     from mer_ray.tune import run_tune
 
-    search = NestedLosoSearch(run_dir, space, features, inner_k=inner_k, **common)
+    search = NestedLosoSearch(folder, space, features, n_trials=spec.trials, inner_k=spec.inner_folds,
+                              seed=spec.seed, objective=spec.objective, overrides=spec.overrides,
+                              use_demo_space=spec.demo_space)
     start = time.monotonic()
-    run_tune(search, cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
+    run_tune(search, cpus_per_trial=spec.cpus_per_trial, gpus_per_trial=spec.gpus_per_trial,
              max_failures=args.max_failures)
     summary = search.summary()
     predictions = search.outer_predictions()
-    predictions.to_parquet(run_dir / "predictions.parquet", index=False)
-    report = write_nested_report(run_dir, search, space=args.search, features=str(features_dir), seed=common["seed"])
+    predictions.to_parquet(folder.predictions, index=False)
+    report = write_nested_report(folder, search, spec)
     if not summary["complete"]:
         print("nested run incomplete: some outer folds have no prediction (see report)")
         return 1

@@ -11,42 +11,22 @@ whole procedure "search + train", unlike the best score of a search over the sam
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from mer_ray.data import FeatureSet
+from mer_ray.folds import Fold, FoldTask, fold_seed, inner_folds
+from mer_ray.methods import parse_config
 from mer_ray.metrics import score_predictions
-from mer_ray.search import (
-    FINISHED,
-    Fold,
-    FoldTask,
-    LosoSearch,
-    _fmt,
-    predictions_frame,
-    subject_filename,
-    write_parquet_atomic,
-)
-from mer_ray.train import fold_seed
+from mer_ray.run_folder import RunFolder, write_parquet
+from mer_ray.search import LosoSearch, Schedule, _fmt, predictions_frame
 
-FINAL = "final"
-
-
-def inner_folds(subjects: list[str], outer: str, k: int, seed: int) -> list[Fold]:
-    """K groups of the subjects other than ``outer`` (shuffled with ``seed``); ``outer`` is excluded from all."""
-    others = [s for s in subjects if s != outer]
-    if len(others) < 2:
-        raise ValueError(f"a nested search needs at least 3 subjects; got {len(subjects)}")
-    k = max(2, min(k, len(others)))
-    order = np.random.default_rng(seed).permutation(len(others))
-    groups = [tuple(sorted(others[i] for i in order[g::k])) for g in range(k)]
-    return [Fold(f"g{g}", group, (outer,)) for g, group in enumerate(groups)]
+NESTED_CONFIG_ID = "nested"  # config_id of the outer predictions (each row's ``chosen`` names its configuration)
 
 
 class NestedLosoSearch:
@@ -54,7 +34,7 @@ class NestedLosoSearch:
 
     def __init__(
         self,
-        run_dir: Path,
+        run_dir: Path | RunFolder,
         space: ModuleType,
         features: FeatureSet,
         *,
@@ -66,7 +46,8 @@ class NestedLosoSearch:
         use_demo_space: bool = False,
         log: Callable[[str], None] = print,
     ):
-        self.run_dir = Path(run_dir).resolve()
+        self.folder = run_dir if isinstance(run_dir, RunFolder) else RunFolder(run_dir)
+        self.run_dir = self.folder.root
         self.features = features
         self.seed = seed
         self.objective = objective
@@ -77,7 +58,7 @@ class NestedLosoSearch:
         for subject in self.outer:
             folds = inner_folds(self.outer, subject, inner_k, fold_seed(seed, "inner-split", subject))
             self.inner[subject] = LosoSearch(
-                self.run_dir / "nested" / subject_filename(subject), space, features, n_trials=n_trials, seed=seed,
+                self.folder.nested(subject), space, features, n_trials=n_trials, seed=seed,
                 objective=objective, overrides=overrides, use_demo_space=use_demo_space, max_open_configs=1,
                 folds=folds, log=lambda _: None,
             )
@@ -92,25 +73,25 @@ class NestedLosoSearch:
         return len(self.outer) * (self.n_trials * self.k + 1)
 
     def final_path(self, subject: str) -> Path:
-        return self.run_dir / "nested" / subject_filename(subject) / "final.parquet"
+        return self.folder.nested(subject).final_path
 
-    def next_fold(self) -> FoldTask | str | None:
+    def next_fold(self) -> FoldTask | Schedule:
         waiting = False
         for subject in self.outer:
             if self.final_path(subject).is_file() or subject in self.final_issued:
                 continue
             task = self.inner[subject].next_fold()
-            if task == FINISHED:
+            if task is Schedule.DONE:
                 final = self._final_task(subject)
                 if final is None:  # every configuration failed: nothing to refit
                     continue
                 self.final_issued.add(subject)
                 return final
-            if task is None:
+            if task is Schedule.WAIT:
                 waiting = True
                 continue
             return task
-        return None if waiting or self.final_issued else FINISHED
+        return Schedule.WAIT if waiting or self.final_issued else Schedule.DONE
 
     def _final_task(self, subject: str) -> FoldTask | None:
         board = self.inner[subject].leaderboard()
@@ -119,31 +100,30 @@ class NestedLosoSearch:
             self.log(f"nested: every configuration failed inside outer fold {subject}; it has no prediction")
             return None
         best = done.iloc[0]["config_id"]
-        params = json.loads((self.inner[subject].run_dir / "configs" / f"{best}.json").read_text())
-        seed = fold_seed(self.seed, f"{FINAL}-{best}", subject)
-        return FoldTask(f"{FINAL}:{best}", subject, params, seed, (subject,), ())
+        config = parse_config(self.inner[subject].folder.read_config(best))
+        seed = fold_seed(self.seed, f"final-{best}", subject)
+        return FoldTask(best, Fold(subject, (subject,)), config, seed, nested_final=True)
 
     def complete_fold(self, task: FoldTask, sample_ids: list[str], y_pred: list[int], scores: list[list[float]],
                       seconds: float = float("nan")) -> None:
         self.done_now += 1
-        if not task.config_id.startswith(f"{FINAL}:"):
-            outer = task.exclude[0]
-            self.inner[outer].complete_fold(task, sample_ids, y_pred, scores, seconds)
+        if not task.nested_final:
+            self.inner[task.fold.exclude[0]].complete_fold(task, sample_ids, y_pred, scores, seconds)
         else:
             frame = predictions_frame(self.truth, task, sample_ids, y_pred, scores, seconds)
-            frame.insert(1, "chosen", task.config_id.split(":", 1)[1])
-            frame["config_id"] = "nested"
-            write_parquet_atomic(frame, self.final_path(task.fold))
-            self.final_issued.discard(task.fold)
+            frame.insert(1, "chosen", task.config_id)
+            frame["config_id"] = NESTED_CONFIG_ID
+            write_parquet(frame, self.final_path(task.fold.name))
+            self.final_issued.discard(task.fold.name)
         self._progress()
 
     def fail_fold(self, task: FoldTask, error: str) -> None:
-        if task.config_id.startswith(f"{FINAL}:"):
-            self.final_issued.discard(task.fold)
-            self.log(f"nested: the final fit of outer fold {task.fold} FAILED: {error.splitlines()[-1][:200]}")
-            (self.final_path(task.fold).with_suffix(".failed")).write_text(error)
+        if task.nested_final:
+            self.final_issued.discard(task.fold.name)
+            self.log(f"nested: the final fit of outer fold {task.fold.name} FAILED: {error.splitlines()[-1][:200]}")
+            (self.final_path(task.fold.name).with_suffix(".failed")).write_text(error)
             return
-        self.inner[task.exclude[0]].fail_fold(task, error)
+        self.inner[task.fold.exclude[0]].fail_fold(task, error)
 
     def outer_predictions(self) -> pd.DataFrame:
         files = [self.final_path(s) for s in self.outer if self.final_path(s).is_file()]

@@ -6,11 +6,13 @@ excludes, the architecture and the pretraining settings. Loading checks the subj
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Any
 
 import torch
+
+from mer_ray.config import TrainConfig
+from mer_ray.folds import subject_filename
+from preprocessing.atomic import atomic_path
 
 # settings that change what pretraining learns (recorded; the structural ones must match to load)
 STRUCTURAL = ("model", "input_size", "model_options", "act", "dropout")
@@ -23,31 +25,29 @@ class PretrainedError(ValueError):
 
 
 def weights_path(folder: str | Path, subject: str) -> Path:
-    from mer_ray.search import subject_filename
-
     return Path(folder) / f"{subject_filename(subject)}.pt"
 
 
-def save_pretrained(folder: str | Path, subject: str, state: dict[str, torch.Tensor], settings: dict[str, Any],
+def save_pretrained(folder: str | Path, subject: str, state: dict[str, torch.Tensor], config: TrainConfig,
                     features_hash: str = "") -> Path:
     """Write the pretraining of the fold that holds out ``subject`` (atomically)."""
+    settings = config.to_dict()
     path = weights_path(folder, subject)
-    path.parent.mkdir(parents=True, exist_ok=True)
     record = {
         "held_out_subject": subject,
         "settings": {k: settings[k] for k in RECORDED if k in settings},
         "features_hash": features_hash,
         "state_dict": state,
     }
-    tmp = path.with_suffix(".tmp")
-    torch.save(record, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(record, tmp)
     return path
 
 
-def load_pretrained(folder: str | Path, subject: str, settings: dict[str, Any],
+def load_pretrained(folder: str | Path, subject: str, config: TrainConfig,
                     features_hash: str = "") -> dict[str, torch.Tensor]:
     """The saved pretraining for the fold holding out ``subject``; refuses anything else."""
+    settings = config.to_dict()
     path = weights_path(folder, subject)
     if not path.is_file():
         raise PretrainedError(

@@ -9,6 +9,9 @@ import numpy as np
 import pandas as pd
 
 from mer_ray.metrics import CLASS_NAMES, bootstrap_ci, confusion, pooled_scores
+from mer_ray.run_folder import RunFolder
+from mer_ray.spec import RunSpec
+from preprocessing.atomic import write_text
 
 SUMMARY_PARAMS = ("model", "modality", "input_size", "pretrain", "classifier", "lr", "epochs", "batch_size")
 
@@ -94,33 +97,21 @@ def plot_confusion(matrix: np.ndarray, title: str, path: Path) -> Path:
     return path
 
 
-def write_report(
-    run_dir: Path,
-    board: pd.DataFrame,
-    predictions: pd.DataFrame,
-    *,
-    space: str,
-    objective: str,
-    n_trials: int,
-    features: str,
-    n_boot: int = 1000,
-    seed: int = 0,
-) -> Path:
-    """Write ``report.md`` and the confusion PNGs of the best configuration into ``run_dir``."""
-    run_dir = Path(run_dir)
+def write_report(folder: RunFolder, board: pd.DataFrame, predictions: pd.DataFrame, spec: RunSpec, *,
+                 n_boot: int = 1000) -> Path:
+    """Write ``report.md`` and the confusion PNGs of the best configuration into the run folder."""
     table = score_table(board)
-    lines = [f"# LOSO report: search space `{space}`", ""]
-    lines.append(f"Features: `{features}`. Objective told to Optuna: pooled {objective.upper()} of each configuration "
-                 "over all its LOSO folds (predictions concatenated, then scored).")
+    lines = [f"# LOSO report: search space `{spec.space}`", ""]
+    lines.append(f"Features: `{spec.features}`. Objective told to Optuna: pooled {spec.objective.upper()} of each "
+                 "configuration over all its LOSO folds (predictions concatenated, then scored).")
     lines.append("")
     if table.empty:
         lines.append("No configuration completed all its folds: see the failures in `leaderboard.csv`.")
-        path = run_dir / "report.md"
-        path.write_text("\n".join(lines) + "\n")
-        return path
+        write_text(folder.report, "\n".join(lines) + "\n")
+        return folder.report
     best_id = table.iloc[0]["config"]
     best = predictions[predictions["config_id"] == best_id]
-    searched = n_trials > 1
+    searched = spec.trials > 1
     lines += ["## Configurations", "", markdown_table(table), ""]
     lines += [f"## Best configuration: `{best_id}`", "", f"{describe_config(board.iloc[0])}", ""]
     if searched:
@@ -131,13 +122,12 @@ def write_report(
             "or a fixed configuration chosen in advance (`--search paper`).",
             "",
         ]
-    lines += slice_section(run_dir, best, best_id, n_boot=n_boot, seed=seed)
-    path = run_dir / "report.md"
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    lines += slice_section(folder, best, best_id, n_boot=n_boot, seed=spec.seed)
+    write_text(folder.report, "\n".join(lines) + "\n")
+    return folder.report
 
 
-def slice_section(run_dir: Path, predictions: pd.DataFrame, label: str, *, n_boot: int, seed: int) -> list[str]:
+def slice_section(folder: RunFolder, predictions: pd.DataFrame, label: str, *, n_boot: int, seed: int) -> list[str]:
     """Markdown lines: composite and per-dataset scores with bootstrap intervals, plus confusion PNGs."""
     lines = ["| slice | n | UAR [95% CI] | UF1 [95% CI] | Acc |", "|---|---:|---:|---:|---:|"]
     slices = [("composite", predictions)] + [(d, part) for d, part in predictions.groupby("dataset", sort=True)]
@@ -149,7 +139,7 @@ def slice_section(run_dir: Path, predictions: pd.DataFrame, label: str, *, n_boo
         lines.append(f"| {name} | {s['n']} | {s['uar']:.4f} [{uar_ci[0]:.3f}, {uar_ci[1]:.3f}] | "
                      f"{s['uf1']:.4f} [{uf1_ci[0]:.3f}, {uf1_ci[1]:.3f}] | {s['accuracy']:.4f} |")
         png = plot_confusion(confusion(part["y_true"], part["y_pred"]), f"{label} {name}",
-                             run_dir / f"confusion_{label}_{name}.png")
+                             folder.file(f"confusion_{label}_{name}.png"))
         images.append((name, png.name))
     lines += ["", f"95% intervals: percentile bootstrap over subjects ({n_boot} resamples of whole subjects).", ""]
     lines += ["## Confusion matrices (rows: true class, row-normalised)", ""]
@@ -158,14 +148,12 @@ def slice_section(run_dir: Path, predictions: pd.DataFrame, label: str, *, n_boo
     return lines
 
 
-def write_nested_report(run_dir: Path, search, *, space: str, features: str, n_boot: int = 1000,
-                        seed: int = 0) -> Path:
+def write_nested_report(folder: RunFolder, search, spec: RunSpec, *, n_boot: int = 1000) -> Path:
     """``report.md`` of a nested run: the unbiased pooled outer score and the configuration each fold chose."""
-    run_dir = Path(run_dir)
     summary = search.summary()
     predictions = search.outer_predictions()
-    lines = [f"# Nested LOSO report: search space `{space}`", "",
-             f"Features: `{features}`. Every outer fold (one held-out subject) ran its own search over "
+    lines = [f"# Nested LOSO report: search space `{spec.space}`", "",
+             f"Features: `{spec.features}`. Every outer fold (one held-out subject) ran its own search over "
              f"{search.n_trials} configurations, scored by pooled predictions over {search.k} inner folds of its "
              "TRAINING subjects only; the best configuration was retrained on all its training subjects and "
              "predicted the held-out subject. The pooled outer predictions below are therefore an **unbiased** "
@@ -178,15 +166,14 @@ def write_nested_report(run_dir: Path, search, *, space: str, features: str, n_b
             missing = sorted(set(search.outer) - set(predictions["subject"]))
             lines += [f"> **Incomplete:** {len(missing)} outer folds have no prediction ({', '.join(missing[:5])}"
                       f"{'...' if len(missing) > 5 else ''}); the scores below cover the others only.", ""]
-        lines += slice_section(run_dir, predictions, "nested", n_boot=n_boot, seed=seed)
+        lines += slice_section(folder, predictions, "nested", n_boot=n_boot, seed=spec.seed)
         choices = pd.Series(summary["chosen"], name="chosen configuration").rename_axis("held-out subject")
-        choices.to_frame().to_csv(run_dir / "nested_choices.csv")
+        choices.to_frame().to_csv(folder.file("nested_choices.csv"))
         counts = choices.value_counts()
         lines += ["## Configurations chosen by the outer folds", "",
                   "| chosen inside the fold | outer folds |", "|---|---:|"]
         lines += [f"| {cid} | {n} |" for cid, n in counts.items()]
         lines += ["", "Per fold: `nested_choices.csv`; each inner search: `nested/<subject>/` "
                   "(its own `optuna.db` and configurations).", ""]
-    path = run_dir / "report.md"
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    write_text(folder.report, "\n".join(lines) + "\n")
+    return folder.report

@@ -1,23 +1,18 @@
-"""LOSO search bookkeeping without Ray: configurations from Optuna, their folds, persisted predictions, pooling.
+"""The Optuna ask/tell scheduler of a LOSO search, without Ray: configurations, their folds, pooling.
 
 One configuration = one Optuna trial = one fold per subject. Optuna is told the POOLED objective of a
 configuration once all its folds are in (never a mean of per-fold scores). Everything is persisted in the run
-folder so that ``--resume`` continues without re-running finished folds:
-
-    RUN/optuna.db                   the Optuna study (SQLite; ``optuna-dashboard sqlite:///RUN/optuna.db``)
-    RUN/configs/<config_id>.json    the resolved training configuration of each Optuna trial
-    RUN/folds/<config_id>/<subject>.parquet   the predictions of one finished fold
+folder (:class:`~mer_ray.run_folder.RunFolder`) so that ``--resume`` continues without re-running finished folds.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import re
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -27,63 +22,20 @@ import optuna
 import pandas as pd
 
 from mer_ray.data import FeatureSet
+from mer_ray.folds import Fold, FoldTask, fold_seed, loso_folds
+from mer_ray.methods import parse_config, run_task
 from mer_ray.metrics import score_predictions
-from mer_ray.train import TrainConfig, fold_seed
+from mer_ray.run_folder import RunFolder
 
 OBJECTIVES = ("uar", "uf1")
-FINISHED = "FINISHED"
+STUDY_NAME = "loso"
 
 
-@dataclass(frozen=True)
-class Fold:
-    """A split: predict ``held_out``, train on everyone else except ``exclude``.
+class Schedule(Enum):
+    """What a scheduler says when it hands out no fold task."""
 
-    In LOSO a fold holds out one subject and is named after it; the inner folds of a nested search hold out a
-    group of training subjects and exclude the outer test subject.
-    """
-
-    name: str
-    held_out: tuple[str, ...]
-    exclude: tuple[str, ...] = ()
-
-
-def loso_folds(subjects: list[str]) -> list[Fold]:
-    return [Fold(subject, (subject,)) for subject in subjects]
-
-
-@dataclass(frozen=True)
-class FoldTask:
-    """One unit of work: train configuration ``config_id`` on fold ``fold`` and predict its held-out subjects."""
-
-    config_id: str
-    fold: str  # the fold's name: the held-out subject in LOSO
-    params: dict[str, Any]  # TrainConfig fields
-    seed: int
-    held_out: tuple[str, ...] = ()  # default: (fold,)
-    exclude: tuple[str, ...] = ()
-
-    @property
-    def held(self) -> tuple[str, ...]:
-        return self.held_out or (self.fold,)
-
-    @property
-    def subject(self) -> str:
-        """The fold's name (the held-out subject in LOSO)."""
-        return self.fold
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"config_id": self.config_id, "fold": self.fold, "params": self.params, "seed": self.seed,
-                "held_out": list(self.held), "exclude": list(self.exclude)}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> FoldTask:
-        return cls(config_id=d["config_id"], fold=d["fold"], params=dict(d["params"]), seed=int(d["seed"]),
-                   held_out=tuple(d.get("held_out", ())), exclude=tuple(d.get("exclude", ())))
-
-
-def subject_filename(subject: str) -> str:
-    """``casme2/sub01`` -> ``casme2__sub01`` (a file name that keeps the subject readable)."""
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", subject.replace("/", "__"))
+    WAIT = "wait"  # nothing to start now: the folds in flight decide what comes next
+    DONE = "done"  # every fold of every configuration is finished (or failed)
 
 
 class LosoSearch:
@@ -105,7 +57,7 @@ class LosoSearch:
 
     def __init__(
         self,
-        run_dir: Path,
+        run_dir: Path | RunFolder,
         space: ModuleType,
         features: FeatureSet,
         *,
@@ -122,7 +74,8 @@ class LosoSearch:
             raise ValueError(f"objective must be one of {list(OBJECTIVES)}; got {objective!r}")
         if n_trials < 1:
             raise ValueError(f"n_trials must be >= 1; got {n_trials}")
-        self.run_dir = Path(run_dir).resolve()
+        self.folder = (run_dir if isinstance(run_dir, RunFolder) else RunFolder(run_dir)).make()
+        self.run_dir = self.folder.root
         self.space = space
         self.features = features
         self.n_trials = n_trials
@@ -134,11 +87,8 @@ class LosoSearch:
         self.log = log
         self.folds = folds or loso_folds(features.subjects)
         self.truth = features.meta.set_index("sample_id")[["dataset", "subject", "label"]]
-        for sub in ("configs", "folds"):
-            (self.run_dir / sub).mkdir(parents=True, exist_ok=True)
-        storage = f"sqlite:///{self.run_dir / 'optuna.db'}"
         self.study = optuna.create_study(
-            study_name="loso", storage=storage, direction="maximize", load_if_exists=True
+            study_name=STUDY_NAME, storage=self.folder.optuna_storage, direction="maximize", load_if_exists=True
         )
         self.pending: deque[FoldTask] = deque()
         self.open: dict[str, optuna.Trial] = {}  # configurations whose folds are still outstanding
@@ -165,8 +115,7 @@ class LosoSearch:
     def _resolve(self, suggested: dict[str, Any]) -> dict[str, Any]:
         demo = self.space.DEMO_FIXED if self.use_demo_space else {}
         params = {**self.space.FIXED, **demo, **suggested, **self.overrides}
-        TrainConfig.from_dict(params)  # validates every value before any fold runs
-        return params
+        return parse_config(params).to_dict()  # validates every value before any fold runs
 
     def _ask(self) -> None:
         number = len(self.study.trials)
@@ -180,27 +129,27 @@ class LosoSearch:
             raise ValueError(f"search space {self.space.__name__} produced an invalid configuration: {err}") from err
         config_id = f"c{trial.number:03d}"
         trial.set_user_attr("config_id", config_id)
-        (self.run_dir / "configs" / f"{config_id}.json").write_text(json.dumps(params, indent=2, sort_keys=True))
+        self.folder.write_config(config_id, params)
         self._open(config_id, trial, params)
 
     def _open(self, config_id: str, trial: optuna.Trial, params: dict[str, Any]) -> None:
         self.open[config_id] = trial
+        config = parse_config(params)
         for fold in self.folds:
-            if not self.fold_path(config_id, fold.name).is_file():
-                seed = fold_seed(self.seed, config_id, fold.name)
-                self.pending.append(FoldTask(config_id, fold.name, params, seed, fold.held_out, fold.exclude))
+            if not self.folder.has_fold(config_id, fold.name):
+                self.pending.append(FoldTask(config_id, fold, config, fold_seed(self.seed, config_id, fold.name)))
         self._pool_if_complete(config_id)
 
     def _resume_open_trials(self) -> None:
         """Configurations asked by an interrupted run: their unfinished folds go first."""
         for frozen in self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
             config_id = frozen.user_attrs.get("config_id", f"c{frozen.number:03d}")
-            config_path = self.run_dir / "configs" / f"{config_id}.json"
-            if not config_path.is_file():  # asked but never recorded: drop it, it had no folds
+            params = self.folder.read_config(config_id)
+            if params is None:  # asked but never recorded: drop it, it had no folds
                 self.study.tell(frozen.number, state=optuna.trial.TrialState.FAIL)
                 continue
             trial = optuna.trial.Trial(self.study, frozen._trial_id)
-            self._open(config_id, trial, json.loads(config_path.read_text()))
+            self._open(config_id, trial, params)
         if self.open:
             self.log(f"resuming {len(self.open)} unfinished configurations ({len(self.pending)} folds to run)")
 
@@ -208,26 +157,23 @@ class LosoSearch:
     def asked(self) -> int:
         return len(self.study.trials)
 
-    def next_fold(self) -> FoldTask | str | None:
-        """The next fold to run; ``None`` to wait for running folds; ``FINISHED`` when nothing is left."""
+    def next_fold(self) -> FoldTask | Schedule:
+        """The next fold to run, or :attr:`Schedule.WAIT` (folds in flight first) / :attr:`Schedule.DONE`."""
         while not self.pending:
             if self.asked >= self.n_trials:
-                return FINISHED if not self.open else None
+                return Schedule.DONE if not self.open else Schedule.WAIT
             if len(self.open) >= self.max_open_configs:
-                return None
+                return Schedule.WAIT
             self._ask()
         return self.pending.popleft()
 
     # ---- folds ----------------------------------------------------------------------------------------
 
-    def fold_path(self, config_id: str, fold: str) -> Path:
-        return self.run_dir / "folds" / config_id / f"{subject_filename(fold)}.parquet"
-
     def complete_fold(self, task: FoldTask, sample_ids: list[str], y_pred: list[int], scores: list[list[float]],
                       seconds: float = float("nan")) -> None:
         """Persist one fold's predictions (labels joined here, never by the trainer) and pool when complete."""
         frame = predictions_frame(self.truth, task, sample_ids, y_pred, scores, seconds)
-        write_parquet_atomic(frame, self.fold_path(task.config_id, task.fold))
+        self.folder.write_fold(frame, task.config_id, task.fold.name)
         self.folds_done_now += 1
         self._pool_if_complete(task.config_id)
         self._progress()
@@ -237,18 +183,18 @@ class LosoSearch:
         trial = self.open.pop(task.config_id, None)
         self.pending = deque(t for t in self.pending if t.config_id != task.config_id)
         if trial is not None:
-            trial.set_user_attr("error", f"fold {task.fold}: {error}"[:2000])
+            trial.set_user_attr("error", f"fold {task.fold.name}: {error}"[:2000])
             self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            self.log(f"configuration {task.config_id} FAILED on fold {task.fold}: {error.splitlines()[-1][:200]}")
+            self.log(f"configuration {task.config_id} FAILED on fold {task.fold.name}: "
+                     f"{error.splitlines()[-1][:200]}")
 
     def config_predictions(self, config_id: str) -> pd.DataFrame:
-        files = sorted((self.run_dir / "folds" / config_id).glob("*.parquet"))
-        return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True) if files else pd.DataFrame()
+        return self.folder.fold_predictions(config_id)
 
     def _pool_if_complete(self, config_id: str) -> None:
         if config_id not in self.open:
             return
-        if not all(self.fold_path(config_id, f.name).is_file() for f in self.folds):
+        if not all(self.folder.has_fold(config_id, f.name) for f in self.folds):
             return
         trial = self.open.pop(config_id)
         scores = score_predictions(self.config_predictions(config_id))
@@ -265,9 +211,8 @@ class LosoSearch:
             config_id = trial.user_attrs.get("config_id", f"c{trial.number:03d}")
             row: dict[str, Any] = {"config_id": config_id, "state": trial.state.name}
             row.update({k: v for k, v in trial.user_attrs.items() if k != "config_id"})
-            config_path = self.run_dir / "configs" / f"{config_id}.json"
-            if config_path.is_file():
-                params = json.loads(config_path.read_text())
+            params = self.folder.read_config(config_id)
+            if params is not None:
                 row.update({f"param_{k}": (json.dumps(v) if isinstance(v, dict) else v) for k, v in params.items()})
             rows.append(row)
         board = pd.DataFrame(rows)
@@ -277,12 +222,12 @@ class LosoSearch:
         return board.sort_values(key, ascending=False, na_position="last").reset_index(drop=True)
 
     def all_predictions(self) -> pd.DataFrame:
-        frames = [self.config_predictions(p.name) for p in sorted((self.run_dir / "folds").iterdir()) if p.is_dir()]
+        frames = [self.config_predictions(config_id) for config_id in self.folder.config_ids_with_folds()]
         frames = [f for f in frames if not f.empty]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
     def _progress(self) -> None:
-        done = sum(1 for _ in (self.run_dir / "folds").glob("*/*.parquet"))
+        done = self.folder.count_folds()
         complete = [t for t in self.study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
         best = max(complete, key=lambda t: t.value) if complete else None
         elapsed = time.monotonic() - self.started
@@ -301,14 +246,14 @@ def predictions_frame(truth: pd.DataFrame, task: FoldTask, sample_ids: list[str]
                       scores: list[list[float]], seconds: float) -> pd.DataFrame:
     """One row per predicted sample; the labels come from ``truth`` (the driver's copy), never from the trainer."""
     rows = truth.loc[sample_ids]
-    if not set(rows["subject"]) <= set(task.held):
-        raise ValueError(f"fold {task.config_id}/{task.fold} returned samples of subjects it did not hold out")
+    if not set(rows["subject"]) <= set(task.fold.held_out):
+        raise ValueError(f"fold {task.config_id}/{task.fold.name} returned samples of subjects it did not hold out")
     return pd.DataFrame(
         {
             "config_id": task.config_id,
             "dataset": rows["dataset"].to_numpy(),
             "subject": rows["subject"].to_numpy(),
-            "fold": task.fold,
+            "fold": task.fold.name,
             "sample": sample_ids,
             "y_true": rows["label"].to_numpy(dtype=np.int64),
             "y_pred": np.asarray(y_pred, dtype=np.int64),
@@ -316,13 +261,6 @@ def predictions_frame(truth: pd.DataFrame, task: FoldTask, sample_ids: list[str]
             "seconds": seconds,
         }
     )
-
-
-def write_parquet_atomic(frame: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    frame.to_parquet(tmp, index=False)
-    tmp.replace(path)
 
 
 def _fmt(seconds: float) -> str:
@@ -334,15 +272,11 @@ def _fmt(seconds: float) -> str:
 
 def run_serial(search: LosoSearch, *, device: str | None = None) -> None:
     """Run every fold in this process with a plain loop (no Ray): the reference the Tune layer is timed against."""
-    from mer_ray.train import train_fold
-
     while True:
         task = search.next_fold()
-        if task == FINISHED:
+        if task is Schedule.DONE:
             return
-        if task is None:  # cannot happen serially: every handed-out fold completes before the next call
+        if task is Schedule.WAIT:  # cannot happen serially: every handed-out fold completes before the next call
             raise RuntimeError("serial search stalled with configurations still open")
-        data = search.features.with_masked_labels([*task.held, *task.exclude])
-        result = train_fold(TrainConfig.from_dict(task.params), data, list(task.held), task.seed,
-                            exclude_subjects=task.exclude, device=device)
+        result = run_task(task, search.features, device)
         search.complete_fold(task, result.sample_ids, result.y_pred.tolist(), result.scores.tolist(), result.seconds)

@@ -24,9 +24,10 @@ import ray
 from ray import tune
 from ray.tune.search import Searcher
 
-from mer_ray.search import FINISHED, FoldTask, LosoSearch, subject_filename
+from mer_ray.folds import FoldTask, subject_filename
+from mer_ray.methods import parse_config, run_task
+from mer_ray.search import LosoSearch, Schedule
 
-TRIALS_CSV = "trials.csv"  # one row per completed trial, appended (a resumed run adds its own rows)
 TRIAL_COLUMNS = ("config_id", "subject", "trial_id", "node_id", "node_ip", "pid", "fold_seconds", "finished")
 
 
@@ -34,20 +35,11 @@ def fold_trainable(config: dict[str, Any], features_ref: list) -> None:
     """Tune trainable: one fold. ``features_ref`` is a one-element list holding the ObjectRef of the features."""
     import torch
 
-    from mer_ray.train import TrainConfig, train_fold
-
-    task = FoldTask.from_dict(config["fold"])
+    task = FoldTask.from_dict(config["fold"], parse_config)
     torch.set_num_threads(max(1, int(config.get("threads", 1))))
     features = ray.get(features_ref[0])  # zero-copy: numpy arrays map the object store's shared memory
     device = "cuda" if config.get("gpus", 0) > 0 and torch.cuda.is_available() else "cpu"
-    result = train_fold(
-        TrainConfig.from_dict(task.params),
-        features.with_masked_labels([*task.held, *task.exclude]),
-        list(task.held),
-        task.seed,
-        exclude_subjects=task.exclude,
-        device=device,
-    )
+    result = run_task(task, features, device)
     predictions = {"sample_ids": result.sample_ids, "y_pred": result.y_pred.tolist(), "scores": result.scores.tolist()}
     tune.report(
         {
@@ -77,8 +69,10 @@ class FoldSearcher(Searcher):
 
     def suggest(self, trial_id: str):
         task = self.search.next_fold()
-        if task is None or task == FINISHED:
-            return task
+        if task is Schedule.WAIT:
+            return None  # Tune asks again later
+        if task is Schedule.DONE:
+            return Searcher.FINISHED
         self.running[trial_id] = task
         return {"fold": task.to_dict(), "threads": self.threads, "gpus": self.gpus}
 
@@ -89,13 +83,13 @@ class FoldSearcher(Searcher):
         if error or not result or "predictions" not in result:
             self.search.fail_fold(task, "trial failed after its retries (see the Tune trial's error.txt)")
             return
-        record = {"config_id": task.config_id, "subject": task.subject, "trial_id": trial_id,
+        record = {"config_id": task.config_id, "subject": task.fold.name, "trial_id": trial_id,
                   "node_id": result.get("node_id"), "node_ip": result.get("node_ip"), "pid": result.get("pid"),
                   "fold_seconds": result.get("fold_seconds", float("nan")),
                   "finished": datetime.now(UTC).isoformat(timespec="seconds")}
         self.trial_nodes.append(record)
         # before the fold file: a driver killed in between leaves a row too many (the fold reruns), never one short
-        append_trial_record(self.search.run_dir / TRIALS_CSV, record)
+        append_trial_record(self.search.folder.trials_csv, record)
         predictions = json.loads(result["predictions"])
         self.search.complete_fold(task, predictions["sample_ids"], predictions["y_pred"], predictions["scores"],
                                   record["fold_seconds"])
@@ -151,7 +145,7 @@ def run_tune(
         {"cpu": cpus_per_trial, "gpu": gpus_per_trial},
     )
     searcher = FoldSearcher(search, threads=max(1, int(cpus_per_trial)), gpus=gpus_per_trial)
-    storage = search.run_dir / "tune"
+    storage = search.folder.tune_dir
     tuner = tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
@@ -179,5 +173,5 @@ def run_tune(
 
 def _trial_dirname(trial) -> str:
     fold = trial.config.get("fold", {})
-    name = fold.get("fold") or fold.get("subject") or trial.trial_id  # FoldTask.to_dict() names the fold "fold"
+    name = fold.get("fold") or trial.trial_id
     return f"{fold.get('config_id', 'c')}-{subject_filename(name)}-{trial.trial_id}"

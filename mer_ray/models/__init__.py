@@ -2,8 +2,8 @@
 
 Registered: shufflenet_v2, shufflenet_v2_cbam, shufflenet_v2_vit (the paper's models) and the Table 2 / 4
 baselines mobilenet_v2, resnet50, deit_tiny. Every model follows `MERModel`: ``forward``,
-``forward_features`` (pooled embedding for an SVC), ``num_features``, ``classifier``, ``reset_classifier``,
-``get_classifier``, ``head_kind``, ``load_backbone_state``.
+``forward_features`` (pooled embedding for an SVC), ``embed``, ``num_features``, ``classifier``, ``head_kind``,
+``load_backbone_state``.
 """
 
 from mer_ray.models import deit, mobilenet, resnet, shufflenet  # noqa: F401  (registers the models)
@@ -11,11 +11,13 @@ from mer_ray.models._base import MERModel, adapt_input_conv
 from mer_ray.models._registry import create_model, list_models, model_options
 from mer_ray.models.heads import loss_for_head, scores_from_logits
 from mer_ray.models.regularization import keras_l2_penalty
-from mer_ray.models.shufflenet import ShuffleNetV2
+from mer_ray.models.shufflenet import CBAMConfig, ShuffleNetConfig, ShuffleNetV2
 from mer_ray.models.vit_block import ViTBlockConfig
 
 __all__ = [
+    "CBAMConfig",
     "MERModel",
+    "ShuffleNetConfig",
     "ShuffleNetV2",
     "ViTBlockConfig",
     "adapt_input_conv",

@@ -92,19 +92,6 @@ class MERModel(nn.Module, metaclass=ABCMeta):
         finally:
             self.train(was_training)
 
-    def get_classifier(self) -> nn.Linear:
-        """The final linear layer."""
-        return self.classifier
-
-    def reset_classifier(self, num_classes: int) -> None:
-        """Replace the classifier by a freshly initialised one with ``num_classes`` outputs."""
-        check_number("num_classes", num_classes, low=1, integer=True)
-        self.num_classes = num_classes
-        device = self.classifier.weight.device
-        self.classifier = nn.Linear(self.num_features, num_classes).to(device)
-        nn.init.normal_(self.classifier.weight, 0.0, 0.01)
-        nn.init.zeros_(self.classifier.bias)
-
     def load_backbone_state(self, state_dict: Mapping[str, Tensor]) -> list[str]:
         """Load every matching non-classifier tensor of ``state_dict`` (e.g. weights pretrained on flow).
 

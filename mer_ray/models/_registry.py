@@ -7,6 +7,7 @@ from collections.abc import Callable
 from torch import nn
 
 from mer_ray.models.layers import check_choice
+from preprocessing.validation import check_known_keys
 
 _MODELS: dict[str, Callable[..., nn.Module]] = {}
 _OPTIONS: dict[str, tuple[str, ...]] = {}
@@ -55,8 +56,6 @@ def create_model(name: str, num_classes: int = 3, in_chans: int = 3, *, act: str
     """
     if name not in _MODELS:
         raise ValueError(f"unknown model {name!r}; valid names: {', '.join(list_models())}")
-    unknown = sorted(set(options) - set(_OPTIONS[name]))
-    if unknown:
-        raise ValueError(f"unknown option(s) {unknown} for model {name!r}; valid options: {list(_OPTIONS[name])}")
+    check_known_keys(f"model {name!r}", options, _OPTIONS[name], "options")
     return _MODELS[name](num_classes=num_classes, in_chans=in_chans, act=act, drop_rate=drop_rate, head=head,
                          **options)

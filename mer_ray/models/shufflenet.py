@@ -16,6 +16,7 @@ Attention variants:
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from functools import partial
 
 import torch
@@ -27,6 +28,7 @@ from mer_ray.models.cbam import CBAM
 from mer_ray.models.layers import KERAS_LEAKY_SLOPE, check_activation, check_choice, check_number, init_cnn_weights
 from mer_ray.models.layers import make_act as _make_act
 from mer_ray.models.vit_block import ImprovedViTBlock, ViTBlockConfig
+from preprocessing.validation import check_known_keys
 
 STAGE_REPEATS = (4, 8, 4)  # Table 1: 1 stride-2 unit + 3 / 7 / 3 stride-1 units
 STAGE_CHANNELS = (24, 116, 232, 464, 1024)  # conv1, stage2-4, conv5 (1.0x)
@@ -80,64 +82,92 @@ class ShuffleUnit(nn.Module):
         return shuffle_concat(keep, y)
 
 
+@dataclass(frozen=True)
+class CBAMConfig:
+    """Where CBAM goes and its channel-MLP reduction r (CBAM's 16)."""
+
+    placement: str = "conv5"  # "conv5", "stage4", "stages" or "units"; see the module docstring
+    reduction: int = 16
+
+    def validate(self) -> None:
+        check_choice("cbam_placement", self.placement, CBAM_PLACEMENTS)
+        check_number("cbam_reduction", self.reduction, low=1, integer=True)
+
+
+@dataclass(frozen=True)
+class ShuffleNetConfig:
+    """Architecture of a :class:`ShuffleNetV2`.
+
+    Attributes:
+        act: "leaky_relu" (the paper's choice) or "relu" (torchvision's ShuffleNetV2).
+        act_slope: LeakyReLU negative slope; 0.3 is Keras' default (the paper used Keras and names no slope).
+        attention: None, "cbam" or "vit".
+        cbam: CBAM settings (attention="cbam" only).
+        vit: improved-ViT block settings (attention="vit" only).
+    """
+
+    act: str = "leaky_relu"
+    act_slope: float = KERAS_LEAKY_SLOPE
+    attention: str | None = None
+    cbam: CBAMConfig | None = None
+    vit: ViTBlockConfig | None = None
+
+    def __post_init__(self) -> None:
+        check_activation(self.act, self.act_slope)
+        check_choice("attention", self.attention, ATTENTIONS)
+        if self.attention == "cbam" and self.cbam is None:
+            object.__setattr__(self, "cbam", CBAMConfig())
+        if self.attention == "vit" and self.vit is None:
+            object.__setattr__(self, "vit", ViTBlockConfig())
+        if self.attention != "cbam" and self.cbam is not None:
+            raise ValueError(f"cbam_placement / cbam_reduction need attention='cbam', got attention={self.attention!r}")
+        if self.attention != "vit" and self.vit is not None:
+            raise ValueError(f"vit options need attention='vit', got attention={self.attention!r}")
+        if self.cbam is not None:
+            self.cbam.validate()
+        if self.vit is not None:
+            self.vit.validate()
+
+    @classmethod
+    def from_options(cls, attention: str | None = None, *, act: str = "leaky_relu",
+                     act_slope: float = KERAS_LEAKY_SLOPE, **options) -> ShuffleNetConfig:
+        """From the registry's flat options: ``cbam_placement``, ``cbam_reduction`` and ``vit_<field>``."""
+        cbam = {k.removeprefix("cbam_"): v for k, v in options.items() if k.startswith("cbam_") and v is not None}
+        vit = {k.removeprefix("vit_"): v for k, v in options.items() if k.startswith("vit_") and v is not None}
+        check_known_keys("ShuffleNetConfig", options, [*(f"cbam_{f.name}" for f in fields(CBAMConfig)),
+                                                        *(f"vit_{f.name}" for f in fields(ViTBlockConfig))], "options")
+        if vit and attention != "vit":
+            raise ValueError(f"vit_{next(iter(vit))} needs attention='vit', got attention={attention!r}")
+        if cbam and attention != "cbam":
+            raise ValueError(f"cbam_placement / cbam_reduction need attention='cbam', got attention={attention!r}")
+        return cls(act=act, act_slope=act_slope, attention=attention,
+                   cbam=CBAMConfig(**cbam) if attention == "cbam" else None,
+                   vit=ViTBlockConfig(**vit) if attention == "vit" else None)
+
+
 class ShuffleNetV2(MERModel):
     """ShuffleNetV2 1.0x for micro-expression recognition; see the module docstring for the variants.
 
     Args:
+        config: the architecture (activation, attention and its settings).
         num_classes: Classifier outputs (3 for the MEGC2019 composite protocol).
         in_chans: 3 for flow (u, v, strain), 1 for a grayscale apex face.
-        act: "leaky_relu" (the paper's choice, default) or "relu" (torchvision's ShuffleNetV2).
-        act_slope: LeakyReLU negative slope; 0.3 is Keras' default (the paper used Keras and names no slope).
         drop_rate: Dropout before the classifier (the paper's 0.5).
         head: "softmax" (cross-entropy) or "svm" (multi-class hinge); only changes the loss, see `heads`.
-        attention: None, "cbam" or "vit".
-        cbam_placement: "conv5" (default), "stage4", "stages" or "units"; only with attention="cbam".
-        cbam_reduction: Channel-MLP reduction r (CBAM's 16); only with attention="cbam".
-        vit_dim, vit_depth, vit_patch, vit_kernel, vit_heads, vit_mlp_ratio, vit_conv: `ViTBlockConfig`
-            fields (None keeps its default); only with attention="vit".
     """
 
     stem_conv_key = "conv1.0.weight"
 
-    def __init__(
-        self,
-        num_classes: int = 3,
-        in_chans: int = 3,
-        *,
-        act: str = "leaky_relu",
-        act_slope: float = KERAS_LEAKY_SLOPE,
-        drop_rate: float = 0.5,
-        head: str = "softmax",
-        attention: str | None = None,
-        cbam_placement: str | None = None,
-        cbam_reduction: int | None = None,
-        vit_dim: int | None = None,
-        vit_depth: int | None = None,
-        vit_patch: int | None = None,
-        vit_kernel: int | None = None,
-        vit_heads: int | None = None,
-        vit_mlp_ratio: float | None = None,
-        vit_conv: str | None = None,
-    ) -> None:
+    def __init__(self, config: ShuffleNetConfig | None = None, *, num_classes: int = 3, in_chans: int = 3,
+                 drop_rate: float = 0.5, head: str = "softmax") -> None:
         super().__init__(num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate, head=head)
-        check_activation(act, act_slope)
-        check_choice("attention", attention, ATTENTIONS)
-        vit_options = {"dim": vit_dim, "depth": vit_depth, "patch": vit_patch, "kernel": vit_kernel,
-                       "heads": vit_heads, "mlp_ratio": vit_mlp_ratio, "conv": vit_conv}
-        vit_options = {k: v for k, v in vit_options.items() if v is not None}
-        if attention != "vit" and vit_options:
-            raise ValueError(f"vit_{next(iter(vit_options))} needs attention='vit', got attention={attention!r}")
-        if attention != "cbam" and (cbam_placement is not None or cbam_reduction is not None):
-            raise ValueError(f"cbam_placement / cbam_reduction need attention='cbam', got attention={attention!r}")
-        self.act, self.act_slope, self.attention = act, act_slope, attention
+        config = config or ShuffleNetConfig()
+        self.config = config
+        self.act, self.act_slope, self.attention = config.act, config.act_slope, config.attention
+        act, act_slope = config.act, config.act_slope
         act_factory = partial(_make_act, act, act_slope)
-
-        placement = cbam_placement or "conv5"
-        reduction = 16 if cbam_reduction is None else cbam_reduction
-        if attention == "cbam":
-            check_choice("cbam_placement", placement, CBAM_PLACEMENTS)
-            check_number("cbam_reduction", reduction, low=1, integer=True)
-        self.cbam_placement = placement if attention == "cbam" else None
+        self.cbam_placement = config.cbam.placement if config.cbam else None
+        reduction = config.cbam.reduction if config.cbam else 16
         unit_cbam = reduction if self.cbam_placement == "units" else None
 
         c1, c2, c3, c4, c5 = STAGE_CHANNELS
@@ -161,9 +191,8 @@ class ShuffleNetV2(MERModel):
             for name, ch in (("stage2", c2), ("stage3", c3), ("stage4", c4)):
                 self.cbam[name] = CBAM(ch, reduction)
 
-        self.vit_config = ViTBlockConfig(**vit_options) if attention == "vit" else None
+        self.vit_config = config.vit
         if self.vit_config is not None:
-            self.vit_config.validate()
             self.vit_before_stage4 = ImprovedViTBlock(c3, self.vit_config, act_factory)  # on (B, 232, H/16, W/16)
             self.vit_after_stage4 = ImprovedViTBlock(c4, self.vit_config, act_factory)  # on (B, 464, H/32, W/32)
         else:
@@ -193,8 +222,17 @@ class ShuffleNetV2(MERModel):
         return x.mean(dim=(2, 3))  # (B, 1024)
 
 
-_VIT_OPTIONS = ("vit_dim", "vit_depth", "vit_patch", "vit_kernel", "vit_heads", "vit_mlp_ratio", "vit_conv")
-register_model("shufflenet_v2", partial(ShuffleNetV2, attention=None), ("act_slope",))
-register_model("shufflenet_v2_cbam", partial(ShuffleNetV2, attention="cbam"),
-               ("act_slope", "cbam_placement", "cbam_reduction"))
-register_model("shufflenet_v2_vit", partial(ShuffleNetV2, attention="vit"), ("act_slope", *_VIT_OPTIONS))
+def _factory(attention: str | None):
+    """Registry factory: the flat ``create_model`` keywords -> ``ShuffleNetV2(ShuffleNetConfig(...))``."""
+
+    def build(*, num_classes: int, in_chans: int, act: str, drop_rate: float, head: str, **options) -> ShuffleNetV2:
+        config = ShuffleNetConfig.from_options(attention, act=act, **options)
+        return ShuffleNetV2(config, num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate, head=head)
+
+    return build
+
+
+_VIT_OPTIONS = tuple(f"vit_{f.name}" for f in fields(ViTBlockConfig))
+register_model("shufflenet_v2", _factory(None), ("act_slope",))
+register_model("shufflenet_v2_cbam", _factory("cbam"), ("act_slope", "cbam_placement", "cbam_reduction"))
+register_model("shufflenet_v2_vit", _factory("vit"), ("act_slope", *_VIT_OPTIONS))

@@ -18,8 +18,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from mer_ray.run_folder import RunFolder
 from mer_ray.search import LosoSearch, run_serial
-from mer_ray.tune import TRIALS_CSV, run_tune
+from mer_ray.tune import run_tune
 from tests.cluster._procs import KillTrainingTrial, cli_env, kill_session, run, start, wait_for_files
 from tests.mer_ray import _spaces
 from tests.mer_ray._synthetic import synthetic_features
@@ -121,7 +122,7 @@ def test_a_killed_driver_is_completed_by_resume(tmp_path):
     assert {p: p.stat().st_mtime_ns for p in before} == before  # finished folds were not run again
     assert_same_as_reference(run_dir, pd.read_csv(run_dir / "leaderboard.csv"),
                              reference_dir, pd.read_csv(reference_dir / "leaderboard.csv"))
-    trials = pd.read_csv(run_dir / TRIALS_CSV)  # rows of both runs: where every fold ran
+    trials = pd.read_csv(RunFolder(run_dir).trials_csv)  # rows of both runs: where every fold ran
     folds = pd.read_parquet(run_dir / "predictions.parquet")[["config_id", "subject"]].drop_duplicates()
     assert set(zip(trials["config_id"], trials["subject"])) == set(zip(folds["config_id"], folds["subject"]))
 
@@ -201,5 +202,5 @@ def test_a_killed_trial_process_is_retried_and_changes_nothing(two_nodes, featur
     assert_trial_was_cut_off(killer, records, run_dir)
     assert len(records) == len(features.subjects) * N_TRIALS
     assert_same_as_reference(run_dir, search.leaderboard(), reference.run_dir, reference.leaderboard())
-    trials = pd.read_csv(run_dir / TRIALS_CSV)
+    trials = pd.read_csv(RunFolder(run_dir).trials_csv)
     assert len(trials) == len(records) and not trials.duplicated(["config_id", "subject"]).any()

@@ -20,8 +20,9 @@ from ray.data import DataContext
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from mer_ray.data import load_features
+from mer_ray.run_folder import RunFolder
 from mer_ray.search import LosoSearch
-from mer_ray.tune import TRIALS_CSV, run_tune
+from mer_ray.tune import run_tune
 from preprocessing.features.pipeline import ActorPool, plan_actor_pool, run_pipeline
 from preprocessing.features.prepare import select_samples
 from tests.cluster._procs import kill_session
@@ -88,7 +89,7 @@ def test_loso_trials_run_on_both_nodes_and_are_recorded(two_nodes, preprocessed,
     records = run_tune(search, cpus_per_trial=1, reuse_actors=False)
     assert sorted(r["subject"] for r in records) == features.subjects  # every fold once
     assert {r["node_id"] for r in records} == two_nodes.node_ids  # two trials at a time: one per 1-CPU node
-    trials = pd.read_csv(tmp_path / "run" / TRIALS_CSV)
+    trials = pd.read_csv(RunFolder(tmp_path / "run").trials_csv)
     assert trials[["config_id", "subject", "node_id", "pid"]].to_dict("records") == [
         {k: r[k] for k in ("config_id", "subject", "node_id", "pid")} for r in records
     ]

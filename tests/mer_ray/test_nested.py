@@ -4,9 +4,10 @@ import optuna
 import pandas as pd
 import pytest
 
+from mer_ray.methods import run_task
 from mer_ray.metrics import score_predictions
-from mer_ray.nested import NestedLosoSearch, inner_folds
-from mer_ray.search import FINISHED, run_serial
+from mer_ray.nested import NestedLosoSearch
+from mer_ray.search import Schedule, run_serial
 from tests.mer_ray import _spaces
 from tests.mer_ray._synthetic import synthetic_features
 
@@ -28,16 +29,6 @@ def finished(tmp_path_factory, features):
     return run_dir, search
 
 
-def test_inner_folds_partition_the_other_subjects_and_exclude_the_outer_one():
-    subjects = [f"d/s{i}" for i in range(7)]
-    folds = inner_folds(subjects, "d/s3", k=3, seed=0)
-    held = [s for f in folds for s in f.held_out]
-    assert sorted(held) == sorted(set(subjects) - {"d/s3"})
-    assert all(f.exclude == ("d/s3",) for f in folds)
-    with pytest.raises(ValueError, match="at least 3 subjects"):
-        inner_folds(["a", "b"], "a", k=2, seed=0)
-
-
 def test_every_outer_subject_is_predicted_once_by_a_configuration_chosen_inside(finished, features):
     run_dir, search = finished
     outer = search.outer_predictions()
@@ -45,7 +36,7 @@ def test_every_outer_subject_is_predicted_once_by_a_configuration_chosen_inside(
     summary = search.summary()
     assert summary["complete"]
     assert summary["scores"]["uar"] == pytest.approx(score_predictions(outer)["uar"])
-    assert search.next_fold() == FINISHED
+    assert search.next_fold() is Schedule.DONE
     for subject, chosen in summary["chosen"].items():
         inner = search.inner[subject]
         study = optuna.load_study(study_name="loso", storage=f"sqlite:///{inner.run_dir / 'optuna.db'}")
@@ -64,13 +55,9 @@ def test_inner_searches_never_see_their_outer_subject(finished):
 def test_nested_resume_completes_identically(tmp_path, features, finished):
     _, reference = finished
     first = nested(tmp_path, features)
-    from mer_ray.train import TrainConfig, train_fold
-
     for _ in range(3):  # some inner fits, then the driver dies
         task = first.next_fold()
-        data = features.with_masked_labels([*task.held, *task.exclude])
-        r = train_fold(TrainConfig.from_dict(task.params), data, list(task.held), task.seed,
-                       exclude_subjects=task.exclude, device="cpu")
+        r = run_task(task, features, "cpu")
         first.complete_fold(task, r.sample_ids, r.y_pred.tolist(), r.scores.tolist())
     del first
     resumed = nested(tmp_path, features)

@@ -4,9 +4,9 @@ import optuna
 import pandas as pd
 import pytest
 
+from mer_ray.methods import run_task
 from mer_ray.metrics import score_predictions
-from mer_ray.search import FINISHED, LosoSearch, run_serial
-from search_spaces import get_space, list_spaces
+from mer_ray.search import LosoSearch, Schedule, run_serial
 from tests.mer_ray import _spaces
 from tests.mer_ray._synthetic import synthetic_features
 
@@ -38,7 +38,7 @@ def test_every_configuration_has_one_fold_per_subject(finished_run, features):
     predictions = search.all_predictions()
     assert len(predictions) == 2 * len(features)
     assert not predictions.duplicated(["config_id", "sample"]).any()
-    assert search.next_fold() == FINISHED
+    assert search.next_fold() is Schedule.DONE
 
 
 def test_optuna_is_told_the_pooled_objective_not_a_fold_mean(finished_run):
@@ -74,12 +74,9 @@ def test_resume_runs_only_the_missing_folds_and_pools_identically(tmp_path, feat
     run_dir = tmp_path / "run"
     first = new_search(run_dir, features)
     # the "interrupted" run finishes two folds, hands out a third, then dies
-    from mer_ray.train import TrainConfig, train_fold
-
     for _ in range(2):
         task = first.next_fold()
-        r = train_fold(TrainConfig.from_dict(task.params), features.with_masked_labels(task.fold), task.fold,
-                       task.seed, device="cpu")
+        r = run_task(task, features, "cpu")
         first.complete_fold(task, r.sample_ids, r.y_pred.tolist(), r.scores.tolist())
     first.next_fold()
     done_before = {p: (run_dir / p).stat().st_mtime_ns for p in fold_files(run_dir)}
@@ -91,8 +88,8 @@ def test_resume_runs_only_the_missing_folds_and_pools_identically(tmp_path, feat
 
     def counting():
         task = original()
-        if task not in (None, FINISHED):
-            handed_out.append((task.config_id, task.fold))
+        if not isinstance(task, Schedule):
+            handed_out.append((task.config_id, task.fold.name))
         return task
 
     resumed.next_fold = counting
@@ -111,7 +108,7 @@ def test_a_failed_fold_fails_its_configuration_only(tmp_path, features):
     study = optuna.load_study(study_name="loso", storage=f"sqlite:///{tmp_path / 'optuna.db'}")
     assert study.trials[0].state == optuna.trial.TrialState.FAIL
     assert "boom" in study.trials[0].user_attrs["error"]
-    assert search.next_fold() == FINISHED
+    assert search.next_fold() is Schedule.DONE
 
 
 def test_bad_objective_and_trial_count_are_refused(tmp_path, features):
@@ -119,25 +116,3 @@ def test_bad_objective_and_trial_count_are_refused(tmp_path, features):
         new_search(tmp_path, features, objective="auc")
     with pytest.raises(ValueError, match="n_trials must be >= 1"):
         new_search(tmp_path, features, n_trials=0)
-
-
-def test_unknown_space_lists_the_valid_ones():
-    with pytest.raises(ValueError, match="valid spaces: vit, cbam, baseline, paper, ablation"):
-        get_space("vitt")
-
-
-@pytest.mark.parametrize("name", list_spaces())
-def test_every_space_produces_valid_configurations(name, tmp_path):
-    """Each named space's FIXED + suggest (and the demo variant) resolve to a valid TrainConfig."""
-    from mer_ray.train import TrainConfig
-
-    space = get_space(name)
-    for demo in (False, True):
-        study = optuna.create_study()
-        suggest = space.suggest_demo if demo else space.suggest
-        for _ in range(3):
-            trial = study.ask()
-            params = {**space.FIXED, **(space.DEMO_FIXED if demo else {}), **suggest(trial)}
-            config = TrainConfig.from_dict(params)
-            assert config.l2 == 0.2 and config.dropout == 0.5 and config.act == "leaky_relu"
-            study.tell(trial, 0.5)

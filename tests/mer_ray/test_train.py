@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
+from mer_ray.config import TrainConfig
 from mer_ray.data import MASKED_LABEL
-from mer_ray.train import TrainConfig, fold_seed, train_fold
+from mer_ray.train import train_fold
 from tests.mer_ray._synthetic import synthetic_features
 
 TINY = dict(model="shufflenet_v2", input_size=64, epochs=2, pretrain_epochs=1, batch_size=8)
@@ -65,12 +66,6 @@ def test_same_seed_reruns_identically_and_another_seed_differs(data):
     assert a.model_digest == b.model_digest
     np.testing.assert_array_equal(a.scores, b.scores)
     assert run(data, seed=4).model_digest != a.model_digest
-
-
-def test_fold_seed_depends_on_config_and_subject():
-    assert fold_seed(0, "c000", "d/s1") == fold_seed(0, "c000", "d/s1")
-    assert len({fold_seed(0, "c000", "d/s1"), fold_seed(0, "c001", "d/s1"), fold_seed(0, "c000", "d/s2"),
-                fold_seed(1, "c000", "d/s1")}) == 4
 
 
 def test_inner_epoch_selection_picks_an_epoch_from_the_training_subjects(data):

@@ -9,7 +9,7 @@ from preprocessing.annotations.datasets import scan_dataset
 from preprocessing.annotations.protocols import EMOTION_TO_CLASS, apply_protocol, default_protocol, list_protocols
 from preprocessing.annotations.sample import DatasetScan, Sample
 
-# DESIGN.md's MEGC2019 mapping, written out independently of the implementation.
+# The MEGC2019 mapping (README, "Datasets and protocols"), written out independently of the implementation.
 DESIGN_CLASSES = {
     "casme2": {"disgust": 0, "repression": 0, "happiness": 1, "surprise": 2},
     "samm": {"anger": 0, "contempt": 0, "disgust": 0, "fear": 0, "sadness": 0, "happiness": 1, "surprise": 2},

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[3] / "benchmarks" / "model_latency.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "model_latency.py"
 
 
 def test_quick_run_prints_ratio_table(capsys, monkeypatch):

@@ -1,0 +1,106 @@
+"""The classifier on a trained network: its softmax head, its SVM (hinge) head, or an sklearn SVC on embeddings.
+
+One interface for the trainer: ``head`` says which head the network trains with; ``fit`` sees TRAINING rows only;
+``predict`` returns labels and (N, 3) scores for any rows.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+import torch
+
+from mer_ray.config import TrainConfig
+from mer_ray.inputs import InputBuilder
+from mer_ray.metrics import CLASSES
+
+
+@torch.no_grad()
+def network_outputs(model: torch.nn.Module, builder: InputBuilder, rows: np.ndarray, device: str, *,
+                    embed: bool, batch: int = 64) -> np.ndarray:
+    """Eval-mode logits ``(N, C)`` or pooled embeddings ``(N, D)`` of ``rows``, batch by batch."""
+    model.eval()
+    outs = []
+    for start in range(0, len(rows), batch):
+        x = builder.batch(rows[start : start + batch], device)
+        out = model.embed(x) if embed else model(x).float().cpu()
+        outs.append(out.numpy())
+    return np.concatenate(outs)
+
+
+class Classifier(ABC):
+    """Turns a trained network into predictions."""
+
+    head: str  # the network head trained: "softmax" (cross-entropy) or "svm" (multi-class hinge)
+
+    def fit(self, model, builder: InputBuilder, rows: np.ndarray, labels: np.ndarray, device: str) -> Classifier:
+        """Fit anything beyond the network on TRAINING ``rows`` (nothing for the network's own heads)."""
+        return self
+
+    @abstractmethod
+    def predict(self, model, builder: InputBuilder, rows: np.ndarray, device: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(y_pred (N,) int64, scores (N, 3) float32)`` of ``rows``."""
+
+
+class HeadClassifier(Classifier):
+    """The network's own linear head; scores are the softmax of its logits (margins for the SVM head)."""
+
+    def __init__(self, head: str):
+        self.head = head
+
+    def predict(self, model, builder, rows, device):
+        from mer_ray.models.heads import scores_from_logits
+
+        logits = torch.from_numpy(network_outputs(model, builder, rows, device, embed=False))
+        scores = scores_from_logits(logits, self.head).numpy().astype(np.float32)
+        return scores.argmax(axis=1).astype(np.int64), scores
+
+
+class SVCClassifier(Classifier):
+    """sklearn ``StandardScaler`` + class-balanced ``SVC`` on the pooled embeddings of a softmax-trained network."""
+
+    head = "softmax"
+
+    def __init__(self, kernel: str = "linear", c: float = 1.0):
+        self.kernel = kernel
+        self.c = c
+
+    def fit(self, model, builder, rows, labels, device):
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+        from sklearn.svm import SVC
+
+        self.pipeline_ = make_pipeline(
+            StandardScaler(),
+            SVC(kernel=self.kernel, C=self.c, class_weight="balanced", decision_function_shape="ovr"),
+        )
+        self.pipeline_.fit(network_outputs(model, builder, rows, device, embed=True), labels)
+        return self
+
+    def predict(self, model, builder, rows, device):
+        embeddings = network_outputs(model, builder, rows, device, embed=True)
+        return self.pipeline_.predict(embeddings).astype(np.int64), decision_scores(self.pipeline_, embeddings)
+
+
+def decision_scores(estimator, x: np.ndarray, n_classes: int = len(CLASSES)) -> np.ndarray:
+    """(N, n_classes) float32 decision values of a fitted sklearn classifier, columns by class label.
+
+    Classes absent from training keep 0; a two-class decision column d scores the second class d, the first -d.
+    """
+    classes = np.asarray(estimator.classes_)
+    decision = np.asarray(estimator.decision_function(x)).reshape(len(x), -1)
+    scores = np.zeros((len(x), n_classes), dtype=np.float32)
+    if decision.shape[1] == len(classes):
+        scores[:, classes] = decision
+    else:
+        scores[:, classes[1]] = decision[:, 0]
+        scores[:, classes[0]] = -decision[:, 0]
+    return scores
+
+
+def make_classifier(config: TrainConfig) -> Classifier:
+    """The classifier ``config.classifier`` names."""
+    if config.classifier == "svc":
+        return SVCClassifier(config.svc_kernel, config.svc_c)
+    return HeadClassifier("svm" if config.classifier == "hinge" else "softmax")

@@ -1,0 +1,72 @@
+"""Methods: every kind of model a LOSO fold can train, behind one interface.
+
+A method turns a typed configuration plus a fold of the features (held-out labels masked) into a
+:class:`~mer_ray.folds.FoldResult`. The search, Ray Tune, pooling, Optuna, the report and ``--resume`` see only
+this interface, so a torch network and an sklearn pipeline on hand-made descriptors run alike: one Tune trial per
+(configuration, held-out subject), predictions and scores returned the same way.
+
+A configuration dict names its method under ``"method"`` (default ``"network"``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from mer_ray.config import TrainConfig
+from mer_ray.data import FeatureSet
+from mer_ray.folds import FoldResult, FoldTask
+
+DEFAULT_METHOD = "network"
+
+
+@dataclass(frozen=True)
+class Method:
+    """A registered method: its configuration class and its fold function.
+
+    ``fit_predict(config, data, held_out, seed, exclude_subjects=..., device=...)`` trains on the non-hidden
+    subjects of ``data`` and predicts ``held_out``; it must never read a hidden subject's label.
+    """
+
+    name: str
+    config_class: type
+    fit_predict: Callable[..., FoldResult]
+    description: str
+
+
+def _network_fit_predict(config, data, held_out, seed, *, exclude_subjects=(), device=None, log=None):
+    from mer_ray.train import train_fold
+
+    return train_fold(config, data, held_out, seed, exclude_subjects=exclude_subjects, device=device, log=log)
+
+
+METHODS: dict[str, Method] = {
+    "network": Method("network", TrainConfig, _network_fit_predict, "a torch network (mer_ray.models), mer_ray.train"),
+}
+
+
+def list_methods() -> list[str]:
+    return sorted(METHODS)
+
+
+def get_method(name: str) -> Method:
+    """The method called ``name``; an unknown name lists the valid ones."""
+    if name not in METHODS:
+        raise ValueError(f"unknown method {name!r}; valid methods: {', '.join(list_methods())}")
+    return METHODS[name]
+
+
+def parse_config(values: dict[str, Any]) -> Any:
+    """The typed configuration of a flat dict (a search-space sample or a stored ``configs/<id>.json``)."""
+    method = get_method(values.get("method", DEFAULT_METHOD))
+    return method.config_class.from_dict({k: v for k, v in values.items() if k != "method"} | {"method": method.name})
+
+
+def run_task(task: FoldTask, features: FeatureSet, device: str | None = None,
+             log: Callable[[str], None] | None = None) -> FoldResult:
+    """Run one fold task: mask the fold's hidden subjects, train, predict its held-out subjects."""
+    data = features.with_masked_labels(list(task.fold.hidden))
+    method = get_method(task.config.method)
+    return method.fit_predict(task.config, data, list(task.fold.held_out), task.seed,
+                              exclude_subjects=task.fold.exclude, device=device, log=log)

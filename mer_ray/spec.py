@@ -1,0 +1,109 @@
+"""What a LOSO run is: :class:`RunSpec`, built from the command line or read back from ``RUN/run.json``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from preprocessing.atomic import write_json
+
+# --smoke-test: the smallest run that still exercises every stage
+SMOKE_OVERRIDES = {"epochs": 1, "pretrain_epochs": 1, "input_size": 64, "batch_size": 8}
+SMOKE_TRIALS = 2
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Every choice that defines a run; ``--resume`` continues exactly this (only the resources may change).
+
+    Attributes:
+        space: the search space's name.
+        features: the features folder (absolute).
+        features_content_hash: the manifest's content hash when the run started.
+        subset: datasets the run narrowed the features to (None: all).
+        trials: configurations to evaluate.
+        nested: a nested search (``--nested``).
+        inner_folds: inner folds of a nested search.
+        seed: base seed of the sampler and of every fold.
+        objective: pooled metric Optuna maximises.
+        smoke_test: the ``--smoke-test`` limits apply.
+        demo_space: the space's CPU-sized demo variant is used (the features are the built-in demo).
+        overrides: training parameters forced on every configuration.
+        fixed: the space's constants in force (a record for the reader; the space module is the source).
+        cpus_per_trial, gpus_per_trial: resources of one trial.
+        clips, subjects, datasets: what the features held (a record).
+        python, argv: provenance.
+    """
+
+    space: str
+    features: str
+    features_content_hash: str | None = None
+    subset: list[str] | None = None
+    trials: int = 1
+    nested: bool = False
+    inner_folds: int = 4
+    seed: int = 0
+    objective: str = "uar"
+    smoke_test: bool = False
+    demo_space: bool = False
+    overrides: dict[str, Any] = field(default_factory=dict)
+    fixed: dict[str, Any] = field(default_factory=dict)
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    clips: int = 0
+    subjects: int = 0
+    datasets: list[str] = field(default_factory=list)
+    python: str = field(default_factory=platform.python_version)
+    argv: list[str] = field(default_factory=lambda: list(sys.argv))
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace, space: ModuleType, features) -> RunSpec:
+        """A new run's spec from the CLI arguments, the space module and the loaded ``FeatureSet``."""
+        is_demo = list(features.manifest.get("datasets", {})) == ["demo"]
+        default_trials = SMOKE_TRIALS if args.smoke_test else space.DEMO_TRIALS if is_demo else space.TRIALS
+        trials = 1 if getattr(space, "SAMPLER", "tpe") == "fixed" else args.trials or default_trials
+        overrides = dict(SMOKE_OVERRIDES) if args.smoke_test else {}
+        if args.save_pretrained:
+            overrides["save_pretrained"] = str(args.save_pretrained.expanduser().resolve())  # absolute: Ray workers
+        if args.pretrained_from:
+            overrides["pretrained_from"] = str(args.pretrained_from.expanduser().resolve())
+        return cls(
+            space=args.search,
+            features=str(Path(features.source).resolve()),
+            features_content_hash=features.manifest.get("content_hash"),
+            subset=args.subset,
+            trials=trials,
+            nested=args.nested,
+            inner_folds=args.inner_folds,
+            seed=args.seed,
+            objective=args.objective,
+            smoke_test=args.smoke_test,
+            demo_space=is_demo,
+            overrides=overrides,
+            fixed={**space.FIXED, **(space.DEMO_FIXED if is_demo else {})},
+            cpus_per_trial=args.cpus_per_trial,
+            gpus_per_trial=args.gpus_per_trial,
+            clips=len(features),
+            subjects=len(features.subjects),
+            datasets=list(features.datasets),
+        )
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> RunSpec:
+        """Read ``run.json``; keys this version does not know are ignored, missing ones take their defaults."""
+        values = json.loads(Path(path).read_text())
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+    def to_json(self, path: str | Path) -> None:
+        write_json(path, asdict(self), sort_keys=False)
+
+    def with_resources(self, cpus_per_trial: float, gpus_per_trial: float) -> RunSpec:
+        """The same run on other resources (what ``--resume`` may change)."""
+        return replace(self, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial, argv=list(sys.argv))

@@ -1,0 +1,35 @@
+"""The classifier interface (network heads, StandardScaler + SVC pipeline) and the method registry."""
+
+import numpy as np
+import pytest
+from sklearn.svm import LinearSVC
+
+from mer_ray.classifiers import HeadClassifier, SVCClassifier, decision_scores, make_classifier
+from mer_ray.config import TrainConfig
+from mer_ray.methods import get_method, list_methods, parse_config
+
+
+def test_classifier_choice_sets_the_trained_head():
+    assert make_classifier(TrainConfig(classifier="hinge")).head == "svm"
+    assert make_classifier(TrainConfig(classifier="softmax")).head == "softmax"
+    svc = make_classifier(TrainConfig(classifier="svc", svc_c=0.3))
+    assert isinstance(svc, SVCClassifier) and svc.head == "softmax" and svc.c == 0.3
+    assert isinstance(make_classifier(TrainConfig()), HeadClassifier)
+
+
+def test_decision_scores_put_each_class_in_its_column():
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(-3, 1, (20, 2)), rng.normal(3, 1, (20, 2))])
+    y = np.repeat([0, 2], 20)  # class 1 absent from training
+    scores = decision_scores(LinearSVC().fit(x, y), x)
+    assert scores.shape == (40, 3) and np.all(scores[:, 1] == 0)
+    assert np.all(np.where(scores[:, 2] > scores[:, 0], 2, 0) == y)
+
+
+def test_parse_config_dispatches_on_method_and_names_unknown_ones():
+    assert list_methods() and get_method("network").config_class is TrainConfig
+    config = parse_config({"lr": 0.002})
+    assert isinstance(config, TrainConfig) and config.method == "network"
+    assert parse_config(config.to_dict()) == config
+    with pytest.raises(ValueError, match="unknown method 'forest'; valid methods: "):
+        parse_config({"method": "forest"})
