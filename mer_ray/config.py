@@ -9,11 +9,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from mer_ray.augment import FlowAugment
 from mer_ray.inputs import in_chans
 from preprocessing.validation import from_dict
 
 CLASSIFIERS = ("softmax", "hinge", "svc")
 EPOCH_SELECTION = ("fixed", "inner")
+LR_SCHEDULES = ("plateau", "cosine")
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,15 @@ class TrainConfig:
         balanced_sampling: the same number of items per class in every epoch (paper).
         flip_expand: add mirrored copies of positive and surprise training clips (paper).
         apply_mask: multiply inputs by the stored eye / background mask.
+        flow_norm: ``"dataset"`` (per-channel standardisation) or ``"clip"`` (each clip scaled by its own peak
+            first; see ``InputBuilder``).
+        aug_rotate, aug_scale, aug_translate, aug_magnitude: flow-aware augmentation of training batches
+            (``mer_ray.augment.FlowAugment``); 0 = off.
+        mixup: Beta(mixup, mixup) mixing of training pairs (softmax head only); 0 = off.
+        label_smoothing: cross-entropy label smoothing (softmax head only).
+        lr_schedule: ``"plateau"`` (ReduceLROnPlateau on the training loss, the paper's) or ``"cosine"`` (to 0
+            over the epochs).
+        weight_decay: decoupled weight decay (AdamW) on every parameter; 0 = plain Adam (with ``l2``).
         svc_kernel: kernel of the ``"svc"`` classifier.
         svc_c: C of the ``"svc"`` classifier.
         model_options: extra keyword arguments for ``create_model`` (e.g. ViT width).
@@ -70,6 +81,15 @@ class TrainConfig:
     balanced_sampling: bool = True
     flip_expand: bool = True
     apply_mask: bool = True
+    flow_norm: str = "dataset"
+    aug_rotate: float = 0.0
+    aug_scale: float = 0.0
+    aug_translate: float = 0.0
+    aug_magnitude: float = 0.0
+    mixup: float = 0.0
+    label_smoothing: float = 0.0
+    lr_schedule: str = "plateau"
+    weight_decay: float = 0.0
     svc_kernel: str = "linear"
     svc_c: float = 1.0
     model_options: dict[str, Any] = field(default_factory=dict)
@@ -88,6 +108,14 @@ class TrainConfig:
             raise ValueError(f"pretrain_epochs must be >= 1 when pretrain is on; got {self.pretrain_epochs}")
         if self.pretrained_from and not self.pretrain:
             raise ValueError("pretrained_from needs pretrain=True (it replaces the flow pretraining)")
+        _check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        _check_choice("flow_norm", self.flow_norm, ("dataset", "clip"))
+        self.augment()  # validates the augmentation ranges
+        if self.mixup < 0 or not 0 <= self.label_smoothing < 1 or self.weight_decay < 0:
+            raise ValueError(f"mixup and weight_decay must be >= 0 and label_smoothing in [0, 1); got mixup="
+                             f"{self.mixup}, label_smoothing={self.label_smoothing}, weight_decay={self.weight_decay}")
+        if (self.mixup or self.label_smoothing) and self.classifier == "hinge":
+            raise ValueError("mixup and label_smoothing need a softmax-trained network (classifier softmax or svc)")
         if not 0.0 < self.inner_fraction < 1.0:
             raise ValueError(f"inner_fraction must be in (0, 1); got {self.inner_fraction}")
 
@@ -98,6 +126,9 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def augment(self) -> FlowAugment:
+        return FlowAugment(self.aug_rotate, self.aug_scale, self.aug_translate, self.aug_magnitude)
 
 
 def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:

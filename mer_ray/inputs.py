@@ -5,7 +5,7 @@ Everything fitted here (normalisation statistics) is fitted on TRAINING rows onl
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -17,6 +17,7 @@ from preprocessing.features.shards import FLOW_CHANNELS
 FLOW_INPUT = ("u", "v", "strain")  # the stored magnitude is redundant with u, v
 _FLOW_INDEX = [FLOW_CHANNELS.index(name) for name in FLOW_INPUT]
 CHANNELS = {"flow": len(FLOW_INPUT), "apex": 1}
+FLOW_NORMS = ("dataset", "clip")
 MEMORY_FORMAT = torch.channels_last  # NHWC: 1.2-1.3x faster training of these nets on CPU (max-pool, depthwise)
 
 
@@ -35,23 +36,33 @@ class InputBuilder:
         modality: ``"flow"`` (u, v, strain) or ``"apex"`` (grayscale apex face).
         size: model input size; flow displacements are rescaled with the image (pixels change size).
         apply_mask: multiply by the stored eye / background mask.
+        flow_norm: ``"dataset"`` (per-channel standardisation only) or ``"clip"`` (each clip's flow divided by
+            its own robust peak first: u, v by the 99th percentile of the magnitude, strain by its 99th
+            percentile; amplitude-invariant inputs, the spirit of STSTNet's per-map min-max).
     """
 
     data: FeatureSet
     modality: str
     size: int
     apply_mask: bool = True
+    flow_norm: str = "dataset"
     mean_: np.ndarray | None = None
     std_: np.ndarray | None = None
+    _cache: torch.Tensor | None = field(default=None, repr=False)
 
     def __post_init__(self):
         in_chans(self.modality)
-        if self.size < 32:
-            raise ValueError(f"input size must be at least 32 pixels; got {self.size}")
+        if self.size < 8:
+            raise ValueError(f"input size must be at least 8 pixels; got {self.size}")
+        if self.flow_norm not in FLOW_NORMS:
+            raise ValueError(f"flow_norm must be one of {list(FLOW_NORMS)}; got {self.flow_norm!r}")
 
-    def raw(self, rows: np.ndarray, flip: np.ndarray | None = None) -> torch.Tensor:
-        """Un-normalised inputs of ``rows``; ``flip[i]`` mirrors row i horizontally (u is negated for flow)."""
-        rows = np.asarray(rows)
+    @property
+    def cached(self) -> bool:
+        """Downscaled inputs are computed once for every clip (a small copy); full-size ones batch by batch."""
+        return 2 * self.size <= self.data.size
+
+    def _compute(self, rows: np.ndarray) -> torch.Tensor:
         if self.modality == "flow":
             x = torch.from_numpy(np.array(self.data.flow[np.ix_(rows, _FLOW_INDEX)], dtype=np.float32))  # (B, 3, S, S)
         else:
@@ -63,6 +74,20 @@ class InputBuilder:
             x = F.interpolate(x, size=(self.size, self.size), mode="area" if self.size < source else "bilinear")
             if self.modality == "flow":
                 x[:, :2] *= self.size / source  # displacements in pixels scale with the image; strain does not
+        if self.modality == "flow" and self.flow_norm == "clip":
+            x = normalise_clips(x)
+        return x
+
+    def raw(self, rows: np.ndarray, flip: np.ndarray | None = None) -> torch.Tensor:
+        """Un-normalised inputs of ``rows``; ``flip[i]`` mirrors row i horizontally (u is negated for flow)."""
+        rows = np.asarray(rows)
+        if self.cached:
+            if self._cache is None:
+                every = np.arange(len(self.data))
+                self._cache = torch.cat([self._compute(every[i : i + 64]) for i in range(0, len(every), 64)])
+            x = self._cache[torch.from_numpy(rows.astype(np.int64))]
+        else:
+            x = self._compute(rows)
         if flip is not None and np.any(flip):
             flip_t = torch.from_numpy(np.asarray(flip, dtype=bool))
             mirrored = torch.flip(x[flip_t], dims=[-1])
@@ -91,17 +116,33 @@ class InputBuilder:
         self.std_ = np.maximum(std.float().numpy(), 1e-6)
         return self
 
-    def __call__(self, rows: np.ndarray, flip: np.ndarray | None = None) -> torch.Tensor:
+    def __call__(self, rows: np.ndarray, flip: np.ndarray | None = None, augment=None,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+        """Normalised inputs of ``rows``; ``augment`` (a ``FlowAugment``) transforms the raw inputs first."""
         if self.mean_ is None:
             raise RuntimeError("InputBuilder.fit(training_rows) must run before building inputs")
         x = self.raw(rows, flip)
+        if augment is not None:
+            x = augment(x, flow=self.modality == "flow", generator=generator)
         mean = torch.from_numpy(self.mean_)[None, :, None, None]
         std = torch.from_numpy(self.std_)[None, :, None, None]
         return (x - mean) / std
 
-    def batch(self, rows: np.ndarray, device: str, flip: np.ndarray | None = None) -> torch.Tensor:
+    def batch(self, rows: np.ndarray, device: str, flip: np.ndarray | None = None, augment=None,
+              generator: torch.Generator | None = None) -> torch.Tensor:
         """Normalised inputs of ``rows`` on ``device`` in the training memory format."""
-        return self(rows, flip).to(device, memory_format=MEMORY_FORMAT)
+        return self(rows, flip, augment, generator).to(device, memory_format=MEMORY_FORMAT)
+
+
+def normalise_clips(x: torch.Tensor, quantile: float = 0.99, eps: float = 1e-3) -> torch.Tensor:
+    """(B, 3, H, W) flow [u, v, strain] with each clip divided by its robust peak (magnitude, strain)."""
+    flat = x.flatten(2)  # (B, 3, HW)
+    peak = torch.quantile(torch.hypot(flat[:, 0], flat[:, 1]), quantile, dim=1).clamp_min(eps)  # (B,)
+    strain_peak = torch.quantile(flat[:, 2].abs(), quantile, dim=1).clamp_min(eps)
+    x = x.clone()
+    x[:, :2] /= peak[:, None, None, None]
+    x[:, 2] /= strain_peak[:, None, None]
+    return x
 
 
 def balanced_epoch(labels: np.ndarray, rng: np.random.Generator, num_classes: int = 3) -> np.ndarray:

@@ -102,3 +102,51 @@ def bootstrap_ci(
         drawn = rng.integers(0, len(stacked), size=len(stacked))
         values[b] = scores_from_confusion(stacked[drawn].sum(axis=0))[metric]
     return float(np.quantile(values, alpha / 2)), float(np.quantile(values, 1 - alpha / 2))
+
+
+def paired_bootstrap(
+    predictions: pd.DataFrame,
+    reference: pd.DataFrame,
+    *,
+    metric: str = "uar",
+    n_boot: int = 1000,
+    alpha: float = 0.05,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """Pooled ``metric`` of ``predictions`` minus that of ``reference`` on the same clips, with a paired interval.
+
+    Each replicate draws SUBJECTS with replacement and scores both methods on the same drawn subjects, so the
+    interval reflects the difference between the methods, not the spread of the subjects.
+
+    Args:
+        predictions, reference: rows with ``sample``, ``subject``, ``y_true``, ``y_pred``, covering the same clips.
+
+    Returns:
+        ``(difference, low, high)``: the observed difference and its percentile interval.
+
+    Raises:
+        ValueError: the two sets cover different clips, or disagree on a clip's subject or true label.
+    """
+    if metric not in ("uar", "uf1", "accuracy"):
+        raise ValueError(f"metric must be one of 'uar', 'uf1', 'accuracy'; got {metric!r}")
+    a = predictions.set_index("sample")
+    b = reference.set_index("sample")
+    if set(a.index) != set(b.index) or a.index.has_duplicates or b.index.has_duplicates:
+        only_a, only_b = sorted(set(a.index) - set(b.index)), sorted(set(b.index) - set(a.index))
+        raise ValueError(f"paired comparison needs the same clips once each: {len(only_a)} only in the first "
+                         f"(e.g. {only_a[:3]}), {len(only_b)} only in the second (e.g. {only_b[:3]})")
+    b = b.loc[a.index]
+    if not (a["subject"].to_numpy() == b["subject"].to_numpy()).all() or not (
+            a["y_true"].to_numpy() == b["y_true"].to_numpy()).all():
+        raise ValueError("paired comparison: the two prediction sets disagree on clips' subjects or true labels")
+    subjects = sorted(a["subject"].unique())
+    conf_a = np.stack([confusion(p["y_true"], p["y_pred"]) for _, p in a.groupby("subject", sort=True)])
+    conf_b = np.stack([confusion(p["y_true"], p["y_pred"]) for _, p in b.groupby("subject", sort=True)])
+    observed = scores_from_confusion(conf_a.sum(0))[metric] - scores_from_confusion(conf_b.sum(0))[metric]
+    rng = np.random.default_rng(seed)
+    diffs = np.empty(n_boot)
+    for i in range(n_boot):
+        drawn = rng.integers(0, len(subjects), size=len(subjects))
+        diffs[i] = (scores_from_confusion(conf_a[drawn].sum(0))[metric]
+                    - scores_from_confusion(conf_b[drawn].sum(0))[metric])
+    return float(observed), float(np.quantile(diffs, alpha / 2)), float(np.quantile(diffs, 1 - alpha / 2))

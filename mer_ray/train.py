@@ -153,14 +153,16 @@ def _fit_network(ctx: FitContext, train_rows: np.ndarray, epochs: int, *, after_
     if config.pretrain and config.pretrained_from and held_out is not None:
         init_state = load_pretrained(config.pretrained_from, held_out, config, features_hash)
     elif config.pretrain:
-        builder = InputBuilder(data, "flow", config.input_size, config.apply_mask).fit(train_rows)
+        builder = InputBuilder(data, "flow", config.input_size, config.apply_mask, config.flow_norm).fit(train_rows)
         torch.manual_seed(seed)
         pre = _new_model(config, "flow", "softmax").to(ctx.device, memory_format=MEMORY_FORMAT)
         _run_epochs(ctx, pre, builder, train_rows, Phase("pretrain", "softmax", config.pretrain_epochs, seed))
         init_state = {k: v.detach().cpu() for k, v in pre.state_dict().items()}
         if config.save_pretrained and held_out is not None:
             save_pretrained(config.save_pretrained, held_out, init_state, config, features_hash)
-    builder = InputBuilder(data, config.modality, config.input_size, config.apply_mask).fit(train_rows)
+    if not (config.pretrain and not config.pretrained_from and config.modality == "flow"):
+        builder = InputBuilder(data, config.modality, config.input_size, config.apply_mask,
+                               config.flow_norm).fit(train_rows)
     torch.manual_seed(seed + 2)  # the same initial head whether pretraining ran here or was loaded
     model = _new_model(config, config.modality, head)
     if init_state is not None:
@@ -203,11 +205,20 @@ def _run_epochs(ctx: FitContext, model: torch.nn.Module, builder: InputBuilder, 
     config = ctx.config
     rng = np.random.default_rng(phase.seed)
     torch.manual_seed(phase.seed)
-    loss_fn = loss_for_head(phase.head)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, mode="min", factor=config.plateau_factor, patience=config.plateau_patience
-    )
+    generator = torch.Generator().manual_seed(phase.seed)  # augmentation draws, on the CPU
+    augment = config.augment() if config.augment().active else None
+    softmax = phase.head == "softmax"
+    loss_fn = loss_for_head(phase.head, label_smoothing=config.label_smoothing if softmax else 0.0)
+    if config.weight_decay:
+        optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    else:
+        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    if config.lr_schedule == "cosine":
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, phase.epochs))
+    else:
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="min", factor=config.plateau_factor, patience=config.plateau_patience
+        )
     rows, flips = _training_items(ctx.data.labels, train_rows, config.flip_expand)
     labels = ctx.data.labels[rows]
     losses = ctx.history.setdefault(f"{phase.name}_loss", [])
@@ -219,9 +230,15 @@ def _run_epochs(ctx: FitContext, model: torch.nn.Module, builder: InputBuilder, 
             idx = order[start : start + config.batch_size]
             if len(idx) < 2:  # BatchNorm cannot train on a single item
                 continue
-            x = builder.batch(rows[idx], ctx.device, flips[idx])
+            x = builder.batch(rows[idx], ctx.device, flips[idx], augment, generator)
             y = torch.from_numpy(labels[idx]).to(ctx.device)
-            loss = loss_fn(model(x), y)
+            if config.mixup and softmax:
+                lam = float(rng.beta(config.mixup, config.mixup))
+                perm = torch.from_numpy(rng.permutation(len(idx))).to(ctx.device)
+                out = model(lam * x + (1 - lam) * x[perm])
+                loss = lam * loss_fn(out, y) + (1 - lam) * loss_fn(out, y[perm])
+            else:
+                loss = loss_fn(model(x), y)
             if config.l2:
                 loss = loss + keras_l2_penalty(model, config.l2)
             optimizer.zero_grad(set_to_none=True)
@@ -230,7 +247,10 @@ def _run_epochs(ctx: FitContext, model: torch.nn.Module, builder: InputBuilder, 
             total += float(loss.detach()) * len(idx)
             seen += len(idx)
         epoch_loss = total / max(seen, 1)
-        plateau.step(epoch_loss)  # on the TRAINING loss: the held-out subject never steers training
+        if config.lr_schedule == "cosine":
+            scheduler.step()
+        else:
+            scheduler.step(epoch_loss)  # on the TRAINING loss: the held-out subject never steers training
         losses.append(epoch_loss)
         if ctx.log:
             ctx.log(f"{phase.name} epoch {epoch}/{phase.epochs} loss {epoch_loss:.4f}")

@@ -17,6 +17,7 @@ from typing import Any
 from mer_ray.config import TrainConfig
 from mer_ray.data import FeatureSet
 from mer_ray.folds import FoldResult, FoldTask
+from mer_ray.methods import linear
 
 DEFAULT_METHOD = "network"
 
@@ -43,6 +44,8 @@ def _network_fit_predict(config, data, held_out, seed, *, exclude_subjects=(), d
 
 METHODS: dict[str, Method] = {
     "network": Method("network", TrainConfig, _network_fit_predict, "a torch network (mer_ray.models), mer_ray.train"),
+    "linear_probe": Method("linear_probe", linear.LinearConfig, linear.fit_predict,
+                           "standardised, masked, pooled (u, v) flow + logistic regression (mer_ray.methods.linear)"),
 }
 
 

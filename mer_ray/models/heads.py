@@ -24,17 +24,19 @@ SVM_MARGIN = 1.0
 SVM_P = 1  # Eq. 17 / MultiMarginLoss default; see the module docstring
 
 
-def loss_for_head(head_kind: str, *, margin: float = SVM_MARGIN, p: int = SVM_P) -> Callable[[Tensor, Tensor], Tensor]:
+def loss_for_head(head_kind: str, *, margin: float = SVM_MARGIN, p: int = SVM_P,
+                  label_smoothing: float = 0.0) -> Callable[[Tensor, Tensor], Tensor]:
     """Loss ``(logits (B, C), targets (B,) int64) -> scalar`` for a head kind.
 
     Args:
         head_kind: "softmax" -> ``nn.CrossEntropyLoss()``; "svm" -> ``nn.MultiMarginLoss(p=p, margin=margin)``.
         margin: Hinge margin (svm only).
         p: 1 (hinge) or 2 (squared hinge) (svm only).
+        label_smoothing: Cross-entropy label smoothing (softmax only).
     """
     check_choice("head_kind", head_kind, HEAD_KINDS)
     if head_kind == "softmax":
-        return nn.CrossEntropyLoss()
+        return nn.CrossEntropyLoss(label_smoothing=label_smoothing)
     check_choice("p", p, (1, 2))
     if not isinstance(margin, int | float) or isinstance(margin, bool) or margin <= 0:
         raise ValueError(f"margin must be a number > 0, got {margin!r}")

@@ -32,6 +32,15 @@ from preprocessing.validation import check_known_keys
 
 STAGE_REPEATS = (4, 8, 4)  # Table 1: 1 stride-2 unit + 3 / 7 / 3 stride-1 units
 STAGE_CHANNELS = (24, 116, 232, 464, 1024)  # conv1, stage2-4, conv5 (1.0x)
+# conv1, stage2-4, conv5 per width multiplier (Ma et al. 2018, Table 5; torchvision's shufflenet_v2_x*)
+WIDTHS: dict[float, tuple[int, ...]] = {
+    0.5: (24, 48, 96, 192, 1024),
+    1.0: STAGE_CHANNELS,
+    1.5: (24, 176, 352, 704, 1024),
+    2.0: (24, 244, 488, 976, 2048),
+}
+# "imagenet": conv 3x3/2 + max-pool 3x3/2 (4x down, for 224 px); "small": conv 3x3/1, no pool (28-64 px flow maps)
+STEMS = ("imagenet", "small")
 ATTENTIONS = (None, "cbam", "vit")
 CBAM_PLACEMENTS = ("conv5", "stage4", "stages", "units")
 
@@ -102,6 +111,8 @@ class ShuffleNetConfig:
         act: "leaky_relu" (the paper's choice) or "relu" (torchvision's ShuffleNetV2).
         act_slope: LeakyReLU negative slope; 0.3 is Keras' default (the paper used Keras and names no slope).
         attention: None, "cbam" or "vit".
+        width: channel multiplier (0.5, 1.0 = the paper's, 1.5, 2.0).
+        stem: "imagenet" (4x downsampling before stage 2) or "small" (none: for small flow maps).
         cbam: CBAM settings (attention="cbam" only).
         vit: improved-ViT block settings (attention="vit" only).
     """
@@ -109,12 +120,16 @@ class ShuffleNetConfig:
     act: str = "leaky_relu"
     act_slope: float = KERAS_LEAKY_SLOPE
     attention: str | None = None
+    width: float = 1.0
+    stem: str = "imagenet"
     cbam: CBAMConfig | None = None
     vit: ViTBlockConfig | None = None
 
     def __post_init__(self) -> None:
         check_activation(self.act, self.act_slope)
         check_choice("attention", self.attention, ATTENTIONS)
+        check_choice("width", self.width, tuple(WIDTHS))
+        check_choice("stem", self.stem, STEMS)
         if self.attention == "cbam" and self.cbam is None:
             object.__setattr__(self, "cbam", CBAMConfig())
         if self.attention == "vit" and self.vit is None:
@@ -130,7 +145,8 @@ class ShuffleNetConfig:
 
     @classmethod
     def from_options(cls, attention: str | None = None, *, act: str = "leaky_relu",
-                     act_slope: float = KERAS_LEAKY_SLOPE, **options) -> ShuffleNetConfig:
+                     act_slope: float = KERAS_LEAKY_SLOPE, width: float = 1.0, stem: str = "imagenet",
+                     **options) -> ShuffleNetConfig:
         """From the registry's flat options: ``cbam_placement``, ``cbam_reduction`` and ``vit_<field>``."""
         cbam = {k.removeprefix("cbam_"): v for k, v in options.items() if k.startswith("cbam_") and v is not None}
         vit = {k.removeprefix("vit_"): v for k, v in options.items() if k.startswith("vit_") and v is not None}
@@ -140,7 +156,7 @@ class ShuffleNetConfig:
             raise ValueError(f"vit_{next(iter(vit))} needs attention='vit', got attention={attention!r}")
         if cbam and attention != "cbam":
             raise ValueError(f"cbam_placement / cbam_reduction need attention='cbam', got attention={attention!r}")
-        return cls(act=act, act_slope=act_slope, attention=attention,
+        return cls(act=act, act_slope=act_slope, attention=attention, width=width, stem=stem,
                    cbam=CBAMConfig(**cbam) if attention == "cbam" else None,
                    vit=ViTBlockConfig(**vit) if attention == "vit" else None)
 
@@ -170,9 +186,13 @@ class ShuffleNetV2(MERModel):
         reduction = config.cbam.reduction if config.cbam else 16
         unit_cbam = reduction if self.cbam_placement == "units" else None
 
-        c1, c2, c3, c4, c5 = STAGE_CHANNELS
-        self.conv1 = nn.Sequential(nn.Conv2d(in_chans, c1, 3, 2, 1, bias=False), nn.BatchNorm2d(c1), act_factory())
-        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        c1, c2, c3, c4, c5 = WIDTHS[config.width]
+        stride = 2 if config.stem == "imagenet" else 1
+        self.conv1 = nn.Sequential(nn.Conv2d(in_chans, c1, 3, stride, 1, bias=False), nn.BatchNorm2d(c1),
+                                   act_factory())
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1) if stride == 2 else nn.Identity()
+        if config.stem == "small":
+            self.min_input_size = 16
         stages = []
         for inp, oup, repeats in zip((c1, c2, c3), (c2, c3, c4), STAGE_REPEATS):
             units = [ShuffleUnit(inp, oup, 2, act_factory, unit_cbam)]
@@ -233,6 +253,7 @@ def _factory(attention: str | None):
 
 
 _VIT_OPTIONS = tuple(f"vit_{f.name}" for f in fields(ViTBlockConfig))
-register_model("shufflenet_v2", _factory(None), ("act_slope",))
-register_model("shufflenet_v2_cbam", _factory("cbam"), ("act_slope", "cbam_placement", "cbam_reduction"))
-register_model("shufflenet_v2_vit", _factory("vit"), ("act_slope", *_VIT_OPTIONS))
+_COMMON = ("act_slope", "width", "stem")
+register_model("shufflenet_v2", _factory(None), _COMMON)
+register_model("shufflenet_v2_cbam", _factory("cbam"), (*_COMMON, "cbam_placement", "cbam_reduction"))
+register_model("shufflenet_v2_vit", _factory("vit"), (*_COMMON, *_VIT_OPTIONS))

@@ -58,3 +58,21 @@ def test_balanced_epoch_gives_each_class_the_same_count():
     counts = np.bincount(labels[epoch], minlength=3)
     assert counts[0] == counts[1] == counts[2] == len(labels) // 3
     assert len(set(epoch[labels[epoch] == 0])) == counts[0]  # the majority class is not repeated
+
+
+def test_downscaled_inputs_are_cached_and_equal_to_computed_ones():
+    data = synthetic_features()
+    cached = InputBuilder(data, "flow", 32, apply_mask=True)
+    assert cached.cached
+    rows = np.array([3, 0, 5])
+    np.testing.assert_allclose(cached.raw(rows).numpy(), cached._compute(rows).numpy())
+    assert not InputBuilder(data, "flow", 64).cached  # full size: batch by batch from the shared arrays
+
+
+def test_clip_normalisation_makes_inputs_amplitude_invariant():
+    data = synthetic_features()
+    loud = data.subset(np.arange(len(data)))
+    loud.flow[:, :3] *= 10
+    quiet = InputBuilder(data, "flow", 32, flow_norm="clip").raw(np.arange(4))
+    again = InputBuilder(loud, "flow", 32, flow_norm="clip").raw(np.arange(4))
+    np.testing.assert_allclose(quiet.numpy(), again.numpy(), rtol=1e-4, atol=1e-5)

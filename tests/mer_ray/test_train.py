@@ -136,3 +136,17 @@ def test_saved_pretraining_of_another_architecture_is_refused(data, tmp_path):
     run(data, save_pretrained=str(tmp_path))
     with pytest.raises(PretrainedError, match="input_size=64"):
         run(data, pretrained_from=str(tmp_path), input_size=96)
+
+
+def test_augmented_mixup_cosine_recipe_runs_and_reruns_identically(data):
+    recipe = dict(pretrain=False, classifier="softmax", input_size=32, flow_norm="clip", aug_rotate=10.0,
+                  aug_scale=0.1, aug_translate=0.05, aug_magnitude=0.2, mixup=0.4, label_smoothing=0.1,
+                  lr_schedule="cosine", weight_decay=1e-4, l2=0.0, model_options={"width": 0.5, "stem": "small"})
+    a, b = run(data, **recipe), run(data, **recipe)
+    assert a.model_digest == b.model_digest and len(a.history["train_loss"]) == 2
+    assert run(data, **{**recipe, "aug_rotate": 0.0}).model_digest != a.model_digest
+
+
+def test_mixup_with_a_hinge_head_is_refused():
+    with pytest.raises(ValueError, match="need a softmax-trained network"):
+        TrainConfig(classifier="hinge", mixup=0.2)

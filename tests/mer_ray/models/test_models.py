@@ -28,6 +28,9 @@ VARIANTS = [(name, {}) for name in EXPECTED_MODELS] + [
     ("shufflenet_v2_cbam", {"cbam_placement": "units"}),
     ("shufflenet_v2_vit", {"vit_conv": "standard"}),
     ("shufflenet_v2_vit", {"vit_heads": 4, "vit_depth": 1}),
+    ("shufflenet_v2", {"width": 0.5, "stem": "small"}),
+    ("shufflenet_v2_cbam", {"width": 0.5, "stem": "small"}),
+    ("shufflenet_v2_vit", {"width": 1.5}),
 ]
 LIGHT = ["shufflenet_v2", "shufflenet_v2_cbam", "shufflenet_v2_vit", "mobilenet_v2"]
 
@@ -141,7 +144,8 @@ def test_embed_restores_mode():
         ({"name": "mobilenet_v2", "num_classes": 0}, "num_classes must be in [1, inf), got 0"),
         ({"name": "shufflenet_v2", "act_slope": -0.1}, "act_slope must be in [0.0, 1.0), got -0.1"),
         ({"name": "shufflenet_v2", "vit_dim": 64},
-         "model 'shufflenet_v2': unknown options ['vit_dim']; valid options: ['act_slope']"),
+         "model 'shufflenet_v2': unknown options ['vit_dim']; valid options: ['act_slope', 'stem', 'width']"),
+        ({"name": "shufflenet_v2", "width": 0.75}, "width must be one of [0.5, 1.0, 1.5, 2.0], got 0.75"),
         ({"name": "shufflenet_v2_cbam", "cbam_placement": "stem"},
          "cbam_placement must be one of ['conv5', 'stage4', 'stages', 'units'], got 'stem'"),
         ({"name": "shufflenet_v2_vit", "vit_conv": "dw"},
@@ -162,3 +166,10 @@ def test_model_options():
     assert model_options("shufflenet_v2_vit")[0] == "act_slope"
     assert "vit_dim" in model_options("shufflenet_v2_vit")
     assert "cbam_placement" in model_options("shufflenet_v2_cbam")
+
+
+def test_published_half_width_parameter_count_and_small_stem_resolution():
+    assert n_params(create_model("shufflenet_v2", num_classes=1000, width=0.5, act="relu")) == 1_366_792
+    small = create_model("shufflenet_v2", width=0.5, stem="small").eval()
+    with torch.no_grad():
+        assert small.stage2(small.maxpool(small.conv1(torch.randn(1, 3, 32, 32)))).shape[-1] == 16
