@@ -16,6 +16,8 @@ from mer_ray.run_folder import RunFolder
 from mer_ray.spec import RunSpec
 from search_spaces import get_space, list_spaces
 
+PROBE_SPACE = "probe"  # the reference every LOSO report shows
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m mer_ray.loso", description=__doc__)
@@ -134,21 +136,22 @@ def _run(args: argparse.Namespace, space, features_dir: Path, resumed: RunSpec |
 
 
 def _loso(args, folder: RunFolder, spec: RunSpec, space, features, slots: int) -> int:
-    from mer_ray.report import format_table, score_table, write_report
+    from mer_ray.report import compare_with_probe, format_table, score_table, write_report
     from mer_ray.search import LosoSearch
     from mer_ray.tune import run_tune
 
+    start = time.monotonic()
+    probe_board, probe = _run_probe(args, folder, spec, features)
     search = LosoSearch(folder, space, features, n_trials=spec.trials, seed=spec.seed, objective=spec.objective,
                         overrides=spec.overrides, use_demo_space=spec.demo_space,
                         max_open_configs=max(1, math.ceil(slots / len(features.subjects))) + 1)
-    start = time.monotonic()
     run_tune(search, cpus_per_trial=spec.cpus_per_trial, gpus_per_trial=spec.gpus_per_trial,
              max_failures=args.max_failures)
     board = search.leaderboard()
     board.to_csv(folder.leaderboard_csv, index=False)
     predictions = search.all_predictions()
     predictions.to_parquet(folder.predictions, index=False)
-    report = write_report(folder, board, predictions, spec)
+    report = write_report(folder, board, predictions, spec, probe_board=probe_board, probe=probe)
     table = score_table(board)
     print()
     print(format_table(table) if not table.empty else "no configuration completed all its folds")
@@ -157,6 +160,9 @@ def _loso(args, folder: RunFolder, spec: RunSpec, space, features, slots: int) -
         note = " (optimistic: picked by the search over the same folds)" if spec.trials > 1 else ""
         print(f"\nbest configuration {best['config']}: UAR {best['UAR']:.4f}, UF1 {best['UF1']:.4f}{note}")
         print(f"  {best['description']}")
+        if probe is not None:
+            mine = predictions[predictions["config_id"] == best["config"]]
+            print("  " + compare_with_probe(mine, probe, seed=spec.seed).sentence(f"{best['config']}"))
     print(f"report: {report}  ({time.monotonic() - start:.0f} s)")
     return 0 if not table.empty else 1
 
@@ -166,16 +172,17 @@ def _nested(args, folder: RunFolder, spec: RunSpec, space, features) -> int:
     from mer_ray.report import write_nested_report
     from mer_ray.tune import run_tune
 
+    start = time.monotonic()
+    _, probe = _run_probe(args, folder, spec, features)
     search = NestedLosoSearch(folder, space, features, n_trials=spec.trials, inner_k=spec.inner_folds,
                               seed=spec.seed, objective=spec.objective, overrides=spec.overrides,
                               use_demo_space=spec.demo_space)
-    start = time.monotonic()
     run_tune(search, cpus_per_trial=spec.cpus_per_trial, gpus_per_trial=spec.gpus_per_trial,
              max_failures=args.max_failures)
     summary = search.summary()
     predictions = search.outer_predictions()
     predictions.to_parquet(folder.predictions, index=False)
-    report = write_nested_report(folder, search, spec)
+    report = write_nested_report(folder, search, spec, probe=probe)
     if not summary["complete"]:
         print("nested run incomplete: some outer folds have no prediction (see report)")
         return 1
@@ -184,8 +191,34 @@ def _nested(args, folder: RunFolder, spec: RunSpec, space, features) -> int:
     print("\nnested LOSO (unbiased: every outer fold chose its configuration on its training subjects only):")
     print(f"  composite UAR {scores['uar']:.4f}, UF1 {scores['uf1']:.4f}, accuracy {scores['accuracy']:.4f}")
     print(f"  {slices}")
+    if probe is not None:
+        from mer_ray.report import compare_with_probe
+
+        print("  " + compare_with_probe(predictions, probe, seed=spec.seed).sentence("the nested procedure"))
     print(f"report: {report}  ({time.monotonic() - start:.0f} s)")
     return 0
+
+
+def _run_probe(args, folder: RunFolder, spec: RunSpec, features):
+    """The linear probe on the same LOSO folds (``RUN/reference/probe``): ``(leaderboard, predictions)``.
+
+    Every report shows it beside the searched models; skipped when the run is the probe itself.
+    """
+    if spec.space == PROBE_SPACE:
+        return None, None
+    from mer_ray.search import LosoSearch
+    from mer_ray.tune import run_tune
+
+    print("linear probe (reference) on the same LOSO folds...", flush=True)
+    probe = LosoSearch(folder.reference(PROBE_SPACE), get_space(PROBE_SPACE), features, n_trials=1, seed=spec.seed,
+                       objective=spec.objective, log=lambda _: None)
+    run_tune(probe, cpus_per_trial=spec.cpus_per_trial, gpus_per_trial=0.0, max_failures=args.max_failures)
+    board, predictions = probe.leaderboard(), probe.all_predictions()
+    if predictions.empty or "uar" not in board:
+        print("linear probe: no complete result (see RUN/reference/probe)", flush=True)
+        return None, None
+    print(f"linear probe: UAR {board.iloc[0]['uar']:.4f}, UF1 {board.iloc[0]['uf1']:.4f}", flush=True)
+    return board, predictions
 
 
 def _trial_slots(resources: dict[str, float], cpus_per_trial: float, gpus_per_trial: float) -> int:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from mer_ray.metrics import CLASS_NAMES, bootstrap_ci, confusion, pooled_scores
+from mer_ray.metrics import CLASS_NAMES, bootstrap_ci, confusion, paired_bootstrap, pooled_scores
 from mer_ray.run_folder import RunFolder
 from mer_ray.spec import RunSpec
 from preprocessing.atomic import write_text
@@ -97,9 +98,55 @@ def plot_confusion(matrix: np.ndarray, title: str, path: Path) -> Path:
     return path
 
 
+@dataclass(frozen=True)
+class ProbeComparison:
+    """The best model against the linear probe on the same clips: pooled UARs and the paired difference."""
+
+    model_uar: float
+    probe_uar: float
+    difference: float
+    low: float
+    high: float
+
+    @property
+    def beats(self) -> bool:
+        return self.difference > 0
+
+    def sentence(self, label: str) -> str:
+        interval = f"paired 95% CI [{self.low:+.3f}, {self.high:+.3f}]"
+        if not self.beats:
+            return (f"{label} does NOT beat the linear probe: UAR {self.model_uar:.4f} vs the probe's "
+                    f"{self.probe_uar:.4f} ({self.difference:+.4f}, {interval}).")
+        certain = "the interval excludes 0" if self.low > 0 else "the interval includes 0: not a clear win"
+        return (f"{label} beats the linear probe by {self.difference:+.4f} UAR ({self.model_uar:.4f} vs "
+                f"{self.probe_uar:.4f}; {interval}: {certain}).")
+
+
+def compare_with_probe(predictions: pd.DataFrame, probe: pd.DataFrame, *, n_boot: int = 1000,
+                       seed: int = 0) -> ProbeComparison:
+    """Pooled UAR of ``predictions`` minus the probe's, with the paired subject-bootstrap interval."""
+    diff, low, high = paired_bootstrap(predictions, probe, metric="uar", n_boot=n_boot, seed=seed)
+    model = pooled_scores(predictions["y_true"], predictions["y_pred"])["uar"]
+    return ProbeComparison(model, model - diff, diff, low, high)
+
+
+def probe_section(comparison: ProbeComparison | None, label: str) -> list[str]:
+    if comparison is None:
+        return []
+    return ["## Against the linear probe", "",
+            "The probe (`--search probe`: masked (u, v) flow pooled to 16x16, standardised, logistic regression "
+            "with C chosen on the training subjects) ran on the same LOSO folds. " + comparison.sentence(label),
+            ""]
+
+
 def write_report(folder: RunFolder, board: pd.DataFrame, predictions: pd.DataFrame, spec: RunSpec, *,
+                 probe_board: pd.DataFrame | None = None, probe: pd.DataFrame | None = None,
                  n_boot: int = 1000) -> Path:
-    """Write ``report.md`` and the confusion PNGs of the best configuration into the run folder."""
+    """Write ``report.md`` and the confusion PNGs of the best configuration into the run folder.
+
+    ``probe_board`` / ``probe``: the linear probe's leaderboard and predictions on the same folds (its row is
+    added to the table and the best configuration is compared with it).
+    """
     table = score_table(board)
     lines = [f"# LOSO report: search space `{spec.space}`", ""]
     lines.append(f"Features: `{spec.features}`. Objective told to Optuna: pooled {spec.objective.upper()} of each "
@@ -112,7 +159,11 @@ def write_report(folder: RunFolder, board: pd.DataFrame, predictions: pd.DataFra
     best_id = table.iloc[0]["config"]
     best = predictions[predictions["config_id"] == best_id]
     searched = spec.trials > 1
-    lines += ["## Configurations", "", markdown_table(table), ""]
+    shown = table
+    if probe_board is not None and not score_table(probe_board).empty:
+        reference = score_table(probe_board).assign(config="probe", description="linear probe (reference)")
+        shown = pd.concat([table, reference], ignore_index=True)
+    lines += ["## Configurations", "", markdown_table(shown), ""]
     lines += [f"## Best configuration: `{best_id}`", "", f"{describe_config(board.iloc[0])}", ""]
     if searched:
         lines += [
@@ -122,6 +173,9 @@ def write_report(folder: RunFolder, board: pd.DataFrame, predictions: pd.DataFra
             "or a fixed configuration chosen in advance (`--search paper`).",
             "",
         ]
+    if probe is not None and not probe.empty:
+        lines += probe_section(compare_with_probe(best, probe, n_boot=n_boot, seed=spec.seed),
+                               f"The best configuration `{best_id}`")
     lines += slice_section(folder, best, best_id, n_boot=n_boot, seed=spec.seed)
     write_text(folder.report, "\n".join(lines) + "\n")
     return folder.report
@@ -148,7 +202,8 @@ def slice_section(folder: RunFolder, predictions: pd.DataFrame, label: str, *, n
     return lines
 
 
-def write_nested_report(folder: RunFolder, search, spec: RunSpec, *, n_boot: int = 1000) -> Path:
+def write_nested_report(folder: RunFolder, search, spec: RunSpec, *, probe: pd.DataFrame | None = None,
+                        n_boot: int = 1000) -> Path:
     """``report.md`` of a nested run: the unbiased pooled outer score and the configuration each fold chose."""
     summary = search.summary()
     predictions = search.outer_predictions()
@@ -166,6 +221,9 @@ def write_nested_report(folder: RunFolder, search, spec: RunSpec, *, n_boot: int
             missing = sorted(set(search.outer) - set(predictions["subject"]))
             lines += [f"> **Incomplete:** {len(missing)} outer folds have no prediction ({', '.join(missing[:5])}"
                       f"{'...' if len(missing) > 5 else ''}); the scores below cover the others only.", ""]
+        if probe is not None and not probe.empty and summary["complete"]:
+            lines += probe_section(compare_with_probe(predictions, probe, n_boot=n_boot, seed=spec.seed),
+                                   "The nested procedure")
         lines += slice_section(folder, predictions, "nested", n_boot=n_boot, seed=spec.seed)
         choices = pd.Series(summary["chosen"], name="chosen configuration").rename_axis("held-out subject")
         choices.to_frame().to_csv(folder.file("nested_choices.csv"))

@@ -8,6 +8,7 @@
     RUN/tune/                               Ray Tune's storage_path
     RUN/leaderboard.csv, predictions.parquet, report.md, confusion_*.png
     RUN/nested/<subject>/                   a nested run's inner search (this same layout) + final.parquet
+    RUN/reference/probe/                    the linear probe on the same folds (this same layout)
 """
 
 from __future__ import annotations
@@ -72,6 +73,10 @@ class RunFolder:
     def nested(self, subject: str) -> RunFolder:
         """The inner search folder of outer subject ``subject`` in a nested run."""
         return RunFolder(self.root / "nested" / subject_filename(subject))
+
+    def reference(self, name: str) -> RunFolder:
+        """A reference method's own search folder (``RUN/reference/probe``: the linear probe on the same folds)."""
+        return RunFolder(self.root / "reference" / name)
 
     @property
     def final_path(self) -> Path:

@@ -48,6 +48,8 @@ def test_report_marks_the_searched_score_optimistic_and_has_confusion_images(smo
     report = (run_dir / "report.md").read_text()
     assert "Optimistic estimate" in report
     assert "95%" in report
+    assert "linear probe (reference)" in report and "the linear probe" in report  # its row and the verdict
+    assert (run_dir / "reference" / "probe" / "optuna.db").is_file()
     images = list(run_dir.glob("confusion_*.png"))
     assert images and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in images)
     for image in images:

@@ -88,3 +88,18 @@ def test_bootstrap_interval_brackets_the_point_estimate_and_resamples_subjects()
 def test_bootstrap_rejects_unknown_metric():
     with pytest.raises(ValueError, match="metric must be one of"):
         bootstrap_ci(pd.DataFrame({"subject": ["a"], "y_true": [0], "y_pred": [0]}), metric="auc")
+
+
+def test_paired_bootstrap_resamples_the_same_subjects_and_refuses_other_clips():
+    from mer_ray.metrics import paired_bootstrap
+
+    rows = [{"sample": f"s{s}/c{c}", "subject": f"s{s}", "y_true": c % 3} for s in range(8) for c in range(6)]
+    truth = pd.DataFrame(rows)
+    perfect = truth.assign(y_pred=truth["y_true"])
+    noisy = truth.assign(y_pred=np.where(np.arange(len(truth)) % 4 == 0, (truth["y_true"] + 1) % 3, truth["y_true"]))
+    diff, low, high = paired_bootstrap(perfect, noisy, n_boot=300)
+    assert diff > 0 and 0 < low <= diff <= high
+    same = paired_bootstrap(noisy, noisy, n_boot=50)
+    assert same == (0.0, 0.0, 0.0)  # paired: identical predictions differ by exactly 0 in every replicate
+    with pytest.raises(ValueError, match="same clips"):
+        paired_bootstrap(perfect.iloc[1:], noisy)

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 
 from mer_ray.metrics import score_predictions
-from mer_ray.report import describe_config, markdown_table, score_table, write_report
+from mer_ray.report import compare_with_probe, describe_config, markdown_table, score_table, write_report
 from mer_ray.run_folder import RunFolder
 from mer_ray.spec import RunSpec
 
@@ -56,3 +56,15 @@ def test_fixed_configuration_is_not_called_optimistic(tmp_path):
     text = write_report(RunFolder(tmp_path).make(), _board(predictions), predictions,
                         RunSpec(space="paper", features="/f", trials=1), n_boot=20).read_text()
     assert "Optimistic" not in text
+
+
+def test_a_model_that_loses_to_the_probe_is_told_so_plainly(tmp_path):
+    model, probe = _predictions("c000", 0.5, 3), _predictions("probe", 0.9, 4)
+    comparison = compare_with_probe(model, probe, n_boot=200)
+    assert not comparison.beats and comparison.high < 0
+    assert "does NOT beat the linear probe" in comparison.sentence("c000")
+    text = write_report(RunFolder(tmp_path).make(), _board(model), model, RunSpec(space="vit", features="/f"),
+                        probe_board=_board(probe), probe=probe, n_boot=50).read_text()
+    assert "does NOT beat the linear probe" in text and "linear probe (reference)" in text
+    better = compare_with_probe(probe, model, n_boot=200)
+    assert better.beats and better.low > 0 and "interval excludes 0" in better.sentence("x")
