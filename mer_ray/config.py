@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from mer_ray.augment import FlowAugment
-from mer_ray.inputs import in_chans
+from mer_ray.inputs import FLOW_NORMS, in_chans
 from preprocessing.validation import from_dict
 
 CLASSIFIERS = ("softmax", "hinge", "svc")
@@ -44,8 +44,8 @@ class TrainConfig:
         balanced_sampling: the same number of items per class in every epoch (paper).
         flip_expand: add mirrored copies of positive and surprise training clips (paper).
         apply_mask: multiply inputs by the stored eye / background mask.
-        flow_norm: ``"dataset"`` (per-channel standardisation) or ``"clip"`` (each clip scaled by its own peak
-            first; see ``InputBuilder``).
+        flow_norm: ``"dataset"`` (per-channel standardisation), ``"clip"`` (each clip scaled by its own peak
+            first) or ``"minmax"`` (STSTNet's per-map min-max first); see ``InputBuilder``.
         aug_rotate, aug_scale, aug_translate, aug_magnitude: flow-aware augmentation of training batches
             (``mer_ray.augment.FlowAugment``); 0 = off.
         mixup: Beta(mixup, mixup) mixing of training pairs (softmax head only); 0 = off.
@@ -109,7 +109,7 @@ class TrainConfig:
         if self.pretrained_from and not self.pretrain:
             raise ValueError("pretrained_from needs pretrain=True (it replaces the flow pretraining)")
         _check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
-        _check_choice("flow_norm", self.flow_norm, ("dataset", "clip"))
+        _check_choice("flow_norm", self.flow_norm, FLOW_NORMS)
         self.augment()  # validates the augmentation ranges
         if self.mixup < 0 or not 0 <= self.label_smoothing < 1 or self.weight_decay < 0:
             raise ValueError(f"mixup and weight_decay must be >= 0 and label_smoothing in [0, 1); got mixup="

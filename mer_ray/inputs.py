@@ -17,7 +17,7 @@ from preprocessing.features.shards import FLOW_CHANNELS
 FLOW_INPUT = ("u", "v", "strain")  # the stored magnitude is redundant with u, v
 _FLOW_INDEX = [FLOW_CHANNELS.index(name) for name in FLOW_INPUT]
 CHANNELS = {"flow": len(FLOW_INPUT), "apex": 1}
-FLOW_NORMS = ("dataset", "clip")
+FLOW_NORMS = ("dataset", "clip", "minmax")
 MEMORY_FORMAT = torch.channels_last  # NHWC: 1.2-1.3x faster training of these nets on CPU (max-pool, depthwise)
 
 
@@ -38,7 +38,9 @@ class InputBuilder:
         apply_mask: multiply by the stored eye / background mask.
         flow_norm: ``"dataset"`` (per-channel standardisation only) or ``"clip"`` (each clip's flow divided by
             its own robust peak first: u, v by the 99th percentile of the magnitude, strain by its 99th
-            percentile; amplitude-invariant inputs, the spirit of STSTNet's per-map min-max).
+            percentile; amplitude-invariant inputs) or ``"minmax"`` (each clip's u, v and strain maps min-max
+            scaled to [0, 1], what STSTNet does before saving them as an image). Per-channel standardisation with
+            training statistics follows in every case.
     """
 
     data: FeatureSet
@@ -76,6 +78,9 @@ class InputBuilder:
                 x[:, :2] *= self.size / source  # displacements in pixels scale with the image; strain does not
         if self.modality == "flow" and self.flow_norm == "clip":
             x = normalise_clips(x)
+        elif self.modality == "flow" and self.flow_norm == "minmax":
+            low = x.amin(dim=(2, 3), keepdim=True)
+            x = (x - low) / (x.amax(dim=(2, 3), keepdim=True) - low).clamp_min(1e-6)
         return x
 
     def raw(self, rows: np.ndarray, flip: np.ndarray | None = None) -> torch.Tensor:

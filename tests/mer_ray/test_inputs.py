@@ -76,3 +76,8 @@ def test_clip_normalisation_makes_inputs_amplitude_invariant():
     quiet = InputBuilder(data, "flow", 32, flow_norm="clip").raw(np.arange(4))
     again = InputBuilder(loud, "flow", 32, flow_norm="clip").raw(np.arange(4))
     np.testing.assert_allclose(quiet.numpy(), again.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_minmax_normalisation_maps_each_clip_channel_to_unit_range():
+    x = InputBuilder(synthetic_features(), "flow", 32, flow_norm="minmax").raw(np.arange(3))
+    assert np.allclose(x.amin(dim=(2, 3)).numpy(), 0) and np.allclose(x.amax(dim=(2, 3)).numpy(), 1)

@@ -9,10 +9,11 @@ from torch import nn
 from mer_ray.models import create_model, list_models, model_options
 from mer_ray.models.layers import KERAS_LEAKY_SLOPE
 
-EXPECTED_MODELS = ["deit_tiny", "mobilenet_v2", "resnet50", "shufflenet_v2", "shufflenet_v2_cbam",
-                   "shufflenet_v2_vit"]
+EXPECTED_MODELS = ["deit_tiny", "mobilenet_v2", "off_apexnet", "resnet50", "shufflenet_v2", "shufflenet_v2_cbam",
+                   "shufflenet_v2_vit", "sssnet", "ststnet"]
 NUM_FEATURES = {"shufflenet_v2": 1024, "shufflenet_v2_cbam": 1024, "shufflenet_v2_vit": 1024,
-                "mobilenet_v2": 1280, "resnet50": 2048, "deit_tiny": 192}
+                "mobilenet_v2": 1280, "resnet50": 2048, "deit_tiny": 192, "ststnet": 400, "off_apexnet": 1024,
+                "sssnet": 256}
 # Published parameter counts at 1000 classes (torchvision / timm model cards) and the 3-class figure.
 PUBLISHED_PARAMS = {
     ("shufflenet_v2", 1000): 2_278_604,
@@ -136,8 +137,8 @@ def test_embed_restores_mode():
 @pytest.mark.parametrize(
     "kwargs,message",
     [
-        ({"name": "shufflenet"}, "unknown model 'shufflenet'; valid names: deit_tiny, mobilenet_v2, resnet50, "
-                                 "shufflenet_v2, shufflenet_v2_cbam, shufflenet_v2_vit"),
+        ({"name": "shufflenet"}, "unknown model 'shufflenet'; valid names: deit_tiny, mobilenet_v2, off_apexnet, "
+                                 "resnet50, shufflenet_v2, shufflenet_v2_cbam, shufflenet_v2_vit, sssnet, ststnet"),
         ({"name": "resnet50", "act": "gelu"}, "act must be one of ['leaky_relu', 'relu'], got 'gelu'"),
         ({"name": "resnet50", "head": "svc"}, "head must be one of ['softmax', 'svm'], got 'svc'"),
         ({"name": "mobilenet_v2", "drop_rate": 1.5}, "drop_rate must be in [0.0, 1.0), got 1.5"),
@@ -173,3 +174,16 @@ def test_published_half_width_parameter_count_and_small_stem_resolution():
     small = create_model("shufflenet_v2", width=0.5, stem="small").eval()
     with torch.no_grad():
         assert small.stage2(small.maxpool(small.conv1(torch.randn(1, 3, 32, 32)))).shape[-1] == 16
+
+
+@pytest.mark.parametrize("name,size,features,params", [
+    ("ststnet", 28, 400, 1_683),  # the official net: 3 + 5 + 8 3x3 convs, BN, 400 -> 3 dense
+    # two streams of (5x5x1x6 + 6) + (5x5x6x16 + 16), dense 1568 -> 1024 -> 1024, classifier 1024 -> 3
+    ("off_apexnet", 28, 1024, 2 * (156 + 2_416) + (1_568 * 1024 + 1024) + (1024 * 1024 + 1024) + (1024 * 3 + 3)),
+    ("sssnet", 64, 256, 2_432 + 64 + 18_496 + 128 + 5_184 * 256 + 256 + 256 * 3 + 3),
+])
+def test_peers_match_their_published_layout(name, size, features, params):
+    model = create_model(name, act="relu").eval()
+    with torch.no_grad():
+        assert model.forward_features(torch.randn(2, 3, size, size)).shape == (2, features)
+    assert n_params(model) == params
