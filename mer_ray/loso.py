@@ -32,6 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="evaluate only these datasets of the features (e.g. --subset casme2)")
     p.add_argument("--trials", type=int, help="configurations to evaluate (default: the space's)")
     p.add_argument("--objective", choices=("uar", "uf1"), default="uar", help="pooled metric to maximise")
+    p.add_argument("--reference", metavar="LABEL",
+                   help="leaderboard: compare every configuration with this one (paired intervals); default: the "
+                        "space's REFERENCE (peers: the paper's model)")
     p.add_argument("--nested", action="store_true",
                    help="search inside every outer fold on its training subjects: the unbiased estimate")
     p.add_argument("--inner-folds", type=int, default=4, help="inner folds (groups of subjects) of --nested")
@@ -136,7 +139,7 @@ def _run(args: argparse.Namespace, space, features_dir: Path, resumed: RunSpec |
 
 
 def _loso(args, folder: RunFolder, spec: RunSpec, space, features, slots: int) -> int:
-    from mer_ray.report import compare_with_probe, format_table, score_table, write_report
+    from mer_ray.report import compare_with_probe, format_table, leaderboard, score_table, write_report
     from mer_ray.search import LosoSearch
     from mer_ray.tune import run_tune
 
@@ -155,6 +158,10 @@ def _loso(args, folder: RunFolder, spec: RunSpec, space, features, slots: int) -
     table = score_table(board)
     print()
     print(format_table(table) if not table.empty else "no configuration completed all its folds")
+    if spec.reference and not table.empty:
+        table3 = leaderboard(board, predictions, spec.reference, seed=spec.seed)
+        print(f"\nleaderboard (paired 95% intervals against {spec.reference}):")
+        print(format_table(table3))
     if not table.empty:
         best = table.iloc[0]
         note = " (optimistic: picked by the search over the same folds)" if spec.trials > 1 else ""

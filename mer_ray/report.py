@@ -9,7 +9,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mer_ray.metrics import CLASS_NAMES, bootstrap_ci, confusion, paired_bootstrap, pooled_scores
+from mer_ray.metrics import (
+    CLASS_NAMES,
+    bootstrap_ci,
+    confusion,
+    paired_bootstrap,
+    pooled_scores,
+    score_predictions,
+)
 from mer_ray.run_folder import RunFolder
 from mer_ray.spec import RunSpec
 from preprocessing.atomic import write_text
@@ -139,6 +146,35 @@ def probe_section(comparison: ProbeComparison | None, label: str) -> list[str]:
             ""]
 
 
+def leaderboard(board: pd.DataFrame, predictions: pd.DataFrame, reference: str | None, *, n_boot: int = 1000,
+                seed: int = 0) -> pd.DataFrame:
+    """Table 3: one row per complete configuration (by label) with bootstrap intervals and, when ``reference``
+    names one of the labels, the paired difference of every other configuration from it."""
+    done = board[board["state"] == "COMPLETE"] if "state" in board else board
+    if done.empty:
+        return pd.DataFrame()
+    labels = done.set_index("config_id")["label"] if "label" in done else done.set_index("config_id")["config_id"]
+    reference_ids = [cid for cid, label in labels.items() if label == reference]
+    ref = predictions[predictions["config_id"] == reference_ids[0]] if reference_ids else None
+    rows = []
+    for config_id, label in labels.items():
+        part = predictions[predictions["config_id"] == config_id]
+        s = score_predictions(part)
+        uar, uf1 = (bootstrap_ci(part, metric=m, n_boot=n_boot, seed=seed) for m in ("uar", "uf1"))
+        row = {"method": label, "config": config_id, "UAR": s["uar"], "UAR 95% CI": f"[{uar[0]:.3f}, {uar[1]:.3f}]",
+               "UF1": s["uf1"], "UF1 95% CI": f"[{uf1[0]:.3f}, {uf1[1]:.3f}]"}
+        for dataset in sorted(part["dataset"].unique()):
+            row[f"{dataset} UAR"], row[f"{dataset} UF1"] = s[f"uar_{dataset}"], s[f"uf1_{dataset}"]
+        if ref is not None:
+            if config_id == reference_ids[0]:
+                row[f"UAR - {reference}"] = "(reference)"
+            else:
+                diff, low, high = paired_bootstrap(part, ref, metric="uar", n_boot=n_boot, seed=seed)
+                row[f"UAR - {reference}"] = f"{diff:+.4f} [{low:+.3f}, {high:+.3f}]"
+        rows.append(row)
+    return pd.DataFrame(rows).sort_values("UAR", ascending=False).reset_index(drop=True)
+
+
 def write_report(folder: RunFolder, board: pd.DataFrame, predictions: pd.DataFrame, spec: RunSpec, *,
                  probe_board: pd.DataFrame | None = None, probe: pd.DataFrame | None = None,
                  n_boot: int = 1000) -> Path:
@@ -164,6 +200,11 @@ def write_report(folder: RunFolder, board: pd.DataFrame, predictions: pd.DataFra
         reference = score_table(probe_board).assign(config="probe", description="linear probe (reference)")
         shown = pd.concat([table, reference], ignore_index=True)
     lines += ["## Configurations", "", markdown_table(shown), ""]
+    if spec.reference:
+        table3 = leaderboard(board, predictions, spec.reference, n_boot=n_boot, seed=spec.seed)
+        lines += [f"## Leaderboard (Table 3) with paired intervals against `{spec.reference}`", "",
+                  "Every method on the same LOSO folds; 95% intervals resample whole subjects; the paired interval "
+                  "draws the same subjects for both methods.", "", markdown_table(table3), ""]
     lines += [f"## Best configuration: `{best_id}`", "", f"{describe_config(board.iloc[0])}", ""]
     if searched:
         lines += [

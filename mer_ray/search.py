@@ -23,7 +23,7 @@ import pandas as pd
 
 from mer_ray.data import FeatureSet
 from mer_ray.folds import Fold, FoldTask, fold_seed, loso_folds
-from mer_ray.methods import parse_config, run_task
+from mer_ray.methods import applicable, parse_config, run_task
 from mer_ray.metrics import score_predictions
 from mer_ray.run_folder import RunFolder
 
@@ -114,7 +114,9 @@ class LosoSearch:
 
     def _resolve(self, suggested: dict[str, Any]) -> dict[str, Any]:
         demo = self.space.DEMO_FIXED if self.use_demo_space else {}
-        params = {**self.space.FIXED, **demo, **suggested, **self.overrides}
+        params = {**self.space.FIXED, **demo, **suggested}
+        # forced parameters (smoke-test limits, saved pretraining) apply where the method has them
+        params.update(applicable(params, self.overrides))
         return parse_config(params).to_dict()  # validates every value before any fold runs
 
     def _ask(self) -> None:
@@ -129,6 +131,7 @@ class LosoSearch:
             raise ValueError(f"search space {self.space.__name__} produced an invalid configuration: {err}") from err
         config_id = f"c{trial.number:03d}"
         trial.set_user_attr("config_id", config_id)
+        trial.set_user_attr("label", "/".join(map(str, trial.params.values())) if trial.params else config_id)
         self.folder.write_config(config_id, params)
         self._open(config_id, trial, params)
 

@@ -32,6 +32,7 @@ class RunSpec:
         inner_folds: inner folds of a nested search.
         seed: base seed of the sampler and of every fold.
         objective: pooled metric Optuna maximises.
+        reference: the configuration label the leaderboard compares every other one with (paired intervals).
         smoke_test: the ``--smoke-test`` limits apply.
         demo_space: the space's CPU-sized demo variant is used (the features are the built-in demo).
         overrides: training parameters forced on every configuration.
@@ -50,6 +51,7 @@ class RunSpec:
     inner_folds: int = 4
     seed: int = 0
     objective: str = "uar"
+    reference: str | None = None
     smoke_test: bool = False
     demo_space: bool = False
     overrides: dict[str, Any] = field(default_factory=dict)
@@ -83,6 +85,7 @@ class RunSpec:
             inner_folds=args.inner_folds,
             seed=args.seed,
             objective=args.objective,
+            reference=args.reference or getattr(space, "REFERENCE", None),
             smoke_test=args.smoke_test,
             demo_space=is_demo,
             overrides=overrides,

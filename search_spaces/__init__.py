@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-SPACES = ("vit", "cbam", "baseline", "paper", "ablation", "probe")
+SPACES = ("vit", "cbam", "baseline", "paper", "ablation", "probe", "peers")
 
 
 def list_spaces() -> list[str]:

@@ -66,6 +66,15 @@ def parse_config(values: dict[str, Any]) -> Any:
     return method.config_class.from_dict({k: v for k, v in values.items() if k != "method"} | {"method": method.name})
 
 
+def applicable(params: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """The ``overrides`` that the method of ``params`` has a field for (a probe ignores ``epochs``)."""
+    from dataclasses import fields
+
+    method = get_method(params.get("method", DEFAULT_METHOD))
+    names = {f.name for f in fields(method.config_class)}
+    return {k: v for k, v in overrides.items() if k in names}
+
+
 def run_task(task: FoldTask, features: FeatureSet, device: str | None = None,
              log: Callable[[str], None] | None = None) -> FoldResult:
     """Run one fold task: mask the fold's hidden subjects, train, predict its held-out subjects."""

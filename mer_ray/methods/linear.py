@@ -11,6 +11,7 @@ subjects scored by balanced accuracy (= UAR), then a refit on all training subje
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
@@ -122,7 +123,9 @@ def fit_linear(config: LinearConfig, x: np.ndarray, y: np.ndarray, groups: np.nd
     step = _estimator(config, 1.0).steps[-1][0]
     search = GridSearchCV(_estimator(config, 1.0), {f"{step}__C": list(config.c_grid)}, cv=GroupKFold(k),
                           scoring="balanced_accuracy", refit=True)
-    return search.fit(x, y, groups=groups).best_estimator_
+    with warnings.catch_warnings():  # an inner fold missing a class is expected with few subjects
+        warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
+        return search.fit(x, y, groups=groups).best_estimator_
 
 
 def fit_predict(config: LinearConfig, data: FeatureSet, held_out: Sequence[str], seed: int, *,
