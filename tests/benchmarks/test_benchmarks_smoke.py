@@ -81,3 +81,19 @@ def test_paper_scale_cuda_missing_is_explained(cache):
     result = run_benchmark("paper_scale.py", cache, "--device", "cuda", timeout=120)
     assert result.returncode != 0
     assert "--device cuda: no CUDA device is usable here" in result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+def test_peers_quick(cache):
+    out = check_ok(run_benchmark("peers.py", cache, "--quick", "--methods", "ststnet", "probe"))
+    assert "peers at composite scale: 24 clips, 6 folds" in out
+    assert "| ststnet |" in out and "| probe |" in out
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+def test_recipe_quality_quick(cache):
+    out = check_ok(run_benchmark("recipe_quality.py", cache, "--quick", "--seeds", "0", "--methods", "probe",
+                                 "recommended", timeout=900))
+    assert "UAR - probe [paired 95% CI]" in out and "| probe |" in out and "| recommended |" in out
