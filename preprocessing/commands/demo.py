@@ -14,6 +14,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, help="output folder (default: the cache, $MER_RAY_CACHE/demo/...)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0); same seed, same bytes")
     parser.add_argument("--small", action="store_true", help="the tiny demo (3 subjects x 3 clips) used by tests")
+    parser.add_argument("--preset", choices=("easy", "hard"), default="easy",
+                        help="easy (default, the quick smoke dataset) or hard (realistic difficulty)")
     parser.add_argument("--force", action="store_true", help="generate again even if a matching demo exists")
 
 
@@ -29,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
         is_current,
     )
 
-    params = dict(SMALL_DEMO) if args.small else {}
+    params = {"preset": args.preset, **(SMALL_DEMO if args.small else {})}
     root = (args.out.expanduser().resolve() if args.out else default_root(args.seed, **params))
     reused = not args.force and is_current(root, seed=args.seed, **params)
     start = time.perf_counter()

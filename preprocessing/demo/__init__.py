@@ -1,7 +1,9 @@
 """The built-in demo dataset: real face photographs with synthetic micro-expressions, in the CASME II layout.
 
 ``ensure_demo()`` returns the cached dataset (generating it on first use, ~20 s); ``generate_demo(root)``
-writes one; ``displacement_field`` / ``warp_image`` give exact synthetic motion for measuring optical flow.
+writes one; ``preset="hard"`` (``PRESETS``) is the realistic variant (AU mixtures, subject idiosyncrasy, label
+noise, distractors: as hard for a linear probe as the real composite). ``displacement_field`` / ``warp_image``
+give exact synthetic motion for measuring optical flow.
 """
 
 from preprocessing.demo.generate import (
@@ -10,6 +12,7 @@ from preprocessing.demo.generate import (
     GROUND_TRUTH,
     GROUND_TRUTH_DIR,
     MANIFEST,
+    PRESETS,
     SHEET_NAME,
     SMALL_DEMO,
     VERSION,
@@ -25,8 +28,8 @@ from preprocessing.demo.motions import REFERENCE_FACE, action_unit_field, displa
 from preprocessing.demo.warp import warp_image
 
 __all__ = [
-    "DEFAULT_DEMO", "FRAMES_DIR", "GROUND_TRUTH", "GROUND_TRUTH_DIR", "MANIFEST", "REFERENCE_FACE", "SHEET_NAME",
-    "SMALL_DEMO", "VERSION", "DemoConfig", "action_unit_field", "default_root", "displacement_field",
+    "DEFAULT_DEMO", "FRAMES_DIR", "GROUND_TRUTH", "GROUND_TRUTH_DIR", "MANIFEST", "PRESETS", "REFERENCE_FACE",
+    "SHEET_NAME", "SMALL_DEMO", "VERSION", "DemoConfig", "action_unit_field", "default_root", "displacement_field",
     "ensure_demo", "face_frame", "frame_flow", "generate_demo", "is_current", "load_clip_truth", "make_config",
     "warp_image",
 ]

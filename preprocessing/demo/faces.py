@@ -9,6 +9,7 @@ face geometry, skin tone / gamma / contrast / saturation, a fine skin texture, a
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib.util
 from dataclasses import dataclass
@@ -21,7 +22,9 @@ from preprocessing.demo.motions import add_bump, face_frame
 from preprocessing.demo.warp import affine_points, pixel_grid, remap, sample_field
 from preprocessing.vision.alignment import model_path
 
+# The real photos (add a name here and in `_photo` to use another one; mirrored copies count as the same person).
 BASE_FACES = ("astronaut", "astronaut_mirror", "grace_hopper", "grace_hopper_mirror")
+BLEND_SHARES = (30, 50, 70)  # percent of the second person in the morphs `identity_faces` lists
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,16 @@ class IdentityConfig:
     desaturate: tuple[float, float] = (0.0, 0.6)
     texture: float = 3.0  # std (grey levels) of the fine skin texture; gives TV-L1 something to track on smooth skin
     background: tuple[float, float] = (0.35, 0.85)  # blend of the backdrop toward a random colour gradient
+
+    def scaled(self, factor: float) -> IdentityConfig:
+        """The same kinds of change, ``factor`` times as strong (geometry, skin tone, gamma, contrast, texture)."""
+        if factor == 1.0:
+            return self
+        return dataclasses.replace(
+            self, roll_deg=self.roll_deg * factor, stretch=self.stretch * factor, warp_px=self.warp_px * factor,
+            channel_gain=self.channel_gain * factor, gamma=(self.gamma[0] ** factor, self.gamma[1] ** factor),
+            contrast=(1 - (1 - self.contrast[0]) * factor, 1 + (self.contrast[1] - 1) * factor),
+            texture=self.texture * factor)
 
 
 @dataclass(frozen=True)
@@ -104,18 +117,94 @@ def _package_dir(package: str) -> Path:
 
 @functools.cache
 def load_base_face(name: str) -> BaseFace:
-    """One of ``BASE_FACES`` with its dlib landmarks (detected once per process; dlib is deterministic)."""
+    """One of ``BASE_FACES``, or a morph ``blend:A:B:S`` of two of them, with its dlib landmarks (once per process).
+
+    ``blend:A:B:S``: B's share ``S`` percent (see ``blend_faces``); A and B are different people.
+    """
+    if name.startswith("blend:"):
+        parts = name.split(":")
+        if len(parts) != 4 or not parts[3].isdigit() or not 0 < int(parts[3]) < 100:
+            raise ValueError(f"base face {name!r}: expected blend:A:B:S with S a share in 1..99 percent")
+        _, first, second, share = parts
+        return _detected(name, blend_faces(load_base_face(first), load_base_face(second), int(share) / 100))
     if name not in BASE_FACES:
-        raise ValueError(f"base face {name!r}: expected one of {BASE_FACES}")
+        raise ValueError(f"base face {name!r}: expected one of {BASE_FACES} or blend:A:B:S of two of them")
     photo = _photo(name.removesuffix("_mirror"))
     if name.endswith("_mirror"):
         photo = np.ascontiguousarray(photo[:, ::-1])
-    faces = detect_landmarks(photo, upsample=0)  # both faces are ~90-180 px: no upsampling needed
+    return _detected(name, photo)
+
+
+def _detected(name: str, photo: np.ndarray) -> BaseFace:
+    faces = detect_landmarks(photo, upsample=0)  # the faces are ~90-180 px: no upsampling needed
     if not faces:
         raise RuntimeError(f"dlib found no face in the {name} photo; the demo needs it (dlib or model changed?)")
     photo.setflags(write=False)  # shared by every caller through the cache
     faces[0].setflags(write=False)
     return BaseFace(name=name, image=photo, landmarks=faces[0])
+
+
+def person(name: str) -> str:
+    """Who a base face shows: ``astronaut_mirror`` is ``astronaut``; a blend is ``A+B``."""
+    if name.startswith("blend:"):
+        return "+".join(sorted(person(part) for part in name.split(":")[1:3]))
+    return name.removesuffix("_mirror")
+
+
+def identity_faces(bases: tuple[str, ...] = BASE_FACES, shares: tuple[int, ...] = BLEND_SHARES) -> tuple[str, ...]:
+    """The base faces plus every morph of two different people among them (``blend:A:B:S`` for each share S)."""
+    blends = [f"blend:{a}:{b}:{share}" for a in bases for b in bases if person(a) != person(b) for share in shares]
+    return (*bases, *blends)
+
+
+def _piecewise_affine_map(source: np.ndarray, target: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """(H, W, 2) float32 sampling map: each pixel of the target geometry -> its point in the source image.
+
+    Affine on each triangle of the target points' Delaunay triangulation (``source`` and ``target``: (P, 2)
+    corresponding points that include the canvas corners, so every pixel falls in a triangle).
+    """
+    from scipy.spatial import Delaunay
+
+    triangles = Delaunay(target).simplices
+    owner = np.full(shape, -1, dtype=np.int32)  # which triangle each pixel lies in
+    affines = np.zeros((len(triangles), 2, 3))
+    for k, corners in enumerate(triangles):
+        affines[k] = cv2.getAffineTransform(target[corners].astype(np.float32), source[corners].astype(np.float32))
+        cv2.fillConvexPoly(owner, np.round(target[corners]).astype(np.int32), k)
+    if (owner < 0).any():  # cannot happen with the corners included; kept exact anyway
+        raise RuntimeError("piecewise affine warp: pixels outside the triangulation")
+    grid = pixel_grid(shape).astype(np.float64)
+    m = affines[owner]  # (H, W, 2, 3)
+    return (m[..., 0] * grid[..., :1] + m[..., 1] * grid[..., 1:] + m[..., 2]).astype(np.float32)
+
+
+def blend_faces(a: BaseFace, b: BaseFace, share: float = 0.5) -> np.ndarray:
+    """(H, W, 3) uint8 morph of two people in ``a``'s canvas: neither of them, with real skin and features.
+
+    ``b`` is aligned to ``a`` (similarity on the landmarks); both are warped piecewise-affinely onto the mixed
+    landmark geometry ``(1 - share) a + share b``; their shading and colour (a Gaussian low band, sigma ~2% of the
+    face) are cross-dissolved with weight ``share``, and the fine detail (edges, skin texture, glasses) is the
+    dominant face's, so that no half-transparent feature (ghosted glasses) appears. Only the head is mixed; the
+    rest of the canvas stays ``a``'s.
+    """
+    height, width = a.image.shape[:2]
+    similarity, _ = cv2.estimateAffinePartial2D(b.landmarks.astype(np.float32), a.landmarks.astype(np.float32))
+    b_image = cv2.warpAffine(b.image, similarity, (width, height), flags=cv2.INTER_CUBIC,
+                             borderMode=cv2.BORDER_REFLECT_101)
+    b_points = affine_points(similarity, b.landmarks.astype(np.float32)).astype(np.float64)
+    frame = np.array([[0, 0], [width - 1, 0], [0, height - 1], [width - 1, height - 1], [width / 2, 0],
+                      [width / 2, height - 1], [0, height / 2], [width - 1, height / 2]], dtype=np.float64)
+    mixed = (1 - share) * a.landmarks + share * b_points
+    warped = []
+    for image, points in ((a.image, a.landmarks), (b_image, b_points)):
+        sampling = _piecewise_affine_map(np.vstack([points, frame]), np.vstack([mixed, frame]), (height, width))
+        warped.append(remap(image.astype(np.float32), sampling))
+    sigma = 0.02 * face_frame(mixed)[2]
+    low = [cv2.GaussianBlur(image, (0, 0), sigma) for image in warped]
+    detail = warped[1] - low[1] if share > 0.5 else warped[0] - low[0]
+    morph = (1 - share) * low[0] + share * low[1] + detail
+    head = _head_ellipse(mixed, (height, width))[..., None]
+    return np.clip(np.rint(warped[0] * (1 - head) + morph * head), 0, 255).astype(np.uint8)
 
 
 def _identity_warp(landmarks: np.ndarray, shape: tuple[int, int], size: float, cfg: IdentityConfig,

@@ -35,8 +35,11 @@ def _pinned_zip(members: Sequence[tuple[str, bytes]]) -> bytes:
     return out.getvalue()
 
 
-def action_units_cell(action_units: Sequence[int]) -> int | str:
-    """How the real sheet writes AUs: a lone AU as a number (``12``), several as text (``"1+2"``)."""
+def action_units_cell(action_units: Sequence[int] | int | str) -> int | str:
+    """How the real sheet writes AUs: a lone AU as a number (``12``), several as text (``"1+2"``); a cell already
+    written so (``12``, ``"4+R14"``) is kept."""
+    if isinstance(action_units, int | str):
+        return action_units
     return int(action_units[0]) if len(action_units) == 1 else "+".join(str(a) for a in action_units)
 
 
@@ -46,7 +49,7 @@ def write_coding_sheet(path: Path, rows: Sequence[dict]) -> None:
     Args:
         path: the .xlsx to write.
         rows: dicts with ``subject`` (e.g. ``"01"``), ``clip``, ``onset``, ``apex``, ``offset``, ``action_units``
-            (sequence of ints) and ``emotion``.
+            (sequence of ints, or a cell as ``action_units_cell`` returns it) and ``emotion``.
     """
     from openpyxl import Workbook
     from openpyxl.writer.excel import ExcelWriter

@@ -28,16 +28,19 @@ import cv2
 import numpy as np
 
 from preprocessing.annotations.sample import LABELS, DatasetError
+from preprocessing.demo import hard
 from preprocessing.demo.faces import (
     BASE_FACES,
     IdentityConfig,
     Subject,
     detect_landmarks,
+    identity_faces,
     load_base_face,
     make_subject,
 )
 from preprocessing.demo.files import write_coding_sheet, write_json, write_npz
 from preprocessing.demo.motions import EMOTIONS
+from preprocessing.demo.render import HARD_FIELDS as HARD_PLAN_FIELDS
 from preprocessing.demo.render import ClipPlan, RenderedClip, render_clip
 from preprocessing.runtime import cache_root
 from preprocessing.validation import from_dict
@@ -83,6 +86,21 @@ class DemoConfig:
     tremor_px: float = 0.1  # largest head tremor amplitude
     illumination_drift: float = 0.03  # |relative brightness / gradient change| from onset to offset
     noise_sigma: tuple[float, float] = (1.0, 2.0)  # sensor noise std, grey levels
+    # --- the hard preset (PRESETS["hard"]; preprocessing/demo/hard.py). These defaults are the easy demo's, which
+    # uses none of them (an easy config must leave them so: its files stay what they were before presets existed).
+    preset: str = "easy"  # "hard": a class is a mixture over shared AU combinations; "easy": a few fixed AU sets
+    label_noise: float = 0.0  # share of clips whose sheet emotion disagrees with the motion (annotator error)
+    apex_jitter: int = 0  # the sheet's apex is off the true one by up to this many frames (annotation error)
+    idiosyncrasy: float = 0.0  # std of a subject's per-AU bump shift (face sizes): muscles and geometry differ
+    preference_concentration: float = 1.0  # Dirichlet concentration of a subject's favourite AU combinations
+    distractor_probability: float = 0.0  # chance of a non-emotional movement per clip (speech, swallow, tic...)
+    distractor_amplitude: tuple[float, float] = (0.3, 1.5)  # its log-uniform peak, px at 224
+    nod_probability: float = 0.0  # chance of a head nod during a clip, in any class
+    nod_px: float = 0.0  # largest nod (vertical head shift), px at 224
+    flicker: float = 0.0  # largest std of the per-frame gain / gradient jitter (mains flicker, auto-exposure)
+    jpeg_quality_range: tuple[int, int] = (0, 0)  # per-clip JPEG quality, uniform ((0, 0): jpeg_quality for all)
+    identity_variation: float = 1.0  # scales the identity changes' ranges (IdentityConfig.scaled)
+    blend_identities: bool = False  # draw subjects from the base faces and morphs of two people (faces.py)
 
     def __post_init__(self) -> None:
         checks = [
@@ -94,24 +112,67 @@ class DemoConfig:
             ("width", self.width >= 256, "at least 256 px (the face is ~185-225 px)"),
             ("jpeg_quality", 1 <= self.jpeg_quality <= 100, "1..100"),
             ("blink_probability", 0 <= self.blink_probability <= 1, "a probability"),
+            ("preset", self.preset in PRESETS, f"one of {sorted(PRESETS)}"),
+            ("label_noise", 0 <= self.label_noise < 0.5, "a probability below 0.5"),
+            ("apex_jitter", self.apex_jitter >= 0, "0 or more frames"),
+            ("idiosyncrasy", self.idiosyncrasy >= 0, "0 or more"),
+            ("preference_concentration", self.preference_concentration > 0, "a positive number"),
+            ("distractor_probability", 0 <= self.distractor_probability <= 1, "a probability"),
+            ("distractor_amplitude", 0 < self.distractor_amplitude[0] <= self.distractor_amplitude[1],
+             "(low, high) with 0 < low <= high"),
+            ("nod_probability", 0 <= self.nod_probability <= 1, "a probability"),
+            ("jpeg_quality_range", tuple(self.jpeg_quality_range) == (0, 0)
+             or 1 <= self.jpeg_quality_range[0] <= self.jpeg_quality_range[1] <= 100,
+             "(0, 0) or (low, high) with 1 <= low <= high <= 100"),
+            ("identity_variation", self.identity_variation > 0, "a positive factor"),
         ]
         for name, ok, expected in checks:
             if not ok:
                 raise ValueError(f"demo parameter {name}={getattr(self, name)!r}: expected {expected}")
+        if self.preset == "easy":
+            defaults = DemoConfig.__dataclass_fields__
+            used = [name for name in HARD_FIELDS if getattr(self, name) != defaults[name].default]
+            if used:
+                raise ValueError(f"demo parameters {', '.join(used)}: only the hard preset uses them; pass "
+                                 "preset='hard'")
 
     @property
     def n_clips(self) -> int:
         return self.n_subjects * self.clips_per_subject
 
 
+HARD_FIELDS = tuple(DemoConfig.__dataclass_fields__)[tuple(DemoConfig.__dataclass_fields__).index("preset"):]
+HARD_VERSION = 1  # bump whenever the hard preset's output for a given seed changes (the easy demo keeps VERSION)
+
 DEFAULT_DEMO: dict = {}  # the default demo's size parameters: DemoConfig's defaults
+# Named presets: DemoConfig fields on top of its defaults. "hard" is calibrated so that a linear probe on the
+# stored flow lands at a pooled LOSO UAR of about 0.60-0.70, as simple methods do on the real composite (README,
+# "Hard preset"); its values are what real data has (the README's table of reasons).
+PRESETS: dict[str, dict] = {
+    "easy": {},
+    "hard": {
+        "preset": "hard", "n_subjects": 30, "clips_per_subject": 8, "min_frames": 12, "max_frames": 24,
+        "amplitude": (0.15, 2.5), "amplitude_limits": (0.1, 3.0), "subject_intensity": (0.7, 1.4),
+        "subject_asymmetry": 0.25, "drift_px": 0.45, "drift_deg": 0.2, "tremor_px": 0.12, "illumination_drift": 0.03,
+        "noise_sigma": (1.5, 2.5), "label_noise": 0.04, "apex_jitter": 2, "idiosyncrasy": 0.01,
+        "preference_concentration": 1.5, "distractor_probability": 0.3, "distractor_amplitude": (0.3, 1.5),
+        "nod_probability": 0.15, "nod_px": 1.0, "flicker": 0.006, "jpeg_quality_range": (55, 75),
+        "identity_variation": 1.5, "blend_identities": True,
+    },
+}
 # A tiny demo for tests: 3 subjects x 3 clips of 8-10 frames (all three classes), a few seconds to generate.
 SMALL_DEMO: dict = {"n_subjects": 3, "clips_per_subject": 3, "min_frames": 8, "max_frames": 10}
 
 
-def make_config(**params) -> DemoConfig:
-    """``DemoConfig`` from keyword parameters; unknown names raise a ``ValueError`` listing the valid ones."""
-    params = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
+def make_config(preset: str = "easy", **params) -> DemoConfig:
+    """``DemoConfig`` of a preset (``PRESETS``) with keyword overrides.
+
+    Raises:
+        ValueError: an unknown preset, an unknown parameter (the message lists the valid ones) or a bad value.
+    """
+    if preset not in PRESETS:
+        raise ValueError(f"demo preset {preset!r}: expected one of {sorted(PRESETS)}")
+    params = {**PRESETS[preset], **{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}}
     return from_dict(DemoConfig, params, "demo", "parameters")
 
 
@@ -119,8 +180,12 @@ def manifest(seed: int, config: DemoConfig) -> dict:
     """What ``demo.json`` holds: identifies a dataset exactly (the cache key)."""
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise ValueError(f"demo seed={seed!r}: expected a non-negative integer")
-    return {"generator": "preprocessing.demo", "version": VERSION, "seed": int(seed),
-            "params": json.loads(json.dumps(dataclasses.asdict(config)))}
+    params = dataclasses.asdict(config)
+    if config.preset == "easy":  # as before presets existed: easy demos keep their demo.json and caches
+        return {"generator": "preprocessing.demo", "version": VERSION, "seed": int(seed),
+                "params": json.loads(json.dumps({k: v for k, v in params.items() if k not in HARD_FIELDS}))}
+    return {"generator": "preprocessing.demo", "version": VERSION, "preset": config.preset,
+            "preset_version": HARD_VERSION, "seed": int(seed), "params": json.loads(json.dumps(params))}
 
 
 def class_counts(n_clips: int) -> dict[str, int]:
@@ -150,35 +215,49 @@ def _clip_names(rng: np.random.Generator, count: int) -> list[str]:
 
 
 def plan_demo(seed: int, config: DemoConfig) -> tuple[list[dict], list[ClipPlan]]:
-    """Draw every subject's base face and random stream and every clip's parameters.
+    """Draw every subject's base face and random stream and every clip's parameters (no rendering: cheap).
 
     Each subject and clip has its own generator seeded from ``(seed, kind, index)``, so one clip's draws do not
-    depend on how many clips came before it.
+    depend on how many clips came before it. The hard preset draws on top, from streams of its own, so that the
+    easy demo's draws stay what they were.
 
     Returns:
-        ``(subjects, clips)``: subject dicts (name, base face, seed words, intensity, asymmetry) and clip plans
-        sorted by subject then clip name.
+        ``(subjects, clips)``: subject dicts (name, base face, seed words, intensity, asymmetry; the hard preset's
+        ``style``) and clip plans sorted by subject then clip name.
     """
     plan_rng = np.random.default_rng([seed, 0])
     first_base = int(plan_rng.integers(len(BASE_FACES)))
     labels = [label for label in LABELS for _ in range(class_counts(config.n_clips)[label])]
     labels = [labels[i] for i in plan_rng.permutation(len(labels))]
+    hard_preset = config.preset == "hard"
+    faces = BASE_FACES[first_base:] + BASE_FACES[:first_base]
+    if hard_preset:  # every subject its own identity while there are enough (28 for the four photos)
+        faces = identity_faces() if config.blend_identities else BASE_FACES
+        faces = tuple(faces[i] for i in np.random.default_rng([seed, 7]).permutation(len(faces)))
     subjects, clips = [], []
     for s in range(config.n_subjects):
         srng = np.random.default_rng([seed, 1, s])
         subject = {
             "name": f"sub{s + 1:02d}",
-            "base_face": BASE_FACES[(first_base + s) % len(BASE_FACES)],
+            "base_face": faces[s % len(faces)],
             "seed_words": [seed, 2, s],
             "intensity": float(srng.uniform(*config.subject_intensity)),
             "asymmetry": float(np.clip(srng.normal(0.0, config.subject_asymmetry), -0.5, 0.5)),
         }
+        if hard_preset:
+            subject["style"] = hard.subject_style(np.random.default_rng([seed, 5, s]), config.idiosyncrasy,
+                                                  config.preference_concentration)
         subjects.append(subject)
         names = _clip_names(srng, config.clips_per_subject)
         for c, name in enumerate(names):
             index = s * config.clips_per_subject + c
-            clips.append(_plan_clip(np.random.default_rng([seed, 3, s, c]), config, subject, name, labels[index],
-                                    cross_hundred=index % 5 == 0))
+            plan = _plan_clip(np.random.default_rng([seed, 3, s, c]), config, subject, name, labels[index],
+                              cross_hundred=index % 5 == 0)
+            if hard_preset:
+                plan = dataclasses.replace(plan, **hard.harden_clip(
+                    np.random.default_rng([seed, 6, s, c]), config, subject["style"], plan.label, plan.n_frames,
+                    plan.apex_index, plan.asymmetry))
+            clips.append(plan)
     return subjects, clips
 
 
@@ -248,7 +327,8 @@ def _render_detectable(subject: Subject, plan: ClipPlan, config: DemoConfig, see
                        f"head poses within {MAX_ONSET_ERROR} px; dlib or the photo changed?")
 
 
-def _write_clip(root: Path, plan: ClipPlan, rendered: RenderedClip, subject: Subject, quality: int) -> dict:
+def _write_clip(root: Path, plan: ClipPlan, rendered: RenderedClip, subject: Subject, quality: int,
+                hard_preset: bool) -> dict:
     folder = root / FRAMES_DIR / plan.subject / plan.clip
     folder.mkdir(parents=True)
     params = [cv2.IMWRITE_JPEG_QUALITY, quality]
@@ -260,14 +340,26 @@ def _write_clip(root: Path, plan: ClipPlan, rendered: RenderedClip, subject: Sub
     # flat file names: a ground_truth/subNN/ tree would look like a second CASME II frames folder
     truth_path = f"{GROUND_TRUTH_DIR}/{plan.subject}_{plan.clip}.npz"
     (root / GROUND_TRUTH_DIR).mkdir(exist_ok=True)
-    write_npz(root / truth_path, {
+    arrays = {
         "micro": rendered.micro, "expression": rendered.expression, "blink": rendered.blink,
         "profile": rendered.profile, "closure": rendered.closure, "head": rendered.head,
         "frame_numbers": np.asarray(plan.frame_numbers, dtype=np.int64),
         "landmarks_onset": rendered.landmarks_onset,
-    })
+    }
+    if hard_preset:  # zeros when the clip has no distractor, so that every hard clip has the same arrays
+        arrays["distractor"] = (rendered.distractor if rendered.distractor is not None
+                                else np.zeros_like(rendered.expression))
+        arrays["distractor_profile"] = (rendered.distractor_profile if rendered.distractor_profile is not None
+                                        else np.zeros_like(rendered.profile))
+    write_npz(root / truth_path, arrays)
     record = dataclasses.asdict(plan)
     blink_frames = [n for n, c in zip(plan.frame_numbers, rendered.closure) if c > 0]
+    if hard_preset:  # the truth next to what the sheet says
+        record.update(sheet_label=plan.sheet_label, sheet_emotion=plan.sheet_emotion, sheet_apex=plan.sheet_apex,
+                      sheet_label_index=LABELS.index(plan.sheet_label),
+                      sheet_action_units=hard.sheet_action_units(plan.components), jpeg_quality=quality)
+    else:  # as before presets existed
+        record = {k: v for k, v in record.items() if k not in HARD_PLAN_FIELDS}
     record.update(apex=plan.apex, offset=plan.offset, label_index=LABELS.index(plan.label),
                   amplitude_px=rendered.amplitude_px, face_size_px=subject.face_size, base_face=subject.base,
                   blink_frames=blink_frames, landmarks_onset=rendered.landmarks_onset,
@@ -300,7 +392,8 @@ def _detectable_subject(spec: dict, shape: tuple[int, int], identity: IdentityCo
 def _write_dataset(root: Path, seed: int, config: DemoConfig) -> None:
     subjects, plans = plan_demo(seed, config)
     shape = (config.height, config.width)
-    identity = IdentityConfig()
+    identity = IdentityConfig().scaled(config.identity_variation)
+    hard_preset = config.preset == "hard"
     built: dict[str, Subject] = {}
     for spec in subjects:
         built[spec["name"]] = _detectable_subject(spec, shape, identity)
@@ -311,17 +404,20 @@ def _write_dataset(root: Path, seed: int, config: DemoConfig) -> None:
         subject_index, clip_index = divmod(index, config.clips_per_subject)
         plan, rendered, draws = _render_detectable(built[plan.subject], plan, config, seed,
                                                    (subject_index, clip_index))
-        records.append(_write_clip(root, plan, rendered, built[plan.subject], config.jpeg_quality))
+        records.append(_write_clip(root, plan, rendered, built[plan.subject],
+                                   plan.jpeg_quality or config.jpeg_quality, hard_preset))
         records[-1]["pose_draws"] = draws
     write_coding_sheet(root / SHEET_NAME, [
-        {"subject": r["subject"].removeprefix("sub"), "clip": r["clip"], "onset": r["onset"], "apex": r["apex"],
-         "offset": r["offset"], "action_units": r["action_units"], "emotion": r["emotion"]} for r in records
+        {"subject": r["subject"].removeprefix("sub"), "clip": r["clip"], "onset": r["onset"],
+         "apex": r.get("sheet_apex", r["apex"]), "offset": r["offset"],
+         "action_units": r.get("sheet_action_units", r["action_units"]),
+         "emotion": r.get("sheet_emotion", r["emotion"])} for r in records
     ])
     write_json(root / GROUND_TRUTH, {"version": VERSION, "seed": seed, "subjects": subjects, "clips": records})
     write_json(root / MANIFEST, manifest(seed, config))  # last: only a complete dataset has it
 
 
-def generate_demo(root: Path, *, seed: int = 0, **size_params) -> Path:
+def generate_demo(root: Path, *, seed: int = 0, preset: str = "easy", **size_params) -> Path:
     """Write the demo dataset to ``root`` (replacing an older demo there), atomically.
 
     The dataset is written into a temporary folder beside ``root`` and renamed into place, so an interrupted
@@ -329,9 +425,10 @@ def generate_demo(root: Path, *, seed: int = 0, **size_params) -> Path:
 
     Args:
         root: output folder; created, or replaced if it holds a demo (a ``demo.json``).
-        seed: random seed; the same seed and parameters give byte-identical files.
-        **size_params: ``DemoConfig`` fields, e.g. ``n_subjects``, ``clips_per_subject``, ``min_frames``,
-            ``max_frames``, ``height``, ``width`` (``SMALL_DEMO`` is a tiny set).
+        seed: random seed; the same seed, preset and parameters give byte-identical files.
+        preset: ``"easy"`` (the quick smoke dataset) or ``"hard"`` (``PRESETS``; README, "Hard preset").
+        **size_params: ``DemoConfig`` fields on top of the preset, e.g. ``n_subjects``, ``clips_per_subject``,
+            ``min_frames``, ``max_frames``, ``height``, ``width`` (``SMALL_DEMO`` is a tiny set).
 
     Returns:
         ``root``.
@@ -339,7 +436,7 @@ def generate_demo(root: Path, *, seed: int = 0, **size_params) -> Path:
     Raises:
         DatasetError: ``root`` exists, is not empty and is not a demo dataset (nothing is overwritten).
     """
-    config = make_config(**size_params)
+    config = make_config(preset, **size_params)
     expected = manifest(seed, config)  # validates the seed before anything is written
     root = Path(root).expanduser().resolve()
     if root.exists() and not (root / MANIFEST).is_file() and (not root.is_dir() or any(root.iterdir())):
@@ -371,42 +468,44 @@ def _read_manifest(root: Path) -> dict | None:
         return None
 
 
-def is_current(root: Path, *, seed: int = 0, **size_params) -> bool:
-    """Whether ``root`` holds a complete demo of this generator version, seed and parameters."""
-    return _read_manifest(Path(root).expanduser()) == manifest(seed, make_config(**size_params))
+def is_current(root: Path, *, seed: int = 0, preset: str = "easy", **size_params) -> bool:
+    """Whether ``root`` holds a complete demo of this generator version, seed, preset and parameters."""
+    return _read_manifest(Path(root).expanduser()) == manifest(seed, make_config(preset, **size_params))
 
 
-def default_root(seed: int = 0, **size_params) -> Path:
-    """Cache folder of a demo: ``$MER_RAY_CACHE/demo/v<VERSION>-seed<seed>`` (+ a parameter hash if not default)."""
-    config = make_config(**size_params)
-    name = f"v{VERSION}-seed{seed}"
-    if config != DemoConfig():
+def default_root(seed: int = 0, preset: str = "easy", **size_params) -> Path:
+    """Cache folder of a demo: ``$MER_RAY_CACHE/demo/v<VERSION>-seed<seed>``, then ``-hard<HARD_VERSION>`` for the
+    hard preset, then a parameter hash when the parameters are not the preset's own."""
+    config = make_config(preset, **size_params)
+    name = f"v{VERSION}-seed{seed}" + ("" if preset == "easy" else f"-{preset}{HARD_VERSION}")
+    if config != make_config(preset):
         params = json.dumps(manifest(seed, config)["params"], sort_keys=True)
         name += f"-{hashlib.sha1(params.encode()).hexdigest()[:10]}"
     return cache_root() / "demo" / name
 
 
-def ensure_demo(root: Path | None = None, *, seed: int = 0, **size_params) -> Path:
+def ensure_demo(root: Path | None = None, *, seed: int = 0, preset: str = "easy", **size_params) -> Path:
     """The demo dataset, generated on first use and reused afterwards.
 
     Args:
-        root: where it lives; default ``default_root(seed, **size_params)`` under ``$MER_RAY_CACHE``.
+        root: where it lives; default ``default_root(seed, preset, **size_params)`` under ``$MER_RAY_CACHE``.
         seed: random seed.
+        preset: ``"easy"`` or ``"hard"`` (see ``generate_demo``).
         **size_params: ``DemoConfig`` fields (see ``generate_demo``).
 
     Returns:
         The dataset root (holding ``CASME2_RAW_selected/`` and ``CASME2-coding-demo.xlsx``). An existing folder
-        is reused only when its ``demo.json`` matches this generator version, seed and parameters; otherwise the
-        demo is generated again.
+        is reused only when its ``demo.json`` matches this generator version, seed, preset and parameters;
+        otherwise the demo is generated again.
     """
-    config = make_config(**size_params)
-    root = Path(root).expanduser().resolve() if root is not None else default_root(seed, **size_params)
-    if is_current(root, seed=seed, **size_params):
+    config = make_config(preset, **size_params)
+    root = Path(root).expanduser().resolve() if root is not None else default_root(seed, preset, **size_params)
+    if is_current(root, seed=seed, preset=preset, **size_params):
         return root
-    logger.info("generating the built-in demo dataset into %s (%s)", root,
+    logger.info("generating the built-in demo dataset (%s preset) into %s (%s)", preset, root,
                 "out of date: other generator version or parameters" if root.exists() else "first use")
     start = time.perf_counter()
-    generate_demo(root, seed=seed, **size_params)
+    generate_demo(root, seed=seed, preset=preset, **size_params)
     logger.info("demo dataset ready in %.1f s: %d subjects, %d clips", time.perf_counter() - start,
                 config.n_subjects, config.n_clips)
     return root

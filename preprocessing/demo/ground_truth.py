@@ -9,9 +9,13 @@ Per clip, ``ground_truth/subNN_<clip>.npz`` holds (H, W = frame size, n = frames
 - ``profile`` (n,), ``closure`` (n,): expression intensity and lid closure per frame.
 - ``head`` (n, 2, 3): neutral-face -> frame rigid transform per frame.
 - ``frame_numbers`` (n,), ``landmarks_onset`` (68, 2): true landmarks in the onset frame.
+- hard preset only: ``distractor`` (H, W, 2) float32, the peak field ``D`` of a non-emotional movement (speech,
+  swallow, lid twitch, glance; zeros if none), neutral-face coordinates, and ``distractor_profile`` (n,) its
+  intensity per frame. ``micro`` is the micro-expression alone, without it; head nods are in ``head``.
 
-Frame ``t`` shows neutral point ``p`` at ``head_t(p + profile_t E(p) + closure_t B(p))``. Illumination drift,
-noise, JPEG and the lids' colour change during blinks are photometric: they are not part of any flow here.
+Frame ``t`` shows neutral point ``p`` at ``head_t(p + profile_t E(p) + closure_t B(p) + distractor_t D(p))``.
+Illumination drift and flicker, noise, JPEG and the lids' colour change during blinks are photometric: they are
+not part of any flow here.
 """
 
 from __future__ import annotations
@@ -54,7 +58,7 @@ def frame_flow(truth: dict, first: int, second: int) -> np.ndarray:
 
     Returns:
         (H, W, 2) float32 ``(u, v)``: the pixel ``(y, x)`` of ``first`` shows up at ``(y + v, x + u)`` in
-        ``second`` (head motion, expression and lid motion; no photometric change).
+        ``second`` (head motion, expression, lid motion and any distractor; no photometric change).
     """
     numbers = truth["frame_numbers"].tolist()
     a, b = numbers.index(first), numbers.index(second)
@@ -62,8 +66,11 @@ def frame_flow(truth: dict, first: int, second: int) -> np.ndarray:
     grid = pixel_grid(shape)
 
     def deformation(i: int) -> np.ndarray:
-        return (truth["expression"] * np.float32(truth["profile"][i])
-                + truth["blink"] * np.float32(truth["closure"][i]))
+        field = (truth["expression"] * np.float32(truth["profile"][i])
+                 + truth["blink"] * np.float32(truth["closure"][i]))
+        if "distractor" in truth:  # the hard preset's non-emotional movement
+            field += truth["distractor"] * np.float32(truth["distractor_profile"][i])
+        return field
 
     neutral = affine_points(invert_affine(truth["head"][a]), grid)  # deformed-face point seen at q in `first`
     neutral = invert_displacement(deformation(a), neutral)  # the neutral point p

@@ -42,6 +42,8 @@ class Bump:
     mirror: bool = True  # also apply the mirror image on the other half of the face
 
 
+_EYE_LEFT, _EYE_RIGHT = tuple(range(36, 42)), tuple(range(42, 48))  # the six points of each eye opening
+
 # Bumps are given for the image-left half of the face; `mirror` adds the image-right twin (x direction flipped).
 # "out" = -x on the image-left half (away from the midline), "up" = -y.
 ACTION_UNITS: dict[int, tuple[Bump, ...]] = {
@@ -59,10 +61,34 @@ ACTION_UNITS: dict[int, tuple[Bump, ...]] = {
     14: (Bump((48,), (-1.0, -0.1), 0.6),),
     # lip corner depressor: corners down (and slightly out)
     15: (Bump((48,), (-0.25, 1.0)), Bump((48, 5), (-0.1, 1.0), 0.45, 0.12)),
+    # --- moved by the hard preset only (the easy demo's classes move the AUs above) ---
+    # upper lid raiser: upper lids up
+    5: (Bump((37, 38), (0.0, -1.0), 1.0, 0.06),),
+    # lid tightener: lower lids up and in
+    7: (Bump((40, 41), (0.25, -1.0), 1.0, 0.06), Bump((36,), (0.4, -0.6), 0.5, 0.05)),
+    # nose wrinkler: the sides of the nose up, the upper lip a little
+    9: (Bump((31, 29), (0.15, -1.0), 1.0, 0.08), Bump((50,), (0.0, -1.0), 0.4, 0.07)),
+    # upper lip raiser
+    10: (Bump((50, 49), (0.0, -1.0), 1.0, 0.08),),
+    # chin raiser: chin and lower lip up (midline: no mirror)
+    17: (Bump((8,), (0.0, -1.0), 1.0, 0.12, False), Bump((57,), (0.0, -1.0), 0.6, 0.08, False)),
+    # lip stretcher: corners pulled out and a little down
+    20: (Bump((48,), (-1.0, 0.3), 0.8, 0.1),),
+    # lip pressor: lips pressed together and in
+    24: (Bump((51,), (0.0, 1.0), 0.7, 0.06, False), Bump((57,), (0.0, -1.0), 0.7, 0.06, False),
+         Bump((48,), (0.8, 0.0), 0.5, 0.07)),
+    # lips part: the lower lip drops a little
+    25: (Bump((57,), (0.0, 1.0), 1.0, 0.08, False),),
+    # jaw drop: chin and lower lip down
+    26: (Bump((8,), (0.0, 1.0), 1.0, 0.16, False), Bump((57,), (0.0, 1.0), 0.8, 0.1, False)),
+    # eyes turn toward the image's left / right (a glance: the iris and lids inside each eye opening)
+    61: (Bump(_EYE_LEFT, (-1.0, 0.0), 1.0, 0.03, False), Bump(_EYE_RIGHT, (-1.0, 0.0), 1.0, 0.03, False)),
+    62: (Bump(_EYE_LEFT, (1.0, 0.0), 1.0, 0.03, False), Bump(_EYE_RIGHT, (1.0, 0.0), 1.0, 0.03, False)),
 }
 
 # dlib 68-point left/right correspondence (image-left index -> image-right index) for the points bumps use.
-MIRROR = {17: 26, 18: 25, 19: 24, 20: 23, 21: 22, 2: 14, 3: 13, 4: 12, 5: 11, 31: 35, 48: 54, 36: 45, 39: 42}
+MIRROR = {17: 26, 18: 25, 19: 24, 20: 23, 21: 22, 2: 14, 3: 13, 4: 12, 5: 11, 31: 35, 48: 54, 36: 45, 39: 42,
+          37: 44, 38: 43, 40: 47, 41: 46, 49: 53, 50: 52, 29: 29}
 
 
 def face_frame(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
@@ -116,7 +142,7 @@ def add_bump(field: np.ndarray, centre: np.ndarray, vector: np.ndarray, radius: 
 
 
 def action_unit_field(landmarks: np.ndarray, action_units: Sequence[int], amplitude: float,
-                      shape: tuple[int, int], *, asymmetry: float = 0.0) -> np.ndarray:
+                      shape: tuple[int, int], *, asymmetry: float = 0.0, radius_scale: float = 1.0) -> np.ndarray:
     """Displacement field of a set of action units, peak displacement ``amplitude`` pixels.
 
     Args:
@@ -126,6 +152,7 @@ def action_unit_field(landmarks: np.ndarray, action_units: Sequence[int], amplit
         shape: ``(H, W)`` of the field.
         asymmetry: in [-1, 1]; the image-left half is scaled by ``1 - asymmetry``, the right by ``1 + asymmetry``
             before the peak is set to ``amplitude``.
+        radius_scale: multiplies every bump's support radius (a subject's larger or smaller muscle).
 
     Returns:
         (H, W, 2) float32 ``(u, v)`` field, exactly zero away from the moved landmarks.
@@ -153,7 +180,7 @@ def action_unit_field(landmarks: np.ndarray, action_units: Sequence[int], amplit
             for indices, local, side_weight in sides:
                 centre = landmarks[list(indices)].mean(axis=0)
                 vector = (local[0] * x_axis + local[1] * y_axis) * bump.weight * side_weight
-                add_bump(field, centre, vector, bump.radius * size)
+                add_bump(field, centre, vector, bump.radius * size * radius_scale)
     peak = float(np.sqrt((field.astype(np.float64) ** 2).sum(axis=-1)).max())
     if peak > 0:
         field *= np.float32(amplitude / peak)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from preprocessing.demo import hard
 from preprocessing.demo.faces import Subject
 from preprocessing.demo.motions import (
     REFERENCE_FACE,
@@ -56,10 +57,30 @@ class ClipPlan:
     gradient_angle_deg: float
     noise_sigma: float  # sensor noise std, grey levels
     noise_seed: int
+    # hard preset only (preprocessing/demo/hard.py); the defaults leave an easy clip's frames as they were
+    components: tuple[tuple[float, ...], ...] = ()  # (au, weight, dx, dy, turn, scale, asymmetry); () = action_units
+    sheet_label: str = ""  # the class the coding sheet's emotion means ("" = label); differs under label noise
+    sheet_emotion: str = ""  # the emotion the sheet writes ("" = emotion)
+    sheet_apex_index: int = -1  # the sheet's apex (an annotation off by a few frames; -1 = apex_index)
+    distractor_kind: str = ""  # a non-emotional movement on top ("" = none): speech, swallow, lid twitch, glance
+    distractor: tuple[tuple[float, ...], ...] = ()  # its components, as ``components``
+    distractor_amplitude_224: float = 0.0  # its peak displacement at the 224-px face scale
+    distractor_start: int = -1  # its own raised-cosine pulse: start frame index and duration
+    distractor_duration: int = 0
+    nod_px: float = 0.0  # a head nod: peak vertical head shift at the 224-px face scale (+ down), with its pulse
+    nod_start: int = -1
+    nod_duration: int = 0
+    flicker: float = 0.0  # std of a per-frame relative gain and gradient jitter
+    jpeg_quality: int = 0  # this clip's JPEG quality (0 = the dataset's)
 
     @property
     def apex(self) -> int:
         return self.onset + self.apex_index
+
+    @property
+    def sheet_apex(self) -> int:
+        """The apex the coding sheet gives (the true one unless the annotation is off)."""
+        return self.onset + (self.sheet_apex_index if self.sheet_apex_index >= 0 else self.apex_index)
 
     @property
     def offset(self) -> int:
@@ -83,19 +104,34 @@ class RenderedClip:
     head: np.ndarray  # (n, 2, 3) neutral-face -> frame affine per frame
     micro: np.ndarray  # (H, W, 2) float32 onset -> apex micro-expression flow in the onset frame's coordinates
     landmarks_onset: np.ndarray  # (68, 2) true landmarks in the onset frame
+    distractor: np.ndarray | None = None  # (H, W, 2) float32 D: a distractor's peak field (hard preset), or None
+    distractor_profile: np.ndarray | None = None  # (n,) its intensity per frame
 
 
-def head_affines(plan: ClipPlan, centre: np.ndarray) -> np.ndarray:
-    """(n, 2, 3) neutral-face -> frame rigid transforms (rotation about ``centre`` plus translation)."""
+HARD_FIELDS = tuple(f for f in ClipPlan.__dataclass_fields__ if f not in (
+    "subject", "clip", "emotion", "label", "action_units", "onset", "n_frames", "apex_index", "release",
+    "amplitude_224", "asymmetry", "head_rotation_deg", "head_translation", "drift_rotation_deg", "drift_translation",
+    "tremor_px", "tremor_period", "tremor_phase", "blink_start", "blink_duration", "blink_closure", "gain_drift",
+    "gradient_drift", "gradient_angle_deg", "noise_sigma", "noise_seed"))  # ClipPlan fields only hard clips use
+
+
+def head_affines(plan: ClipPlan, centre: np.ndarray, face_scale: float = 1.0) -> np.ndarray:
+    """(n, 2, 3) neutral-face -> frame rigid transforms (rotation about ``centre`` plus translation).
+
+    ``face_scale``: frame pixels per pixel at the 224-px face scale (converts ``plan.nod_px``).
+    """
     s = np.arange(plan.n_frames, dtype=np.float64) / (plan.n_frames - 1)
     t = np.arange(plan.n_frames, dtype=np.float64)
     tremor = plan.tremor_px * np.sin(2 * np.pi * t / plan.tremor_period + plan.tremor_phase)
+    nod = plan.nod_px * face_scale * hard.pulse(plan.n_frames, plan.nod_start, plan.nod_duration)
     affines = np.zeros((plan.n_frames, 2, 3))
     for i in range(plan.n_frames):
         theta = np.deg2rad(plan.head_rotation_deg + plan.drift_rotation_deg * s[i])
         rotation = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
         shift = np.asarray(plan.head_translation) + np.asarray(plan.drift_translation) * s[i]
         shift = shift + tremor[i] * np.array([0.6, 0.8])  # a nod-like tremor, mostly vertical
+        if plan.nod_px:
+            shift = shift + nod[i] * np.array([0.0, 1.0])
         affines[i, :, :2] = rotation
         affines[i, :, 2] = centre + shift - rotation @ centre
     return affines
@@ -150,8 +186,18 @@ def render_clip(subject: Subject, plan: ClipPlan) -> RenderedClip:
     shape = subject.image.shape[:2]
     height, width = shape
     amplitude_px = plan.amplitude_224 * subject.face_size / REFERENCE_FACE
-    expression = action_unit_field(subject.landmarks, plan.action_units, amplitude_px, shape,
-                                   asymmetry=plan.asymmetry)
+    if plan.components:
+        expression = hard.components_field(subject.landmarks, plan.components, amplitude_px, shape,
+                                           subject.face_size)
+    else:
+        expression = action_unit_field(subject.landmarks, plan.action_units, amplitude_px, shape,
+                                       asymmetry=plan.asymmetry)
+    distractor, distractor_profile = None, None
+    if plan.distractor:
+        distractor = hard.components_field(subject.landmarks, plan.distractor,
+                                           plan.distractor_amplitude_224 * subject.face_size / REFERENCE_FACE,
+                                           shape, subject.face_size)
+        distractor_profile = hard.pulse(plan.n_frames, plan.distractor_start, plan.distractor_duration)
     profile = expression_profile(plan.n_frames, plan.apex_index, release=plan.release)
     if plan.blink_start >= 0:
         blink = blink_field(subject.landmarks, shape)
@@ -160,29 +206,39 @@ def render_clip(subject: Subject, plan: ClipPlan) -> RenderedClip:
     else:
         blink = np.zeros((*shape, 2), dtype=np.float32)
         closure = np.zeros(plan.n_frames)
-    head = head_affines(plan, subject.landmarks.mean(axis=0))
+    head = head_affines(plan, subject.landmarks.mean(axis=0), subject.face_size / REFERENCE_FACE)
 
     grid = pixel_grid(shape)
     # pixels within the largest displacement (+2 px) of the moving region: the only ones the warp can change
     moving = (np.abs(expression).sum(axis=-1) + np.abs(blink).sum(axis=-1)) > 0
     grow = int(np.ceil(np.abs(expression).max() + np.abs(blink).max())) + 2
+    if distractor is not None:
+        moving |= np.abs(distractor).sum(axis=-1) > 0
+        grow += int(np.ceil(np.abs(distractor).max()))
     reach = cv2.dilate(moving.astype(np.uint8), np.ones((2 * grow + 1, 2 * grow + 1), np.uint8))
     # the fields cropped to that region (its rim is zero, so sampling clamped to the crop stays exact)
     rows, cols = np.flatnonzero(reach.any(axis=1)), np.flatnonzero(reach.any(axis=0))
     y0, y1, x0, x1 = (rows[0], rows[-1] + 1, cols[0], cols[-1] + 1) if rows.size else (0, 1, 0, 1)
     corner = np.float32([x0, y0])
     expression_crop, blink_crop = expression[y0:y1, x0:x1], blink[y0:y1, x0:x1]
+    distractor_crop = distractor[y0:y1, x0:x1] if distractor is not None else None
+    extra = distractor_profile if distractor_profile is not None else np.zeros(plan.n_frames)
     ramp_angle = np.deg2rad(plan.gradient_angle_deg)
     ramp = ((grid[..., 0] - width / 2) * np.cos(ramp_angle) + (grid[..., 1] - height / 2) * np.sin(ramp_angle)) / width
     noise_rng = np.random.default_rng(plan.noise_seed)
     noise_scale = np.float32(plan.noise_sigma / np.sqrt(1 / 6))  # u1 + u2 - 1 has std sqrt(1/6)
+    # per-frame flicker of the gain and of the gradient (mains flicker, auto-exposure), independent per frame
+    flicker = (np.random.default_rng([plan.noise_seed, 1]).normal(0.0, plan.flicker, (2, plan.n_frames))
+               if plan.flicker else np.zeros((2, plan.n_frames)))
     frames = []
     for i in range(plan.n_frames):
         targets = affine_points(invert_affine(head[i]), grid)  # frame pixel -> deformed neutral face
-        if (profile[i] > 0 or closure[i] > 0) and rows.size:
+        if (profile[i] > 0 or closure[i] > 0 or extra[i] > 0) and rows.size:
             field = expression_crop * np.float32(profile[i])
             if closure[i] > 0:
                 field += blink_crop * np.float32(closure[i])
+            if extra[i] > 0:
+                field += distractor_crop * np.float32(extra[i])
             # only pixels whose target lies near the field's support can move: invert the field there alone
             active = np.flatnonzero(cv2.warpAffine(reach, head[i], (width, height), flags=cv2.INTER_NEAREST))
             flat = targets.reshape(-1, 2)
@@ -192,7 +248,8 @@ def render_clip(subject: Subject, plan: ClipPlan) -> RenderedClip:
             source = subject.image * np.float32(1 - closure[i]) + lidded * np.float32(closure[i])
         image = remap(source, targets)  # (H, W, 3) float32
         s = i / (plan.n_frames - 1)
-        light = np.float32(1 + plan.gain_drift * s) + np.float32(plan.gradient_drift * s) * ramp
+        light = (np.float32(1 + plan.gain_drift * s + flicker[0, i])
+                 + np.float32(plan.gradient_drift * s + flicker[1, i]) * ramp)
         image *= light[..., None]
         # sensor noise on the luminance: zero-mean, std noise_sigma, triangular (two uniforms: 3x cheaper than a
         # normal); independent per pixel and frame
@@ -211,4 +268,5 @@ def render_clip(subject: Subject, plan: ClipPlan) -> RenderedClip:
     landmarks_onset = affine_points(head[0], subject.landmarks.astype(np.float32))
     return RenderedClip(frames=frames, amplitude_px=amplitude_px, expression=expression, blink=blink,
                         profile=profile, closure=closure, head=head, micro=micro.astype(np.float32),
-                        landmarks_onset=landmarks_onset.astype(np.float64))
+                        landmarks_onset=landmarks_onset.astype(np.float64), distractor=distractor,
+                        distractor_profile=distractor_profile)

@@ -17,9 +17,9 @@ NAME = "demo"
 TITLE = "built-in demo"
 
 
-def demo_size(small: bool = False, n_subjects: int = 0, clips_per_subject: int = 0) -> dict:
-    """Size parameters for ``ensure_demo``: the small or default demo, with any non-zero override on top."""
-    params = dict(SMALL_DEMO) if small else {}
+def demo_size(small: bool = False, n_subjects: int = 0, clips_per_subject: int = 0, preset: str = "easy") -> dict:
+    """Parameters for ``ensure_demo``: the preset (small: a tiny version of it), with any non-zero override on top."""
+    params = {**({"preset": preset} if preset != "easy" else {}), **(SMALL_DEMO if small else {})}
     if n_subjects:
         params["n_subjects"] = n_subjects
     if clips_per_subject:
@@ -32,7 +32,7 @@ def _relabel(subject: str) -> str:
 
 
 def scan(root: str | Path | None = None, *, seed: int = 0, small: bool = False, n_subjects: int = 0,
-         clips_per_subject: int = 0) -> DatasetScan:
+         clips_per_subject: int = 0, preset: str = "easy") -> DatasetScan:
     """Generate the demo if needed, then read it like CASME II.
 
     Args:
@@ -42,17 +42,19 @@ def scan(root: str | Path | None = None, *, seed: int = 0, small: bool = False, 
         small: the tiny demo (``SMALL_DEMO``: 3 subjects x 3 clips) for smoke tests.
         n_subjects: override the number of subjects (0 = the default of the chosen size).
         clips_per_subject: override the clips per subject (0 = the default of the chosen size).
+        preset: ``"easy"`` (the quick smoke dataset) or ``"hard"`` (AU mixtures, label noise, distractors...:
+            calibrated to be as hard for a linear probe as the real composite; README, "Hard preset").
 
     Returns:
         The scan, with ``dataset="demo"`` and subject ids ``demo/subNN``.
     """
     location = ensure_demo(Path(root) if root is not None else None, seed=seed,
-                           **demo_size(small, n_subjects, clips_per_subject))
+                           **demo_size(small, n_subjects, clips_per_subject, preset))
     found = casme2.scan(location, sheet=SHEET_NAME, frames_dir=FRAMES_DIR)
     return DatasetScan(
         dataset=NAME,
         root=location,
         samples=[dataclasses.replace(s, dataset=NAME, subject=_relabel(s.subject)) for s in found.samples],
         exclusions=[dataclasses.replace(e, dataset=NAME, subject=_relabel(e.subject)) for e in found.exclusions],
-        notes=[f"{TITLE} dataset (seed {seed}) at {location}", *found.notes],
+        notes=[f"{TITLE} dataset ({preset} preset, seed {seed}) at {location}", *found.notes],
     )

@@ -42,7 +42,7 @@ def test_a_different_manifest_regenerates(demo_copy, small_demo, caplog):
     (demo_copy / "stale-file.txt").write_text("from the old demo")
     with caplog.at_level("INFO", logger="preprocessing.demo.generate"):
         ensure_demo(demo_copy, seed=0, **SMALL_DEMO)
-    assert "generating the built-in demo dataset into" in caplog.text and "out of date" in caplog.text
+    assert "generating the built-in demo dataset (easy preset) into" in caplog.text and "out of date" in caplog.text
     assert tree_hashes(demo_copy) == tree_hashes(small_demo)  # a clean regeneration: the stale file is gone
 
 
