@@ -15,6 +15,11 @@ from preprocessing.features import shards
 
 MASKED_LABEL = -1  # what the trainer sees in place of a held-out subject's labels
 MODALITIES = ("flow", "apex")
+# arrays a FeatureSet may lack (in-memory sets, folders made without them): name -> what it holds
+OPTIONAL_ARRAYS = {
+    "landmarks": "the 68 dlib landmarks of the aligned onset face",
+    "sequence": "the aligned frame sequence onset..offset",
+}
 
 
 class FeaturesError(ValueError):
@@ -31,6 +36,10 @@ class FeatureSet:
         apex_face: (N, S, S) uint8 aligned grayscale apex face.
         mask: (N, S, S) uint8, 1 where expression motion is kept (eyes and background masked out).
         source: the features folder (absolute) or ``""`` for in-memory sets.
+        manifest: the folder's ``manifest.json`` (empty for in-memory sets).
+        landmarks: (N, 68, 2) float32 landmarks in aligned-face pixels, or None.
+        sequence: (N, T, s, s) uint8 aligned frames sampled over onset..offset, or None (a folder made without
+            them, ``python -m preprocessing run --sequence-frames 0``, or made before they were stored).
     """
 
     meta: pd.DataFrame
@@ -39,12 +48,15 @@ class FeatureSet:
     mask: np.ndarray
     source: str = ""
     manifest: dict = field(default_factory=dict, repr=False)
+    landmarks: np.ndarray | None = field(default=None, repr=False)
+    sequence: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self):
         n = len(self.meta)
-        for name in ("flow", "apex_face", "mask"):
-            if len(getattr(self, name)) != n:
-                raise ValueError(f"{name} has {len(getattr(self, name))} rows; meta has {n}")
+        for name in ("flow", "apex_face", "mask", *OPTIONAL_ARRAYS):
+            array = getattr(self, name)
+            if array is not None and len(array) != n:
+                raise ValueError(f"{name} has {len(array)} rows; meta has {n}")
 
     def __len__(self) -> int:
         return len(self.meta)
@@ -69,12 +81,14 @@ class FeatureSet:
     def subset(self, rows: np.ndarray) -> FeatureSet:
         """Rows ``rows`` (indices or a boolean mask) as a new set (arrays copied)."""
         rows = np.flatnonzero(rows) if np.asarray(rows).dtype == bool else np.asarray(rows)
+        optional = {name: getattr(self, name) for name in OPTIONAL_ARRAYS}
         return replace(
             self,
             meta=self.meta.iloc[rows].reset_index(drop=True),
             flow=self.flow[rows],
             apex_face=self.apex_face[rows],
             mask=self.mask[rows],
+            **{name: None if array is None else array[rows] for name, array in optional.items()},
         )
 
     def with_masked_labels(self, subjects: str | list[str] | tuple[str, ...]) -> FeatureSet:
@@ -125,7 +139,9 @@ def load_features(
     meta = meta[keep].reset_index(drop=True)
     if meta.empty:
         raise FeaturesError(f"no processed clips left in {path} after the selection")
-    arrays, _ = shards.read_arrays(path, meta["sample_id"].tolist())
+    stored = shards.stored_arrays(path)
+    optional = [name for name in OPTIONAL_ARRAYS if name in stored]
+    arrays, _ = shards.read_arrays(path, meta["sample_id"].tolist(), ("flow", "apex_face", "mask", *optional))
     return FeatureSet(
         meta=meta.astype({"label": np.int64}),
         flow=arrays["flow"],
@@ -133,4 +149,45 @@ def load_features(
         mask=arrays["mask"],
         source=str(path),
         manifest=manifest,
+        **{name: arrays.get(name) for name in OPTIONAL_ARRAYS},
     )
+
+
+def require_arrays(features: FeatureSet, names: tuple[str, ...] | list[str], user: str) -> None:
+    """Refuse ``features`` when it lacks one of the optional arrays ``names`` that ``user`` (a method) reads.
+
+    Raises:
+        FeaturesError: naming the user, what is missing, where, and the preprocessing command that adds it.
+    """
+    unknown = sorted(set(names) - set(OPTIONAL_ARRAYS))
+    if unknown:
+        raise ValueError(f"unknown optional arrays {unknown}; valid: {sorted(OPTIONAL_ARRAYS)}")
+    missing = [name for name in names if getattr(features, name) is None]
+    if not missing:
+        return
+    what = " and ".join(f"{OPTIONAL_ARRAYS[name]} (`{name}`)" for name in missing)
+    if not features.source:
+        raise FeaturesError(f"method {user!r} needs {what}, which this in-memory feature set lacks; build the "
+                            f"FeatureSet with {', '.join(f'{name}=...' for name in missing)}")
+    why = " (made with --sequence-frames 0, or before frame sequences were stored)" if "sequence" in missing else ""
+    raise FeaturesError(
+        f"method {user!r} needs {what}, which the features folder {features.source} does not store{why}; "
+        f"preprocess the clips again into a new folder: `{preprocess_command(features.manifest)}`, then pass "
+        "--features NEW_FOLDER"
+    )
+
+
+def preprocess_command(manifest: dict, out: str = "NEW_FOLDER") -> str:
+    """The ``python -m preprocessing run`` command that rebuilds a features folder's selection into ``out`` with
+    the frame sequences stored (from the manifest's provenance: datasets, protocol, face size, smoke test)."""
+    parts = ["python -m preprocessing run"]
+    datasets = manifest.get("datasets") or {}
+    if list(datasets) != ["demo"]:  # the demo is what `run` takes without --dataset
+        parts.append(f"--protocol {manifest.get('protocol', 'PROTOCOL')}")
+        parts += [f"--dataset {name}={root}" for name, root in datasets.items()] or ["--dataset NAME=DIR"]
+    if manifest.get("face_size", 224) != 224:
+        parts.append(f"--face-size {manifest['face_size']}")
+    if manifest.get("smoke_test"):
+        parts.append("--smoke-test")
+    parts += ["--sequence-frames 8", f"--out {out}"]
+    return " ".join(parts)

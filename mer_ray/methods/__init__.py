@@ -5,7 +5,9 @@ A method turns a typed configuration plus a fold of the features (held-out label
 this interface, so a torch network and an sklearn pipeline on hand-made descriptors run alike: one Tune trial per
 (configuration, held-out subject), predictions and scores returned the same way.
 
-A configuration dict names its method under ``"method"`` (default ``"network"``).
+A configuration dict names its method under ``"method"`` (default ``"network"``). A method that reads optional stored
+arrays (landmarks, frame sequences) says so in ``requires``; :func:`check_inputs` refuses features that lack them
+before any fold runs.
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from mer_ray.config import TrainConfig
-from mer_ray.data import FeatureSet
+from mer_ray.data import FeatureSet, require_arrays
 from mer_ray.folds import FoldResult, FoldTask
-from mer_ray.methods import linear
+from mer_ray.methods import hoof, lbptop, linear, mdmo
 
 DEFAULT_METHOD = "network"
 
@@ -27,13 +29,16 @@ class Method:
     """A registered method: its configuration class and its fold function.
 
     ``fit_predict(config, data, held_out, seed, exclude_subjects=..., device=...)`` trains on the non-hidden
-    subjects of ``data`` and predicts ``held_out``; it must never read a hidden subject's label.
+    subjects of ``data`` and predicts ``held_out``; it must never read a hidden subject's label. ``requires``
+    names the optional ``FeatureSet`` arrays it reads (``mer_ray.data.OPTIONAL_ARRAYS``: ``"landmarks"``,
+    ``"sequence"``).
     """
 
     name: str
     config_class: type
     fit_predict: Callable[..., FoldResult]
     description: str
+    requires: tuple[str, ...] = ()
 
 
 def _network_fit_predict(config, data, held_out, seed, *, exclude_subjects=(), device=None, log=None):
@@ -46,6 +51,15 @@ METHODS: dict[str, Method] = {
     "network": Method("network", TrainConfig, _network_fit_predict, "a torch network (mer_ray.models), mer_ray.train"),
     "linear_probe": Method("linear_probe", linear.LinearConfig, linear.fit_predict,
                            "standardised, masked, pooled (u, v) flow + logistic regression (mer_ray.methods.linear)"),
+    "hoof": Method("hoof", hoof.HoofConfig, linear.fit_predict,
+                   "HOOF: magnitude-weighted flow orientation histograms per block + linear SVM "
+                   "(mer_ray.methods.hoof)"),
+    "mdmo": Method("mdmo", mdmo.MdmoConfig, linear.fit_predict,
+                   "MDMO: main-direction mean flow of 36 landmark ROIs + linear SVM (mer_ray.methods.mdmo)",
+                   requires=("landmarks",)),
+    "lbptop": Method("lbptop", lbptop.LbpTopConfig, linear.fit_predict,
+                     "LBP-TOP: uniform LBP histograms on XY / XT / YT of the frame sequence per block + linear SVM "
+                     "(mer_ray.methods.lbptop)", requires=("sequence",)),
 }
 
 
@@ -58,6 +72,15 @@ def get_method(name: str) -> Method:
     if name not in METHODS:
         raise ValueError(f"unknown method {name!r}; valid methods: {', '.join(list_methods())}")
     return METHODS[name]
+
+
+def check_inputs(method: str, features: FeatureSet) -> None:
+    """Refuse ``features`` for ``method`` when it lacks an array the method ``requires``.
+
+    Raises:
+        mer_ray.data.FeaturesError: naming the method, what is missing and the preprocessing command that adds it.
+    """
+    require_arrays(features, get_method(method).requires, method)
 
 
 def parse_config(values: dict[str, Any]) -> Any:

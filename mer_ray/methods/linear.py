@@ -2,27 +2,40 @@
 
 The linear probe (``method="linear_probe"``) is the first of them: the masked (u, v) flow area-pooled to a
 ``pool`` x ``pool`` grid. It is the floor every learned model must beat: a network that loses to it has learned
-nothing a linear map of the same features does not already give.
+nothing a linear map of the same features does not already give. The hand-crafted baselines are the others, each a
+descriptor (:data:`DESCRIPTORS`) with its own configuration class: HOOF (:mod:`mer_ray.methods.hoof`), MDMO
+(:mod:`mer_ray.methods.mdmo`), LBP-TOP (:mod:`mer_ray.methods.lbptop`).
 
 C is fixed (``c > 0``) or chosen on the TRAINING subjects only (``c = 0``): a grouped K-fold over training
 subjects scored by balanced accuracy (= UAR), then a refit on all training subjects.
+
+A descriptor is a function of one clip's own arrays (no statistic over clips, no label), so it is computed once for
+every clip of a feature set and kept for the next folds of the same process (:func:`describe`); the
+standardisation, which does pool clips, is fitted on each fold's training rows inside the pipeline.
 """
 
 from __future__ import annotations
 
+import json
 import time
 import warnings
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
 
-from mer_ray.data import FeatureSet
+from mer_ray.data import OPTIONAL_ARRAYS, FeatureSet
 from mer_ray.folds import FoldResult, fold_rows
+from mer_ray.methods import hoof, lbptop, mdmo
+from mer_ray.methods._common import HEAD_FIELDS, LINEAR_CLASSIFIERS, DescriptorConfig, check_head
 from preprocessing.features.shards import FLOW_CHANNELS
 from preprocessing.validation import from_dict
 
-LINEAR_CLASSIFIERS = ("logreg", "linear_svm")
+__all__ = ["DESCRIPTORS", "LINEAR_CLASSIFIERS", "LinearConfig", "describe", "fit_linear", "fit_predict",
+           "pooled_flow"]
 
 
 @dataclass(frozen=True)
@@ -52,20 +65,14 @@ class LinearConfig:
     def __post_init__(self):
         object.__setattr__(self, "channels", tuple(self.channels))
         object.__setattr__(self, "c_grid", tuple(float(c) for c in self.c_grid))
-        if self.method not in DESCRIPTORS:
-            raise ValueError(f"method must be one of {sorted(DESCRIPTORS)}; got {self.method!r}")
-        if self.classifier not in LINEAR_CLASSIFIERS:
-            raise ValueError(f"classifier must be one of {list(LINEAR_CLASSIFIERS)}; got {self.classifier!r}")
+        if self.method not in PROBES:
+            raise ValueError(f"method must be one of {sorted(PROBES)}; got {self.method!r}")
         unknown = [c for c in self.channels if c not in FLOW_CHANNELS]
         if unknown or not self.channels:
             raise ValueError(f"channels must be a non-empty subset of {list(FLOW_CHANNELS)}; got {list(self.channels)}")
         if self.pool < 1:
             raise ValueError(f"pool must be >= 1; got {self.pool}")
-        if self.c < 0 or (self.c == 0 and not self.c_grid) or any(c <= 0 for c in self.c_grid):
-            raise ValueError(f"c must be > 0, or 0 with a grid of positive values; got c={self.c}, "
-                             f"c_grid={list(self.c_grid)}")
-        if self.inner_folds < 2:
-            raise ValueError(f"inner_folds must be >= 2; got {self.inner_folds}")
+        check_head(self)
 
     @classmethod
     def from_dict(cls, values: dict) -> LinearConfig:
@@ -93,53 +100,132 @@ def pooled_flow(config: LinearConfig, data: FeatureSet, rows: np.ndarray, chunk:
     return np.concatenate(out) if out else np.zeros((0, len(index) * config.pool**2), np.float32)
 
 
-DESCRIPTORS: dict[str, Callable[[LinearConfig, FeatureSet, np.ndarray], np.ndarray]] = {
+PROBES = ("linear_probe",)  # the methods LinearConfig describes
+# method -> descriptor: (config, data, rows) -> (len(rows), D) float32, a function of each row's own arrays only
+DESCRIPTORS: dict[str, Callable[[Any, FeatureSet, np.ndarray], np.ndarray]] = {
     "linear_probe": pooled_flow,
+    "hoof": hoof.hoof,
+    "mdmo": mdmo.mdmo,
+    "lbptop": lbptop.lbp_top,
 }
 
+CACHE_ENTRIES = 4  # descriptor matrices kept per process (one per feature set and descriptor setting)
+_cache: OrderedDict[tuple, tuple[list[np.ndarray | None], np.ndarray]] = OrderedDict()
 
-def _estimator(config: LinearConfig, c: float):
+
+def _array_key(array: np.ndarray | None) -> tuple | None:
+    if array is None:
+        return None
+    return (array.__array_interface__["data"][0], array.shape, array.strides, array.dtype.str)
+
+
+def describe(config: LinearConfig | DescriptorConfig, data: FeatureSet) -> np.ndarray:
+    """(len(data), D) float32, read-only: the descriptor of every clip of ``data``, computed once per process.
+
+    The cache key is the descriptor's settings (the configuration without its classifier fields) and the identity
+    of the input arrays (their memory, shape and layout): a fold process of Ray Tune maps the same object-store
+    arrays fold after fold, and ``with_masked_labels`` shares them, so later folds reuse the matrix. The entry holds
+    the arrays, so that memory cannot be reused by other arrays while it is cached; arrays are treated as read-only
+    (as the object store's are): a set whose arrays changed in place must be rebuilt, not edited. Labels play no
+    part: the matrix of a clip is the same whichever fold asks.
+    """
+    settings = json.dumps({k: v for k, v in config.to_dict().items() if k not in HEAD_FIELDS}, sort_keys=True)
+    arrays = [data.flow, data.mask, *(getattr(data, name) for name in OPTIONAL_ARRAYS)]
+    key = (settings, *(_array_key(a) for a in arrays))
+    if key in _cache:
+        _cache.move_to_end(key)
+        return _cache[key][1]
+    x = DESCRIPTORS[config.method](config, data, np.arange(len(data)))
+    x.setflags(write=False)
+    _cache[key] = (arrays, x)
+    while len(_cache) > CACHE_ENTRIES:
+        _cache.popitem(last=False)
+    return x
+
+
+class RowSpace(TransformerMixin, BaseEstimator):
+    """sklearn transformer: coordinates in an orthonormal basis of the span of the rows it was fitted on.
+
+    For an L2-regularised linear model the optimal weights lie in the span of its training rows (representer
+    theorem), so fitting it on these coordinates gives the same decision function on any input, with at most N
+    columns instead of D. Computed from the (N, N) Gram matrix: the training rows' coordinates are
+    ``U sqrt(L)`` (``X X^T = U L U^T``), another row ``x``'s are ``(x X^T) U / sqrt(L)``. Identity when the
+    rows have no more columns than there are rows.
+    """
+
+    def fit(self, x, y=None):
+        self.fit_transform(x)
+        return self
+
+    def fit_transform(self, x, y=None):
+        x = np.asarray(x, dtype=np.float64)
+        self.rows_ = None
+        if x.shape[1] <= x.shape[0]:
+            return x
+        values, vectors = np.linalg.eigh(x @ x.T)
+        keep = values > values.max() * 1e-10  # standardised rows are centred: rank <= N - 1
+        scale = np.sqrt(values[keep])
+        self.rows_, self.map_ = x, vectors[:, keep] / scale  # (N, D) training rows, (N, rank)
+        return vectors[:, keep] * scale  # (N, rank) = x @ basis
+
+    def transform(self, x):
+        if self.rows_ is None:
+            return x
+        return (np.asarray(x, dtype=np.float64) @ self.rows_.T) @ self.map_
+
+
+def _estimator(config: LinearConfig | DescriptorConfig, c: float, seed: int = 0):
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import LinearSVC
 
+    row_space = getattr(config, "row_space", False)  # descriptor methods; the probe keeps its plain pipeline
     if config.classifier == "logreg":
         model = LogisticRegression(C=c, class_weight="balanced", max_iter=3000)
-    else:
-        model = LinearSVC(C=c, class_weight="balanced", max_iter=20000)
-    return make_pipeline(StandardScaler(), model)
+    else:  # random_state: the dual solver shuffles. In the row space the data are nearly separable and the primal
+        # solver (sklearn's "auto" choice for more rows than columns) needs thousands of iterations at C = 1: dual
+        model = LinearSVC(C=c, class_weight="balanced", max_iter=20000, random_state=seed,
+                          **({"dual": True} if row_space else {}))
+    return make_pipeline(StandardScaler(), *([RowSpace()] if row_space else []), model)
 
 
-def fit_linear(config: LinearConfig, x: np.ndarray, y: np.ndarray, groups: np.ndarray):
-    """The fitted pipeline; with ``c = 0``, C is chosen by a grouped K-fold over the given (training) subjects."""
+def fit_linear(config: LinearConfig | DescriptorConfig, x: np.ndarray, y: np.ndarray, groups: np.ndarray,
+               seed: int = 0):
+    """The fitted pipeline; with ``c = 0``, C is chosen by a grouped K-fold over the given (training) subjects.
+
+    ``seed`` seeds the linear SVM's coordinate-descent order (logistic regression's solver is deterministic).
+    """
     if config.c > 0:
-        return _estimator(config, config.c).fit(x, y)
+        return _estimator(config, config.c, seed).fit(x, y)
     from sklearn.model_selection import GridSearchCV, GroupKFold
 
     k = min(config.inner_folds, len(np.unique(groups)))
     if k < 2:
-        return _estimator(config, config.c_grid[len(config.c_grid) // 2]).fit(x, y)
+        return _estimator(config, config.c_grid[len(config.c_grid) // 2], seed).fit(x, y)
     step = _estimator(config, 1.0).steps[-1][0]
-    search = GridSearchCV(_estimator(config, 1.0), {f"{step}__C": list(config.c_grid)}, cv=GroupKFold(k),
+    search = GridSearchCV(_estimator(config, 1.0, seed), {f"{step}__C": list(config.c_grid)}, cv=GroupKFold(k),
                           scoring="balanced_accuracy", refit=True)
     with warnings.catch_warnings():  # an inner fold missing a class is expected with few subjects
         warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
         return search.fit(x, y, groups=groups).best_estimator_
 
 
-def fit_predict(config: LinearConfig, data: FeatureSet, held_out: Sequence[str], seed: int, *,
+def fit_predict(config: LinearConfig | DescriptorConfig, data: FeatureSet, held_out: Sequence[str], seed: int, *,
                 exclude_subjects: Sequence[str] = (), device: str | None = None,
                 log: Callable[[str], None] | None = None) -> FoldResult:
-    """Fit on the fold's training subjects, predict its held-out ones (a ``mer_ray.methods`` fold function)."""
+    """Fit on the fold's training subjects, predict its held-out ones (a ``mer_ray.methods`` fold function).
+
+    ``config`` is a :class:`LinearConfig` or a descriptor method's configuration (``mer_ray.methods._common``).
+    """
     from mer_ray.classifiers import decision_scores
 
     start = time.monotonic()
     train_rows, test_rows = fold_rows(data, held_out, exclude_subjects)
-    describe = DESCRIPTORS[config.method]
-    x_train, x_test = describe(config, data, train_rows), describe(config, data, test_rows)
+    x = describe(config, data)
+    x_train, x_test = x[train_rows], x[test_rows]
     subjects = data.meta["subject"].to_numpy()
-    estimator = fit_linear(config, x_train, data.labels[train_rows], subjects[train_rows])
+    estimator = fit_linear(config, x_train, data.labels[train_rows], subjects[train_rows], seed)
     return FoldResult(
         subject="+".join(held_out),
         sample_ids=data.meta["sample_id"].iloc[test_rows].tolist(),

@@ -24,6 +24,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-actors", type=int,
                         help="fixed actor pool size (default: one per CPU here; autoscaling when joining a cluster)")
     parser.add_argument("--face-size", type=int, default=224, help="aligned face side in pixels (default 224)")
+    parser.add_argument("--sequence-frames", type=int, default=8,
+                        help="aligned frames stored per clip, sampled over onset..offset, for LBP-TOP (default 8; "
+                             "0 = none)")
+    parser.add_argument("--sequence-size", type=int, default=64, help="side of the stored frames (default 64)")
     parser.add_argument("--smoke-test", action="store_true", help="a few clips per subject (small demo by default)")
 
 
@@ -36,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         options = parse_dataset_options(args.dataset_option)
         selection = select_samples(args.dataset, options, args.protocol, smoke_test=args.smoke_test)
-        config = PreprocessConfig.from_dict({"align": {"size": args.face_size}})
+        config = PreprocessConfig.from_dict({"align": {"size": args.face_size},
+                                             "sequence": {"frames": args.sequence_frames, "size": args.sequence_size}})
     except (ValueError, DatasetError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -113,7 +113,7 @@ class ClipProcessor:
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         rows = [process_row(row, self.config, self.aligner) for row in batch.to_pylist()]
-        table = shards.rows_to_table(rows, self.config.align.size)
+        table = shards.rows_to_table(rows, self.config.align.size, self.config.sequence.shape)
         # provenance, outside the shard schema: the Ray node that processed each clip
         return table.append_column("node_id", pa.array([self.node_id] * len(table), pa.string()))
 
@@ -247,6 +247,7 @@ def run_pipeline(
         "sample_ids": wanted_ids,
         "face_size": config.align.size,
         "flow_channels": list(shards.FLOW_CHANNELS),
+        "arrays": list(shards.stored_arrays(out)),
         **(provenance or {}),
     }
     shards.atomic_write_json(manifest, out / shards.MANIFEST)

@@ -9,7 +9,9 @@ Layout of an output folder::
 Arrays are stored as fixed-size lists so that plain ``pyarrow.parquet.read_table`` reads them (no Ray extension
 types); shapes are given by the ``face_size`` column: ``flow`` is (4, S, S) float32 channels-first
 [u, v, strain, magnitude], ``onset_face`` / ``apex_face`` / ``mask`` are (S, S) uint8, ``landmarks`` (68, 2)
-float32 in aligned-face pixels.
+float32 in aligned-face pixels. ``sequence`` (T, s, s) uint8, the aligned frames onset..offset, is stored only by
+folders made with ``PreprocessConfig.sequence.frames > 0`` (the default); its shape is given by the
+``sequence_frames`` / ``sequence_size`` columns, and folders made without it lack all three columns.
 """
 
 from __future__ import annotations
@@ -47,10 +49,23 @@ ARRAYS: dict[str, tuple[Any, type]] = {
     "mask": (lambda s: (s, s), np.uint8),  # 1 where expression motion is kept
     "landmarks": (lambda s: (68, 2), np.float32),
 }
+SEQUENCE = "sequence"  # optional stored array: (T, s, s) uint8, shape given by SEQUENCE_SHAPE_COLUMNS
+SEQUENCE_SHAPE_COLUMNS = ("sequence_frames", "sequence_size")
+OPTIONAL_ARRAYS = (SEQUENCE,)
 
 
-def shard_schema(size: int) -> pa.Schema:
-    """Schema of a shard for faces of ``size`` x ``size`` pixels."""
+def shard_schema(size: int, sequence: tuple[int, int] | None = None) -> pa.Schema:
+    """Schema of a shard for faces of ``size`` x ``size`` pixels.
+
+    Args:
+        size: the aligned face side S.
+        sequence: ``(frames, side)`` of the stored frame sequence (``SequenceConfig.shape``); None stores none.
+    """
+    optional = []
+    if sequence is not None:
+        frames, side = sequence
+        optional = [("sequence_frames", pa.int16()), ("sequence_size", pa.int16()),
+                    (SEQUENCE, pa.list_(pa.uint8(), frames * side * side))]
     return pa.schema(
         [
             ("sample_id", pa.string()),
@@ -74,6 +89,7 @@ def shard_schema(size: int) -> pa.Schema:
             ("warnings", pa.list_(pa.string())),
             *[(name, pa.list_(pa.from_numpy_dtype(dtype), int(np.prod(shape(size)))))
               for name, (shape, dtype) in ARRAYS.items()],
+            *optional,
         ],
         metadata={"mer_ray.schema_version": str(SCHEMA_VERSION), "mer_ray.flow_channels": ",".join(FLOW_CHANNELS)},
     )
@@ -138,6 +154,9 @@ def rejected_row(sample: Sample, face_size: int, stage: str, reason: str, path: 
 
 def processed_row(sample: Sample, face_size: int, features: Any) -> dict[str, Any]:
     """The shard row of a processed clip; ``features`` is a ``preprocessing.vision.clip.ClipFeatures``."""
+    sequence = getattr(features, "sequence", None)  # (T, s, s) uint8 or None
+    extra = {} if sequence is None else {SEQUENCE: sequence, "sequence_frames": sequence.shape[0],
+                                         "sequence_size": sequence.shape[1]}
     return {
         **_row_base(sample, face_size),
         "status": OK,
@@ -151,6 +170,7 @@ def processed_row(sample: Sample, face_size: int, features: Any) -> dict[str, An
         "apex_face": features.apex_face,
         "mask": features.mask,
         "landmarks": features.landmarks,
+        **extra,
     }
 
 
@@ -167,13 +187,21 @@ def _fixed_list(values: list[np.ndarray | None], dtype: pa.DataType, width: int)
     return pa.FixedSizeListArray.from_arrays(pa.array(flat, type=dtype), width, mask=nulls)
 
 
-def rows_to_table(rows: list[dict[str, Any]], size: int) -> pa.Table:
-    """Build a shard table from result rows (dicts with the schema's fields; arrays as numpy, None if rejected)."""
-    schema = shard_schema(size)
+def rows_to_table(rows: list[dict[str, Any]], size: int, sequence: tuple[int, int] | None = None) -> pa.Table:
+    """Build a shard table from result rows (dicts with the schema's fields; arrays as numpy, None if rejected).
+
+    ``sequence``: ``(frames, side)`` when the shard stores frame sequences (every processed row must carry one).
+    """
+    schema = shard_schema(size, sequence)
+    if sequence is not None:
+        lacking = [row.get("sample_id") for row in rows if row.get("status") == OK and row.get(SEQUENCE) is None]
+        if lacking:
+            raise ValueError(f"{len(lacking)} processed rows carry no frame sequence although the shard stores "
+                             f"{sequence[0]}-frame sequences (e.g. {lacking[:3]})")
     columns = []
     for field in schema:
         values = [row.get(field.name) for row in rows]
-        if field.name in ARRAYS:
+        if field.name in ARRAYS or field.name in OPTIONAL_ARRAYS:
             columns.append(_fixed_list(values, field.type.value_type, field.type.list_size))
         else:
             columns.append(pa.array(values, type=field.type))
@@ -249,20 +277,43 @@ def read_meta(out: Path, sample_ids: Iterable[str] | None = None) -> pa.Table:
     return table.take(pc.sort_indices(table, sort_keys=[("sample_id", "ascending")]))
 
 
+def stored_arrays(out: Path) -> tuple[str, ...]:
+    """Names of the arrays every valid shard of ``out`` stores: all of :data:`ARRAYS`, plus the optional ones
+    (:data:`OPTIONAL_ARRAYS`) the folder was made with."""
+    paths = valid_shards(out)
+    if not paths:
+        return ()
+    columns = set.intersection(*(set(pq.read_schema(path).names) for path in paths))
+    return tuple(name for name in (*ARRAYS, *OPTIONAL_ARRAYS) if name in columns)
+
+
 def read_arrays(out: Path, sample_ids: Sequence[str], names: Sequence[str] = ("flow", "apex_face", "mask"),
                 ) -> tuple[dict[str, np.ndarray], int]:
     """The stored arrays of clips ``sample_ids``, row i holding clip ``sample_ids[i]``.
 
+    Args:
+        out: a features folder.
+        sample_ids: the clips, in the order wanted.
+        names: arrays among :data:`ARRAYS` and :data:`OPTIONAL_ARRAYS` (``"sequence"``: see :func:`stored_arrays`).
+
     Returns:
-        ``(arrays, face_size)``: ``arrays[name]`` has shape ``(len(sample_ids), *ARRAYS[name] shape)``.
+        ``(arrays, face_size)``: ``arrays[name]`` has shape ``(len(sample_ids), *ARRAYS[name] shape)``; a
+        sequence ``(len(sample_ids), T, s, s)``.
     """
-    unknown = sorted(set(names) - set(ARRAYS))
+    unknown = sorted(set(names) - set(ARRAYS) - set(OPTIONAL_ARRAYS))
     if unknown:
-        raise ValueError(f"unknown stored arrays {unknown}; valid: {sorted(ARRAYS)}")
+        raise ValueError(f"unknown stored arrays {unknown}; valid: {sorted([*ARRAYS, *OPTIONAL_ARRAYS])}")
+    optional = [name for name in names if name in OPTIONAL_ARRAYS]
+    if optional:
+        absent = sorted(set(optional) - set(stored_arrays(out)))
+        if absent:
+            raise ValueError(f"{out}: the shards store no {', '.join(absent)} (the folder was made without it; "
+                             f"see PreprocessConfig.sequence)")
+    extra = list(SEQUENCE_SHAPE_COLUMNS) if SEQUENCE in names else []
     wanted = pa.array(sorted(set(sample_ids)))
     tables = []
     for path in valid_shards(out):
-        table = pq.read_table(path, columns=["sample_id", "status", "face_size", *names])
+        table = pq.read_table(path, columns=["sample_id", "status", "face_size", *extra, *names])
         mask = pc.and_(is_processed(table), pc.is_in(table.column("sample_id"), value_set=wanted))
         tables.append(table.filter(mask))
     table = pa.concat_tables(tables) if tables else None
@@ -278,6 +329,13 @@ def read_arrays(out: Path, sample_ids: Sequence[str], names: Sequence[str] = ("f
     taken = table.take(pa.array([position[sid] for sid in sample_ids]))
     arrays = {}
     for name in names:
+        if name == SEQUENCE:
+            shapes = {tuple(int(v) for v in row.values()) for row in taken.select(extra).to_pylist()}
+            if len(shapes) != 1:
+                raise ValueError(f"{out}: the clips store sequences of different shapes {sorted(shapes)}")
+            frames, side = shapes.pop()
+            arrays[name] = _fixed_list_to_numpy(taken.column(name), np.uint8, (frames, side, side))
+            continue
         shape, dtype = ARRAYS[name]
         arrays[name] = _fixed_list_to_numpy(taken.column(name), dtype, shape(size))
     return arrays, size
@@ -327,17 +385,19 @@ def content_hash(out: Path, sample_ids: Iterable[str]) -> str:
     """sha256 of the clips ``sample_ids`` in ``out``'s shards: id, status, label, apex and every stored array.
 
     Independent of how the rows are split into files and of their order; streamed one shard at a time, so the
-    driver never holds the whole feature set.
+    driver never holds the whole feature set. A stored frame sequence is hashed too (after the other columns,
+    so a folder without one keeps the hash it had before sequences existed).
     """
     wanted = set(sample_ids)
     rows: dict[str, str] = {}
     for path in valid_shards(out):
-        table = pq.read_table(path, columns=list(HASHED_COLUMNS))
+        columns = [*HASHED_COLUMNS, *(c for c in OPTIONAL_ARRAYS if c in pq.read_schema(path).names)]
+        table = pq.read_table(path, columns=columns)
         for i, sample_id in enumerate(table.column("sample_id").to_pylist()):
             if sample_id not in wanted or sample_id in rows:
                 continue
             digest = hashlib.sha256()
-            for name in HASHED_COLUMNS:
+            for name in columns:
                 value = table.column(name)[i]
                 if isinstance(value, pa.FixedSizeListScalar):
                     values = value.values

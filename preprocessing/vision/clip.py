@@ -1,5 +1,6 @@
 """One clip from raw frames to stored features: read -> align (fitted on the onset) -> mask -> apex (spotted
-where the annotation has none) -> TV-L1 flow onset->apex -> flow features.
+where the annotation has none) -> TV-L1 flow onset->apex -> flow features, plus the aligned frame sequence
+onset..offset that sequence descriptors (LBP-TOP) read.
 
 A clip that cannot be processed raises ``ClipRejected`` naming its stage and reason; the pipeline records it in
 the rejects table and goes on with the other clips.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -49,6 +51,29 @@ class ClipRejected(Exception):
 
 
 @dataclass(frozen=True)
+class SequenceConfig:
+    """The aligned frame sequence stored per clip for sequence descriptors (LBP-TOP).
+
+    ``frames`` frames are sampled uniformly (nearest stored frame) over onset..offset, both included; each is
+    aligned with the onset's transform, like the apex face, and resized to ``size`` x ``size`` uint8.
+    """
+
+    frames: int = 8  # T; 0 = store no sequence (LBP-TOP needs >= 3: its XT / YT codes look one frame either side)
+    size: int = 64  # side in pixels: LBP-TOP texture at 64 px keeps the storage at T * 4 KiB per clip
+
+    def __post_init__(self) -> None:
+        if self.frames != 0 and self.frames < 3:
+            raise ValueError(f"SequenceConfig.frames={self.frames}: expected 0 (no sequence) or at least 3")
+        if self.size < 8:
+            raise ValueError(f"SequenceConfig.size={self.size}: expected at least 8 pixels")
+
+    @property
+    def shape(self) -> tuple[int, int] | None:
+        """``(frames, size)`` of the stored sequence, None when none is stored."""
+        return (self.frames, self.size) if self.frames else None
+
+
+@dataclass(frozen=True)
 class PreprocessConfig:
     """Every parameter that shapes the stored features; its hash names the feature set in the manifest."""
 
@@ -56,6 +81,7 @@ class PreprocessConfig:
     mask: MaskConfig = field(default_factory=MaskConfig)
     flow: FlowConfig = field(default_factory=FlowConfig)
     apex: ApexConfig = field(default_factory=ApexConfig)
+    sequence: SequenceConfig = field(default_factory=SequenceConfig)
 
     def to_dict(self) -> dict:
         return {
@@ -63,19 +89,28 @@ class PreprocessConfig:
             "mask": asdict(self.mask),
             "flow": asdict(self.flow),
             "apex": asdict(self.apex),
+            "sequence": asdict(self.sequence),
         }
 
     @classmethod
     def from_dict(cls, values: dict) -> PreprocessConfig:
         """Inverse of ``to_dict``; missing sections or keys take their defaults, unknown ones raise."""
-        sections = {"align": AlignConfig, "mask": MaskConfig, "flow": FlowConfig, "apex": ApexConfig}
+        sections = {"align": AlignConfig, "mask": MaskConfig, "flow": FlowConfig, "apex": ApexConfig,
+                    "sequence": SequenceConfig}
         check_known_keys("PreprocessConfig", values, sections, "sections")
         return cls(**{name: from_dict(kind, values.get(name), f"PreprocessConfig.{name}")
                       for name, kind in sections.items()})
 
     def config_hash(self) -> str:
-        """Stable 16-hex-digit id of the parameters (sorted-key JSON, SHA-256)."""
-        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        """Stable 16-hex-digit id of the parameters (sorted-key JSON, SHA-256).
+
+        Without a sequence (``sequence.frames == 0``) the section is left out of the hash: such a folder stores
+        exactly what folders made before sequences existed store, and keeps their hash (they stay valid).
+        """
+        values = self.to_dict()
+        if not self.sequence.frames:
+            del values["sequence"]
+        text = json.dumps(values, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -93,6 +128,7 @@ class ClipFeatures:
         apex_face: (S, S) uint8 aligned grayscale apex.
         mask: (S, S) uint8 {0, 1} motion mask (1 = kept).
         landmarks: (68, 2) float32 landmarks in aligned coordinates.
+        sequence: (T, s, s) uint8 aligned frames onset..offset (``SequenceConfig``), None when none is stored.
         angle: eye-line angle of the raw onset face in degrees (the rotation applied).
         faces_found: faces the detector found on the onset (the largest was used).
         warnings: things a reviewer should know (e.g. "2 faces found, took the largest").
@@ -110,6 +146,7 @@ class ClipFeatures:
     angle: float
     faces_found: int
     warnings: list[str] = field(default_factory=list)
+    sequence: np.ndarray | None = None
 
 
 def read_gray(path: str | Path) -> np.ndarray:
@@ -179,11 +216,16 @@ def process_clip(sample: Sample, config: PreprocessConfig, aligner: FaceAligner)
         faces = [aligner.apply(alignment, _frame(sample, n, onset_raw)) for n in candidates]
         index = spot_apex(onset_face, faces, mask, config.apex)
         apex, apex_face = candidates[index], faces[index]
+        aligned = {sample.onset: onset_face, **dict(zip(candidates, faces))}
     else:
         apex = sample.apex
         if apex == sample.onset:
             raise ClipRejected("apex", f"the apex equals the onset ({apex}): no motion to measure", onset_path)
         apex_face = aligner.apply(alignment, _frame(sample, apex, onset_raw))
+        aligned = {sample.onset: onset_face, apex: apex_face}
+
+    def align_frame(number: int) -> np.ndarray:
+        return aligner.apply(alignment, _frame(sample, number, onset_raw))
 
     flow = tvl1_flow(onset_face, apex_face, config.flow)  # (S, S, 2)
     bad = int((~np.isfinite(flow)).sum())
@@ -206,7 +248,33 @@ def process_clip(sample: Sample, config: PreprocessConfig, aligner: FaceAligner)
         angle=float(alignment.angle),
         faces_found=alignment.faces_found,
         warnings=warnings,
+        sequence=aligned_sequence(sample, config.sequence, align_frame, aligned),
     )
+
+
+def sequence_frames(sample: Sample, frames: int) -> list[int]:
+    """``frames`` frame numbers sampled uniformly over the clip's stored frames onset..offset (nearest frame; a
+    clip with fewer frames repeats some)."""
+    numbers = [n for n in sample.frame_numbers if sample.onset <= n <= sample.offset] or [sample.onset]
+    picks = np.rint(np.linspace(0, len(numbers) - 1, frames)).astype(int)
+    return [numbers[i] for i in picks]
+
+
+def aligned_sequence(sample: Sample, config: SequenceConfig, align: Callable[[int], np.ndarray],
+                     known: dict[int, np.ndarray]) -> np.ndarray | None:
+    """(T, s, s) uint8: the sampled frames, aligned (``align(number)``, or ``known`` faces already aligned) and
+    resized with area averaging; None when the configuration stores no sequence."""
+    if not config.frames:
+        return None
+    faces = []
+    for number in sequence_frames(sample, config.frames):
+        if number not in known:
+            known[number] = align(number)
+        face = known[number]  # (S, S) uint8
+        if face.shape != (config.size, config.size):
+            face = cv2.resize(face, (config.size, config.size), interpolation=cv2.INTER_AREA)
+        faces.append(face)
+    return np.stack(faces)
 
 
 def _frame_path(sample: Sample, number: int) -> str:

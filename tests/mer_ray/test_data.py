@@ -47,3 +47,28 @@ def test_unknown_dataset_subset_is_named(features_dir):
 def test_missing_manifest_says_what_to_run(tmp_path):
     with pytest.raises(FeaturesError, match="python -m preprocessing run"):
         load_features(tmp_path)
+
+
+def test_loader_returns_the_landmarks_and_frame_sequences(features_dir):
+    out, result = features_dir
+    data = load_features(out)
+    n = len(result.samples)
+    assert data.landmarks.shape == (n, 68, 2) and data.landmarks.dtype == np.float32
+    assert data.sequence.shape == (n, 8, 64, 64) and data.sequence.dtype == np.uint8  # PreprocessConfig() default
+    assert np.all((data.landmarks > 0) & (data.landmarks < data.size))
+    one = data.subset(np.array([2]))
+    np.testing.assert_array_equal(one.sequence[0], data.sequence[2])
+    np.testing.assert_array_equal(one.landmarks[0], data.landmarks[2])
+
+
+def test_a_folder_without_sequences_loads_without_them(tmp_path):
+    from tests.mer_ray._synthetic import synthetic_features, write_features_folder
+
+    plain = synthetic_features(n_subjects=2, clips=3, size=16, landmarks=True)
+    data = load_features(write_features_folder(plain, tmp_path / "plain"))
+    assert data.sequence is None
+    np.testing.assert_array_equal(data.landmarks, plain.landmarks)
+    with_sequences = synthetic_features(n_subjects=2, clips=3, size=16, sequence_frames=4, sequence_size=8)
+    data = load_features(write_features_folder(with_sequences, tmp_path / "sequences"))
+    np.testing.assert_array_equal(data.sequence, with_sequences.sequence)
+    np.testing.assert_array_equal(data.flow, with_sequences.flow)

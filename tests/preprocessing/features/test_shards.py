@@ -77,3 +77,66 @@ def test_reader_refuses_what_is_not_stored(folder):
         shards.read_arrays(out, [samples[0].sample_id, samples[4].sample_id])  # the second was rejected
     with pytest.raises(ValueError, match="unknown stored arrays"):
         shards.read_arrays(out, [samples[0].sample_id], ("optical_flow",))
+
+
+FRAMES, SIDE = 5, 6
+
+
+def _with_sequence(rng: np.random.Generator, sample: Sample):
+    features = _features(rng, sample)
+    features.sequence = rng.integers(0, 255, (FRAMES, SIDE, SIDE), dtype=np.uint8)
+    return features
+
+
+@pytest.fixture
+def sequence_folder(tmp_path):
+    rng = np.random.default_rng(1)
+    samples = [_sample(f"sub{i:02d}", f"EP0{i}", i % 3) for i in range(3)]
+    stored = {s.sample_id: _with_sequence(rng, s) for s in samples[:2]}
+    rows = [shards.processed_row(s, SIZE, stored[s.sample_id]) for s in samples[:2]]
+    rows.append(shards.rejected_row(samples[2], SIZE, "detect", "no face found"))
+    (tmp_path / shards.SHARDS_DIR).mkdir()
+    pq.write_table(shards.rows_to_table(rows, SIZE, (FRAMES, SIDE)), tmp_path / shards.SHARDS_DIR / "a.parquet")
+    return tmp_path, samples, stored
+
+
+def test_sequences_are_stored_and_read_back_in_the_order_asked(sequence_folder):
+    out, samples, stored = sequence_folder
+    assert shards.stored_arrays(out) == (*shards.ARRAYS, "sequence")
+    order = [samples[1].sample_id, samples[0].sample_id]
+    arrays, _ = shards.read_arrays(out, order, ("mask", "sequence"))
+    assert arrays["sequence"].shape == (2, FRAMES, SIDE, SIDE) and arrays["sequence"].dtype == np.uint8
+    for i, sample_id in enumerate(order):
+        np.testing.assert_array_equal(arrays["sequence"][i], stored[sample_id].sequence)
+        np.testing.assert_array_equal(arrays["mask"][i], stored[sample_id].mask)
+    table = pq.read_table(out / shards.SHARDS_DIR / "a.parquet")  # plain pyarrow reads it
+    assert table.column("sequence_frames").to_pylist() == [FRAMES, FRAMES, None]
+
+
+def test_a_folder_without_sequences_says_so(folder):
+    out, samples, _ = folder
+    assert shards.stored_arrays(out) == tuple(shards.ARRAYS)
+    assert "sequence" not in pq.read_schema(sorted((out / shards.SHARDS_DIR).glob("*.parquet"))[0]).names
+    with pytest.raises(ValueError, match="the shards store no sequence"):
+        shards.read_arrays(out, [samples[0].sample_id], ("flow", "sequence"))
+
+
+def test_a_processed_row_without_its_sequence_is_refused():
+    rng = np.random.default_rng(2)
+    sample = _sample("sub01", "EP01", 0)
+    row = shards.processed_row(sample, SIZE, _features(rng, sample))  # no sequence
+    with pytest.raises(ValueError, match="carry no frame sequence"):
+        shards.rows_to_table([row], SIZE, (FRAMES, SIDE))
+    assert "sequence" not in shards.rows_to_table([row], SIZE).column_names
+
+
+def test_the_content_hash_covers_the_sequence(sequence_folder, tmp_path):
+    out, samples, stored = sequence_folder
+    ids = [s.sample_id for s in samples]
+    changed = tmp_path / "changed"
+    (changed / shards.SHARDS_DIR).mkdir(parents=True)
+    stored[samples[0].sample_id].sequence[0, 0, 0] ^= 1
+    rows = [shards.processed_row(s, SIZE, stored[s.sample_id]) for s in samples[:2]]
+    rows.append(shards.rejected_row(samples[2], SIZE, "detect", "no face found"))
+    pq.write_table(shards.rows_to_table(rows, SIZE, (FRAMES, SIDE)), changed / shards.SHARDS_DIR / "a.parquet")
+    assert shards.content_hash(out, ids) != shards.content_hash(changed, ids)

@@ -8,8 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
+from preprocessing.annotations.sample import Sample
 from preprocessing.vision.alignment import AlignConfig
-from preprocessing.vision.clip import ClipRejected, PreprocessConfig, process_clip
+from preprocessing.vision.clip import ClipRejected, PreprocessConfig, SequenceConfig, process_clip, sequence_frames
 from preprocessing.vision.flow import FlowConfig, endpoint_error
 from tests.preprocessing._faces import aligner, astronaut, expression_field, rotate, to_uint8, warp_exact, write_clip
 
@@ -49,6 +50,29 @@ def test_clip_with_annotated_apex(tmp_path):
     truth = _aligned(field, matrix, 224)
     error = endpoint_error(result.features[..., :2], truth, result.mask)
     assert error < 0.3 < endpoint_error(np.zeros_like(truth), truth, result.mask)
+
+
+def test_clip_stores_the_aligned_frame_sequence(tmp_path):
+    frames, _ = _raw_clip([0.0, 0.3, 0.6, 1.0, 0.7, 0.4])
+    sample = write_clip(tmp_path / "EP01_02", frames, onset=20, apex=23)
+    config = PreprocessConfig(sequence=SequenceConfig(frames=4, size=32))
+    result = process_clip(sample, config, aligner())
+    assert result.sequence.shape == (4, 32, 32) and result.sequence.dtype == np.uint8
+    # aligned with the onset's transform like the apex face, then resized: frame 0 is the onset, 3 the offset
+    np.testing.assert_array_equal(result.sequence[0], cv2.resize(result.onset_face, (32, 32),
+                                                                 interpolation=cv2.INTER_AREA))
+    offset = aligner().apply(aligner().fit(frames[0]), frames[-1])
+    np.testing.assert_array_equal(result.sequence[3], cv2.resize(offset, (32, 32), interpolation=cv2.INTER_AREA))
+    assert process_clip(sample, PreprocessConfig(sequence=SequenceConfig(frames=0)), aligner()).sequence is None
+
+
+def test_sequence_frames_are_sampled_uniformly_over_onset_to_offset():
+    clip = Sample("casme2", "casme2/sub01", "EP01", "happiness", 10, 14, 19, tuple(f"/x/img{n}.jpg" for n in
+                  range(8, 22)), tuple(range(8, 22)), "", 1)
+    assert sequence_frames(clip, 4) == [10, 13, 16, 19]  # onset and offset included, frames outside left out
+    short = Sample("casme2", "casme2/sub01", "EP02", "happiness", 5, 6, 6, ("/x/img5.jpg", "/x/img6.jpg"), (5, 6),
+                   "", 1)
+    assert sequence_frames(short, 4) == [5, 5, 6, 6]  # fewer frames than asked: nearest frames repeat
 
 
 def test_missing_apex_is_spotted(tmp_path):
@@ -147,3 +171,18 @@ def test_config_round_trip_and_hash():
         PreprocessConfig.from_dict({"optical_flow": {}})
     with pytest.raises(ValueError, match="PreprocessConfig.flow: unknown keys"):
         PreprocessConfig.from_dict({"flow": {"lambda": 0.1}})
+
+
+def test_sequences_change_the_config_hash_and_none_keeps_the_old_one():
+    """Storing sequences is a new feature set (new hash, new folder); frames=0 stores what older folders hold."""
+    import hashlib
+    import json
+
+    off = PreprocessConfig(sequence=SequenceConfig(frames=0))
+    without = {k: v for k, v in PreprocessConfig().to_dict().items() if k != "sequence"}
+    old_hash = hashlib.sha256(json.dumps(without, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
+    assert off.config_hash() == old_hash != PreprocessConfig().config_hash()
+    assert PreprocessConfig(sequence=SequenceConfig(frames=6)).config_hash() != PreprocessConfig().config_hash()
+    assert PreprocessConfig.from_dict(off.to_dict()) == off
+    with pytest.raises(ValueError, match="SequenceConfig.frames=2: expected 0"):
+        PreprocessConfig.from_dict({"sequence": {"frames": 2}})
