@@ -8,7 +8,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
-import psutil
+
+try:  # the process-memory helpers need it; the device machine (GPU benchmarks) may lack it
+    import psutil
+except ImportError:  # pragma: no cover
+    psutil = None
 
 MIB = 1024 * 1024
 RAY_AGENTS = ("ray::DashboardAgent", "ray::RuntimeEnvAgent")  # Ray's own per-node daemons, not workers

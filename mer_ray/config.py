@@ -53,6 +53,8 @@ class TrainConfig:
         lr_schedule: ``"plateau"`` (ReduceLROnPlateau on the training loss, the paper's) or ``"cosine"`` (to 0
             over the epochs).
         weight_decay: decoupled weight decay (AdamW) on every parameter; 0 = plain Adam (with ``l2``).
+        ensemble: networks trained per fold from different seeds, their scores averaged (1: one network).
+        precision: ``"fp32"`` or ``"bf16"`` (autocast of the forward pass and loss; GPUs with bf16 support).
         svc_kernel: kernel of the ``"svc"`` classifier.
         svc_c: C of the ``"svc"`` classifier.
         model_options: extra keyword arguments for ``create_model`` (e.g. ViT width).
@@ -90,6 +92,8 @@ class TrainConfig:
     label_smoothing: float = 0.0
     lr_schedule: str = "plateau"
     weight_decay: float = 0.0
+    precision: str = "fp32"
+    ensemble: int = 1
     svc_kernel: str = "linear"
     svc_c: float = 1.0
     model_options: dict[str, Any] = field(default_factory=dict)
@@ -101,7 +105,7 @@ class TrainConfig:
         _check_choice("classifier", self.classifier, CLASSIFIERS)
         _check_choice("epoch_selection", self.epoch_selection, EPOCH_SELECTION)
         in_chans(self.modality)
-        for name in ("epochs", "batch_size", "input_size"):
+        for name in ("epochs", "batch_size", "input_size", "ensemble"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1; got {getattr(self, name)!r}")
         if self.pretrain and self.pretrain_epochs < 1:
@@ -110,6 +114,7 @@ class TrainConfig:
             raise ValueError("pretrained_from needs pretrain=True (it replaces the flow pretraining)")
         _check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         _check_choice("flow_norm", self.flow_norm, FLOW_NORMS)
+        _check_choice("precision", self.precision, ("fp32", "bf16"))
         self.augment()  # validates the augmentation ranges
         if self.mixup < 0 or not 0 <= self.label_smoothing < 1 or self.weight_decay < 0:
             raise ValueError(f"mixup and weight_decay must be >= 0 and label_smoothing in [0, 1); got mixup="

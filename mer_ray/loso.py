@@ -106,12 +106,13 @@ def _features_dir(args: argparse.Namespace) -> Path:
 
 
 def _run(args: argparse.Namespace, space, features_dir: Path, resumed: RunSpec | None) -> int:
-    import ray
-
     from mer_ray.data import FeaturesError, load_features
+    from mer_ray.search import check_space_inputs
+    from mer_ray.tune import trial_slots
 
     try:
         features = load_features(features_dir, datasets=resumed.subset if resumed else args.subset)
+        check_space_inputs(space, features)  # before the probe or any trial
     except FeaturesError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -123,7 +124,7 @@ def _run(args: argparse.Namespace, space, features_dir: Path, resumed: RunSpec |
         folder = RunFolder(args.out.expanduser() / f"{stamp}-{args.search}{'-nested' if spec.nested else ''}")
         folder.root.mkdir(parents=True, exist_ok=False)
     spec.to_json(folder.run_json)
-    slots = _trial_slots(ray.cluster_resources(), spec.cpus_per_trial, spec.gpus_per_trial)
+    slots = trial_slots(spec.cpus_per_trial, spec.gpus_per_trial)
     print(f"run folder: {folder.root}")
     print(f"search '{spec.space}': {space.DESCRIPTION}")
     if spec.demo_space:
@@ -226,12 +227,6 @@ def _run_probe(args, folder: RunFolder, spec: RunSpec, features):
         return None, None
     print(f"linear probe: UAR {board.iloc[0]['uar']:.4f}, UF1 {board.iloc[0]['uf1']:.4f}", flush=True)
     return board, predictions
-
-
-def _trial_slots(resources: dict[str, float], cpus_per_trial: float, gpus_per_trial: float) -> int:
-    by_cpu = int(resources.get("CPU", 1) // max(cpus_per_trial, 1e-9)) if cpus_per_trial else 10**6
-    by_gpu = int(resources.get("GPU", 0) // gpus_per_trial) if gpus_per_trial else 10**6
-    return max(1, min(by_cpu, by_gpu))
 
 
 if __name__ == "__main__":

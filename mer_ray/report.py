@@ -21,7 +21,7 @@ from mer_ray.run_folder import RunFolder
 from mer_ray.spec import RunSpec
 from preprocessing.atomic import write_text
 
-SUMMARY_PARAMS = ("model", "modality", "input_size", "pretrain", "classifier", "lr", "epochs", "batch_size")
+SUMMARY_PARAMS = ("method", "model", "modality", "input_size", "pretrain", "classifier", "lr", "epochs", "batch_size")
 
 
 def datasets_of(board: pd.DataFrame) -> list[str]:
@@ -39,6 +39,9 @@ def describe_config(row: pd.Series) -> str:
             parts.append(f"lr={float(value):.1e}")
         elif key == "pretrain":
             parts.append("pretrained" if bool(value) else "no-pretrain")
+        elif key == "method":
+            if value != "network":
+                parts.append(str(value))
         elif key in ("model", "modality", "classifier"):
             parts.append(str(value))
         else:

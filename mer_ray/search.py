@@ -7,6 +7,7 @@ folder (:class:`~mer_ray.run_folder.RunFolder`) so that ``--resume`` continues w
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import time
@@ -21,9 +22,9 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from mer_ray.data import FeatureSet
+from mer_ray.data import FeaturesError, FeatureSet
 from mer_ray.folds import Fold, FoldTask, fold_seed, loso_folds
-from mer_ray.methods import applicable, parse_config, run_task
+from mer_ray.methods import DEFAULT_METHOD, applicable, check_inputs, parse_config, run_task
 from mer_ray.metrics import score_predictions
 from mer_ray.run_folder import RunFolder
 
@@ -53,6 +54,10 @@ class LosoSearch:
         max_open_configs: configurations whose folds may be in flight at once.
         folds: the splits (default: leave one subject out over every subject of ``features``).
         log: where progress lines go.
+
+    Raises:
+        mer_ray.data.FeaturesError: a method of the space needs arrays ``features`` lacks (checked here, before any
+            fold, for every method the space names in advance: :func:`space_methods`).
     """
 
     def __init__(
@@ -74,6 +79,7 @@ class LosoSearch:
             raise ValueError(f"objective must be one of {list(OBJECTIVES)}; got {objective!r}")
         if n_trials < 1:
             raise ValueError(f"n_trials must be >= 1; got {n_trials}")
+        check_space_inputs(space, features, demo=use_demo_space)
         self.folder = (run_dir if isinstance(run_dir, RunFolder) else RunFolder(run_dir)).make()
         self.run_dir = self.folder.root
         self.space = space
@@ -117,15 +123,23 @@ class LosoSearch:
         params = {**self.space.FIXED, **demo, **suggested}
         # forced parameters (smoke-test limits, saved pretraining) apply where the method has them
         params.update(applicable(params, self.overrides))
-        return parse_config(params).to_dict()  # validates every value before any fold runs
+        config = parse_config(params)  # validates every value before any fold runs
+        check_inputs(config.method, self.features)  # a method the space chose only now
+        return config.to_dict()
 
     def _ask(self) -> None:
         number = len(self.study.trials)
         self.study.sampler = self._sampler(number)
+        first = getattr(self.space, "FIRST_TRIAL", None)
+        if number == 0 and first and not self.use_demo_space and getattr(self.space, "SAMPLER", "tpe") == "tpe":
+            self.study.enqueue_trial(first)  # start from the space's known-good recipe
         trial = self.study.ask()
         suggest = self.space.suggest_demo if self.use_demo_space else self.space.suggest
         try:
             params = self._resolve(suggest(trial))
+        except FeaturesError:
+            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            raise
         except ValueError as err:
             self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
             raise ValueError(f"search space {self.space.__name__} produced an invalid configuration: {err}") from err
@@ -243,6 +257,39 @@ class LosoSearch:
             f"[folds {done}/{self.folds_total} | configs {len(complete)}/{self.n_trials} | {best_text} | "
             f"elapsed {_fmt(elapsed)} | ETA {_fmt(eta)}]"
         )
+
+
+def space_methods(space: ModuleType, *, demo: bool | None = None) -> list[str]:
+    """The methods a search space's configurations use, as far as they are known before any trial.
+
+    ``FIXED`` (with ``DEMO_FIXED``) names one; a ``"grid"`` space's every grid point and a ``"fixed"`` space's one
+    configuration are also run through its ``suggest`` (an Optuna ``FixedTrial``). A TPE space that draws the
+    method itself is checked configuration by configuration instead (``LosoSearch._resolve``).
+
+    Args:
+        space: a ``search_spaces`` module.
+        demo: the demo variant (True), the real one (False) or both (None).
+    """
+    methods = set()
+    for variant in ((False, True) if demo is None else (demo,)):
+        fixed = {**space.FIXED, **(space.DEMO_FIXED if variant else {})}
+        suggest = space.suggest_demo if variant else space.suggest
+        kind = getattr(space, "SAMPLER", "tpe")
+        points = ([dict(zip(space.GRID, values)) for values in itertools.product(*space.GRID.values())]
+                  if kind == "grid" else [{}] if kind == "fixed" else [])
+        configs = [{**fixed, **suggest(optuna.trial.FixedTrial(point))} for point in points] or [fixed]
+        methods.update(config.get("method", DEFAULT_METHOD) for config in configs)
+    return sorted(methods)
+
+
+def check_space_inputs(space: ModuleType, features: FeatureSet, *, demo: bool | None = None) -> None:
+    """Refuse, before any trial, a space whose methods need arrays that ``features`` lacks.
+
+    Raises:
+        mer_ray.data.FeaturesError: naming the method, what is missing and the preprocessing command that adds it.
+    """
+    for method in space_methods(space, demo=demo):
+        check_inputs(method, features)
 
 
 def predictions_frame(truth: pd.DataFrame, task: FoldTask, sample_ids: list[str], y_pred: list[int],

@@ -91,6 +91,14 @@ def train_fold(
     model, builder = _fit_network(ctx, train_rows, epochs, held_out=single)
     classifier = make_classifier(config).fit(model, builder, train_rows, data.labels[train_rows], device)
     y_pred, scores = classifier.predict(model, builder, test_rows, device)
+    for member in range(1, config.ensemble):  # more networks from other seeds; their scores are averaged
+        other = FitContext(config, data, device, seed + 7919 * member, log)
+        net, net_builder = _fit_network(other, train_rows, epochs, held_out=None)
+        fitted = make_classifier(config).fit(net, net_builder, train_rows, data.labels[train_rows], device)
+        scores = scores + fitted.predict(net, net_builder, test_rows, device)[1]
+    if config.ensemble > 1:
+        scores = (scores / config.ensemble).astype(np.float32)
+        y_pred = scores.argmax(axis=1).astype(np.int64)
     return FoldResult(
         subject=held_out_subject if isinstance(held_out_subject, str) else "+".join(held),
         sample_ids=data.meta["sample_id"].iloc[test_rows].tolist(),
@@ -221,32 +229,36 @@ def _run_epochs(ctx: FitContext, model: torch.nn.Module, builder: InputBuilder, 
         )
     rows, flips = _training_items(ctx.data.labels, train_rows, config.flip_expand)
     labels = ctx.data.labels[rows]
+    batches = BatchSource(builder, rows, flips, labels, ctx.device)
+    autocast = torch.autocast(device_type=torch.device(ctx.device).type, dtype=torch.bfloat16,
+                              enabled=config.precision == "bf16")
     losses = ctx.history.setdefault(f"{phase.name}_loss", [])
     for epoch in range(1, phase.epochs + 1):
         model.train()
         order = balanced_epoch(labels, rng) if config.balanced_sampling else rng.permutation(len(rows))
-        total, seen = 0.0, 0
+        total = torch.zeros((), dtype=torch.float64, device=ctx.device)  # summed on the device: no sync per step
+        seen = 0
         for start in range(0, len(order), config.batch_size):
             idx = order[start : start + config.batch_size]
             if len(idx) < 2:  # BatchNorm cannot train on a single item
                 continue
-            x = builder.batch(rows[idx], ctx.device, flips[idx], augment, generator)
-            y = torch.from_numpy(labels[idx]).to(ctx.device)
-            if config.mixup and softmax:
-                lam = float(rng.beta(config.mixup, config.mixup))
-                perm = torch.from_numpy(rng.permutation(len(idx))).to(ctx.device)
-                out = model(lam * x + (1 - lam) * x[perm])
-                loss = lam * loss_fn(out, y) + (1 - lam) * loss_fn(out, y[perm])
-            else:
-                loss = loss_fn(model(x), y)
-            if config.l2:
-                loss = loss + keras_l2_penalty(model, config.l2)
+            x, y = batches(idx, augment, generator)
+            with autocast:
+                if config.mixup and softmax:
+                    lam = float(rng.beta(config.mixup, config.mixup))
+                    perm = torch.from_numpy(rng.permutation(len(idx))).to(ctx.device)
+                    out = model(lam * x + (1 - lam) * x[perm])
+                    loss = lam * loss_fn(out, y) + (1 - lam) * loss_fn(out, y[perm])
+                else:
+                    loss = loss_fn(model(x), y)
+                if config.l2:
+                    loss = loss + keras_l2_penalty(model, config.l2)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            total += float(loss.detach()) * len(idx)
+            total += loss.detach().float().double() * len(idx)
             seen += len(idx)
-        epoch_loss = total / max(seen, 1)
+        epoch_loss = float(total) / max(seen, 1)  # the epoch's one host synchronisation
         if config.lr_schedule == "cosine":
             scheduler.step()
         else:
@@ -256,6 +268,39 @@ def _run_epochs(ctx: FitContext, model: torch.nn.Module, builder: InputBuilder, 
             ctx.log(f"{phase.name} epoch {epoch}/{phase.epochs} loss {epoch_loss:.4f}")
         if after_epoch is not None:
             after_epoch(epoch, model, builder)
+
+
+class BatchSource:
+    """Training batches of one phase.
+
+    Small inputs (the builder's downscaled cache) and any accelerator: every training item, flips applied, is built
+    ONCE on the device and batches are indexed there (augmentation runs on the device too). Full-size inputs on
+    a CPU: built batch by batch from the shared arrays (no per-trial copy of the data set). Both give the same
+    values, hence the same training, on a CPU.
+    """
+
+    def __init__(self, builder: InputBuilder, rows: np.ndarray, flips: np.ndarray, labels: np.ndarray, device: str):
+        self.builder, self.rows, self.flips, self.device = builder, rows, flips, device
+        self.resident = builder.cached or torch.device(device).type != "cpu"
+        self.labels = torch.from_numpy(labels).to(device)
+        if self.resident:
+            self.raw = builder.raw(rows, flips).to(device)  # (N, C, S, S) un-normalised, flips applied
+            self.mean = torch.from_numpy(builder.mean_)[None, :, None, None].to(device)
+            self.std = torch.from_numpy(builder.std_)[None, :, None, None].to(device)
+            self.flow = builder.modality == "flow"
+
+    def __call__(self, idx: np.ndarray, augment=None, generator: torch.Generator | None = None):
+        """``(x (B, C, S, S) normalised, channels-last, on the device; y (B,))`` of training items ``idx``."""
+        index = torch.from_numpy(np.asarray(idx, dtype=np.int64))
+        if not self.resident:
+            x = self.builder.batch(self.rows[idx], self.device, self.flips[idx], augment, generator)
+            return x, self.labels[index.to(self.device)]
+        index = index.to(self.device)
+        x = self.raw[index]
+        if augment is not None:
+            x = augment(x, flow=self.flow, generator=generator)
+        x = ((x - self.mean) / self.std).contiguous(memory_format=MEMORY_FORMAT)
+        return x, self.labels[index]
 
 
 def _digest(model: torch.nn.Module) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-SPACES = ("vit", "cbam", "baseline", "paper", "ablation", "probe", "peers")
+SPACES = ("recommended", "vit", "cbam", "baseline", "paper", "ablation", "probe", "peers", "hoof", "mdmo", "lbptop")
 
 
 def list_spaces() -> list[str]:

@@ -15,27 +15,68 @@ PAPER_CONSTANTS = {
 # single apex face carries no class signal there).
 DEMO_CONSTANTS = {"input_size": 64, "modality": "flow", "batch_size": 32}
 
+# What works on a few hundred clips (README, "Recipes that beat the linear probe"; measured on the hard demo):
+# - a SMALL ShuffleNetV2: 0.5x, one unit per stage, no 4x stem downsampling, on 16-px (u, v, strain) flow (area-
+#   pooled from 224 px: the pooling is the denoising the linear probe gets from its 16x16 grid);
+# - a 2x2 grid-pooled head instead of global average pooling (the class lives in WHERE the face moves);
+# - a gently leaky activation (LeakyReLU slope 0.7): ReLU networks memorised the training subjects and fell to
+#   near chance on held-out ones; the closer to linear, the better they generalised, up to a point;
+# - AdamW (decoupled weight decay 0.05) and a cosine schedule instead of Keras L2 0.2, which dominates the loss;
+# - no mirrored copies of positive / surprise only: a class-dependent flip turns any left-right asymmetry of the
+#   recording into a class cue;
+# - class-balanced epochs (dropping them cost 0.07 UAR), fixed epochs, the last one; no pretraining.
+SMALL_FLOW_ARCH = {"width": 0.5, "stem": "small", "repeats": [1, 1, 1], "conv5": 64, "pool": "grid", "grid": 2,
+                   "act_slope": 0.7}
+SMALL_FLOW_RECIPE = {
+    "modality": "flow",
+    "input_size": 16,
+    "pretrain": False,
+    "classifier": "softmax",
+    "act": "leaky_relu",
+    "l2": 0.0,
+    "weight_decay": 0.05,
+    "lr": 1e-3,
+    "lr_schedule": "cosine",
+    "epochs": 30,
+    "batch_size": 32,
+    "dropout": 0.5,
+    "balanced_sampling": True,
+    "flip_expand": False,
+}
 
-def suggest_recipe(trial, *, input_sizes=(112, 160, 224), epochs=(10, 40)) -> dict:
-    """The training recipe searched by the model spaces (vit, cbam, baseline) on real data."""
+
+# The small-flow recipe in the searched parameters' names: a search's first trial (Optuna enqueue_trial), so that
+# TPE starts from what works instead of from a random draw.
+SMALL_FLOW_FIRST_TRIAL = {"lr": 1e-3, "weight_decay": 0.05, "epochs": 30, "input_size": 16, "dropout": 0.5,
+                          "flip_expand": False, "classifier": "softmax", "act_slope": 0.7, "width": 0.5, "grid": 2}
+
+
+def suggest_recipe(trial, *, epochs=(20, 60)) -> dict:
+    """The training recipe searched by the model spaces (vit, cbam, baseline), around what works."""
     return {
-        "lr": trial.suggest_float("lr", 2e-4, 3e-3, log=True),
-        "epochs": trial.suggest_int("epochs", epochs[0], epochs[1], step=5),
-        "pretrain_epochs": trial.suggest_int("pretrain_epochs", 5, 30, step=5),
-        "batch_size": trial.suggest_categorical("batch_size", [16, 32]),
-        "input_size": trial.suggest_categorical("input_size", list(input_sizes)),
-        "modality": trial.suggest_categorical("modality", ["apex", "flow"]),
-        "pretrain": trial.suggest_categorical("pretrain", [True, False]),
-        "classifier": trial.suggest_categorical("classifier", ["hinge", "softmax", "svc"]),
+        "lr": trial.suggest_float("lr", 3e-4, 3e-3, log=True),
+        "weight_decay": trial.suggest_float("weight_decay", 1e-3, 0.2, log=True),
+        "epochs": trial.suggest_int("epochs", epochs[0], epochs[1], step=10),
+        "input_size": trial.suggest_categorical("input_size", [16, 24, 32]),
+        "dropout": trial.suggest_float("dropout", 0.2, 0.6, step=0.1),
+        "flip_expand": trial.suggest_categorical("flip_expand", [False, True]),
+        "classifier": trial.suggest_categorical("classifier", ["softmax", "svc"]),
     }
+
+
+def suggest_arch(trial, base: dict) -> dict:
+    """Architecture options searched around ``SMALL_FLOW_ARCH`` (a model's own options on top in ``base``)."""
+    return {**base,
+            "act_slope": trial.suggest_float("act_slope", 0.3, 0.9, step=0.1),
+            "width": trial.suggest_categorical("width", [0.5, 1.0]),
+            "grid": trial.suggest_categorical("grid", [1, 2, 4])}
 
 
 def suggest_demo_recipe(trial) -> dict:
     """The CPU-sized recipe searched on the built-in demo."""
     return {
         "lr": trial.suggest_float("lr", 5e-4, 3e-3, log=True),
-        "epochs": trial.suggest_int("epochs", 4, 8, step=2),
-        "pretrain": trial.suggest_categorical("pretrain", [True, False]),
-        "pretrain_epochs": trial.suggest_int("pretrain_epochs", 2, 4, step=2),
-        "classifier": trial.suggest_categorical("classifier", ["hinge", "softmax", "svc"]),
+        "epochs": trial.suggest_int("epochs", 10, 30, step=10),
+        "input_size": trial.suggest_categorical("input_size", [16, 32]),
+        "classifier": trial.suggest_categorical("classifier", ["softmax", "svc"]),
     }

@@ -1,18 +1,29 @@
-"""ShuffleNetV2 1.0x + CBAM: searches the training recipe with seeded TPE."""
+"""ShuffleNetV2 + CBAM: a seeded TPE search around what works on a few hundred clips."""
 
-from search_spaces._common import DEMO_CONSTANTS, PAPER_CONSTANTS, suggest_demo_recipe, suggest_recipe
+from search_spaces._common import (
+    SMALL_FLOW_ARCH,
+    SMALL_FLOW_FIRST_TRIAL,
+    SMALL_FLOW_RECIPE,
+    suggest_arch,
+    suggest_demo_recipe,
+    suggest_recipe,
+)
 
-DESCRIPTION = "ShuffleNetV2 1.0x + CBAM: searches the training recipe"
+DESCRIPTION = "ShuffleNetV2 + CBAM: searches the recipe around the small-flow recipe"
 SAMPLER = "tpe"
 TRIALS = 20
-FIXED = {**PAPER_CONSTANTS, "model": "shufflenet_v2_cbam"}
+STARTUP = 5
+MODEL_OPTIONS = {**SMALL_FLOW_ARCH, "cbam_reduction": 4}
+FIXED = {**SMALL_FLOW_RECIPE, "model": "shufflenet_v2_cbam", "model_options": MODEL_OPTIONS}
+BEST = FIXED  # the space's best fixed recipe (benchmarks/recipe_quality.py)
+FIRST_TRIAL = SMALL_FLOW_FIRST_TRIAL  # BEST in the searched parameters: the search starts there
 
 DEMO_TRIALS = 3
-DEMO_FIXED = DEMO_CONSTANTS
+DEMO_FIXED: dict = {}
 
 
 def suggest(trial) -> dict:
-    return suggest_recipe(trial)
+    return {"model_options": suggest_arch(trial, MODEL_OPTIONS), **suggest_recipe(trial)}
 
 
 def suggest_demo(trial) -> dict:

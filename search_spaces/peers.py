@@ -7,10 +7,11 @@ Each recipe trains for a fixed number of epochs and predicts with the LAST epoch
   penalty on the kernels), 3000 epochs in meb; 1000 here (batch 256; the publication names no batch size).
 - ``sssnet``: 64x64 (u, v, strain), Adam lr 1e-4, weight decay 1e-3, 200 epochs (meb's recipe).
 - ``probe``: the linear probe (masked pooled flow + logistic regression).
+- ``hoof``, ``mdmo``, ``lbptop``: the paper's Table 3 hand-crafted baselines + a linear SVM (their own spaces).
 - ``paper``: the paper's ShuffleNetV2 + ViT with its settings (``search_spaces/paper.py``).
 """
 
-from search_spaces import paper, probe
+from search_spaces import hoof, lbptop, mdmo, paper, probe
 
 DESCRIPTION = "peer methods with their published recipes on the same folds (grid): Table 3 with paired intervals"
 SAMPLER = "grid"
@@ -26,6 +27,9 @@ RECIPES = {
     "sssnet": {**_SHALLOW, "model": "sssnet", "input_size": 64, "dropout": 0.5, "lr": 1e-4, "batch_size": 64,
                "epochs": 200, "l2": 5e-4},
     "probe": {**probe.FIXED},
+    "hoof": {**hoof.FIXED},
+    "mdmo": {**mdmo.FIXED},
+    "lbptop": {**lbptop.FIXED},
 }
 # the demo's CPU-sized variants: fewer epochs, the paper's model at 64 px
 DEMO_RECIPES = {

@@ -20,6 +20,7 @@ from dataclasses import dataclass, fields
 from functools import partial
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mer_ray.models._base import MERModel
@@ -41,6 +42,15 @@ WIDTHS: dict[float, tuple[int, ...]] = {
 }
 # "imagenet": conv 3x3/2 + max-pool 3x3/2 (4x down, for 224 px); "small": conv 3x3/1, no pool (28-64 px flow maps)
 STEMS = ("imagenet", "small")
+POOLS = ("avg", "grid")
+
+
+def coordinate_maps(x: Tensor) -> Tensor:
+    """(B, 2, H, W) x and y coordinates in [-1, 1] (CoordConv), on ``x``'s device and dtype."""
+    b, _, h, w = x.shape
+    ys = torch.linspace(-1, 1, h, device=x.device, dtype=x.dtype)[:, None].expand(h, w)
+    xs = torch.linspace(-1, 1, w, device=x.device, dtype=x.dtype)[None, :].expand(h, w)
+    return torch.stack([xs, ys])[None].expand(b, 2, h, w)
 ATTENTIONS = (None, "cbam", "vit")
 CBAM_PLACEMENTS = ("conv5", "stage4", "stages", "units")
 
@@ -113,6 +123,13 @@ class ShuffleNetConfig:
         attention: None, "cbam" or "vit".
         width: channel multiplier (0.5, 1.0 = the paper's, 1.5, 2.0).
         stem: "imagenet" (4x downsampling before stage 2) or "small" (none: for small flow maps).
+        pool: "avg" (global average pooling, the paper's) or "grid" (average pooling to a ``grid`` x ``grid``
+            map, flattened: the classifier keeps WHERE on the face the motion is, which a global average
+            discards; brow-up and upper-lip-up are both "upward" motion and differ only by place).
+        grid: side of the pooled map with ``pool="grid"``.
+        conv5: channels of the last 1x1 conv (0: the width's, 1024 at 1.0x); smaller keeps a grid head small.
+        coords: append x / y coordinate maps to the input (CoordConv), another way to let features know place.
+        repeats: units per stage (the paper's Table 1: 4, 8, 4); fewer for a few hundred clips.
         cbam: CBAM settings (attention="cbam" only).
         vit: improved-ViT block settings (attention="vit" only).
     """
@@ -122,6 +139,11 @@ class ShuffleNetConfig:
     attention: str | None = None
     width: float = 1.0
     stem: str = "imagenet"
+    pool: str = "avg"
+    grid: int = 4
+    conv5: int = 0
+    coords: bool = False
+    repeats: tuple[int, int, int] = STAGE_REPEATS
     cbam: CBAMConfig | None = None
     vit: ViTBlockConfig | None = None
 
@@ -130,6 +152,12 @@ class ShuffleNetConfig:
         check_choice("attention", self.attention, ATTENTIONS)
         check_choice("width", self.width, tuple(WIDTHS))
         check_choice("stem", self.stem, STEMS)
+        check_choice("pool", self.pool, POOLS)
+        check_number("grid", self.grid, low=1, integer=True)
+        check_number("conv5", self.conv5, low=0, integer=True)
+        object.__setattr__(self, "repeats", tuple(int(r) for r in self.repeats))
+        if len(self.repeats) != 3 or min(self.repeats) < 1:
+            raise ValueError(f"repeats must be 3 stage lengths >= 1, got {self.repeats!r}")
         if self.attention == "cbam" and self.cbam is None:
             object.__setattr__(self, "cbam", CBAMConfig())
         if self.attention == "vit" and self.vit is None:
@@ -146,7 +174,8 @@ class ShuffleNetConfig:
     @classmethod
     def from_options(cls, attention: str | None = None, *, act: str = "leaky_relu",
                      act_slope: float = KERAS_LEAKY_SLOPE, width: float = 1.0, stem: str = "imagenet",
-                     **options) -> ShuffleNetConfig:
+                     pool: str = "avg", grid: int = 4, conv5: int = 0, coords: bool = False,
+                     repeats: tuple[int, int, int] = STAGE_REPEATS, **options) -> ShuffleNetConfig:
         """From the registry's flat options: ``cbam_placement``, ``cbam_reduction`` and ``vit_<field>``."""
         cbam = {k.removeprefix("cbam_"): v for k, v in options.items() if k.startswith("cbam_") and v is not None}
         vit = {k.removeprefix("vit_"): v for k, v in options.items() if k.startswith("vit_") and v is not None}
@@ -156,7 +185,8 @@ class ShuffleNetConfig:
             raise ValueError(f"vit_{next(iter(vit))} needs attention='vit', got attention={attention!r}")
         if cbam and attention != "cbam":
             raise ValueError(f"cbam_placement / cbam_reduction need attention='cbam', got attention={attention!r}")
-        return cls(act=act, act_slope=act_slope, attention=attention, width=width, stem=stem,
+        return cls(act=act, act_slope=act_slope, attention=attention, width=width, stem=stem, pool=pool, grid=grid,
+                   conv5=conv5, coords=coords, repeats=tuple(repeats),
                    cbam=CBAMConfig(**cbam) if attention == "cbam" else None,
                    vit=ViTBlockConfig(**vit) if attention == "vit" else None)
 
@@ -187,6 +217,8 @@ class ShuffleNetV2(MERModel):
         unit_cbam = reduction if self.cbam_placement == "units" else None
 
         c1, c2, c3, c4, c5 = WIDTHS[config.width]
+        c5 = config.conv5 or c5
+        in_chans = in_chans + 2 if config.coords else in_chans
         stride = 2 if config.stem == "imagenet" else 1
         self.conv1 = nn.Sequential(nn.Conv2d(in_chans, c1, 3, stride, 1, bias=False), nn.BatchNorm2d(c1),
                                    act_factory())
@@ -194,7 +226,7 @@ class ShuffleNetV2(MERModel):
         if config.stem == "small":
             self.min_input_size = 16
         stages = []
-        for inp, oup, repeats in zip((c1, c2, c3), (c2, c3, c4), STAGE_REPEATS):
+        for inp, oup, repeats in zip((c1, c2, c3), (c2, c3, c4), config.repeats):
             units = [ShuffleUnit(inp, oup, 2, act_factory, unit_cbam)]
             units += [ShuffleUnit(oup, oup, 1, act_factory, unit_cbam) for _ in range(repeats - 1)]
             stages.append(nn.Sequential(*units))
@@ -218,7 +250,7 @@ class ShuffleNetV2(MERModel):
         else:
             self.vit_before_stage4 = self.vit_after_stage4 = None
 
-        self._build_head(c5)
+        self._build_head(c5 * config.grid**2 if config.pool == "grid" else c5)
         init_cnn_weights(self, act, act_slope)
         for name, m in self.named_modules():
             if name.startswith("vit_") and isinstance(m, nn.Linear):
@@ -230,7 +262,9 @@ class ShuffleNetV2(MERModel):
 
     def forward_features(self, x: Tensor) -> Tensor:
         """``(B, in_chans, H, W)`` -> pooled ``(B, 1024)``."""
-        x = self.maxpool(self.conv1(x))  # (B, 24, H/4, W/4)
+        if self.config.coords:
+            x = torch.cat([x, coordinate_maps(x)], dim=1)  # (B, C + 2, H, W)
+        x = self.maxpool(self.conv1(x))  # (B, 24, H/4, W/4) (the small stem: H, W)
         x = self._after("stage2", self.stage2(x))  # (B, 116, H/8, W/8)
         x = self._after("stage3", self.stage3(x))  # (B, 232, H/16, W/16)
         if self.vit_before_stage4 is not None:
@@ -239,7 +273,9 @@ class ShuffleNetV2(MERModel):
         if self.vit_after_stage4 is not None:
             x = self.vit_after_stage4(x)
         x = self._after("conv5", self.conv5(x))  # (B, 1024, H/32, W/32)
-        return x.mean(dim=(2, 3))  # (B, 1024)
+        if self.config.pool == "grid":
+            return F.adaptive_avg_pool2d(x, self.config.grid).flatten(1)  # (B, conv5 * grid^2)
+        return x.mean(dim=(2, 3))  # (B, conv5)
 
 
 def _factory(attention: str | None):
@@ -253,7 +289,7 @@ def _factory(attention: str | None):
 
 
 _VIT_OPTIONS = tuple(f"vit_{f.name}" for f in fields(ViTBlockConfig))
-_COMMON = ("act_slope", "width", "stem")
+_COMMON = ("act_slope", "width", "stem", "pool", "grid", "conv5", "coords", "repeats")
 register_model("shufflenet_v2", _factory(None), _COMMON)
 register_model("shufflenet_v2_cbam", _factory("cbam"), (*_COMMON, "cbam_placement", "cbam_reduction"))
 register_model("shufflenet_v2_vit", _factory("vit"), (*_COMMON, *_VIT_OPTIONS))

@@ -97,3 +97,20 @@ def test_recipe_quality_quick(cache):
     out = check_ok(run_benchmark("recipe_quality.py", cache, "--quick", "--seeds", "0", "--methods", "probe",
                                  "recommended", timeout=900))
     assert "UAR - probe [paired 95% CI]" in out and "| probe |" in out and "| recommended |" in out
+
+
+@pytest.mark.slow
+def test_gpu_folds_quick_on_cpu(cache, tmp_path):
+    out = check_ok(run_benchmark("gpu_folds.py", cache, "--device", "cpu", "--quick", "--trials-per-gpu", "2",
+                                 "--config", "recommended", "--out", str(tmp_path)))
+    assert "MEASURED: 6 LOSO folds on CPU" in out
+    assert (tmp_path / "gpu_folds_recommended_fp32.json").is_file()
+
+
+def test_gpu_folds_without_a_gpu_says_so(cache):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    result = run_benchmark("gpu_folds.py", cache, timeout=120)
+    assert result.returncode == 2 and "no CUDA device is usable here" in result.stderr

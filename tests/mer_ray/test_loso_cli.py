@@ -13,7 +13,7 @@ pytestmark = pytest.mark.ray
 
 def test_unknown_space_lists_the_valid_ones(capsys):
     assert main(["--search", "vitt"]) == 2
-    assert "valid spaces: vit, cbam, baseline, paper, ablation" in capsys.readouterr().err
+    assert "valid spaces: recommended, vit, cbam, baseline, paper, ablation" in capsys.readouterr().err
 
 
 @pytest.fixture(scope="module")
@@ -94,3 +94,19 @@ def test_nested_smoke_run_reports_the_unbiased_outer_score(tmp_path, ray_local):
     assert predictions["sample"].is_unique
     choices = pd.read_csv(run_dir / "nested_choices.csv")
     assert len(choices) == predictions["subject"].nunique()
+
+
+def test_a_method_whose_inputs_are_missing_is_refused_before_any_trial(tmp_path, ray_local, capsys):
+    """LBP-TOP on a folder made without frame sequences: one message, exit 2, no run folder, no probe, no trial."""
+    from tests.mer_ray._synthetic import synthetic_features, write_features_folder
+
+    folder = write_features_folder(synthetic_features(n_subjects=3, clips=3, size=16), tmp_path / "features",
+                                   {"protocol": "3class", "datasets": {"casme2": "/data/CASME2"}})
+    out = tmp_path / "runs"
+    assert main(["--search", "lbptop", "--features", str(folder), "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert ("error: method 'lbptop' needs the aligned frame sequence onset..offset (`sequence`), which the features "
+            f"folder {folder} does not store") in captured.err
+    assert ("`python -m preprocessing run --protocol 3class --dataset casme2=/data/CASME2 --face-size 16 "
+            "--sequence-frames 8 --out NEW_FOLDER`") in captured.err
+    assert "linear probe" not in captured.out and not out.exists()

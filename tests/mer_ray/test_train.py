@@ -150,3 +150,35 @@ def test_augmented_mixup_cosine_recipe_runs_and_reruns_identically(data):
 def test_mixup_with_a_hinge_head_is_refused():
     with pytest.raises(ValueError, match="need a softmax-trained network"):
         TrainConfig(classifier="hinge", mixup=0.2)
+
+
+def test_device_resident_batches_equal_streamed_ones(data, monkeypatch):
+    """The resident path (inputs built once on the device) trains exactly like the per-batch one on a CPU."""
+    import torch
+
+    from mer_ray import train
+    from mer_ray.augment import FlowAugment
+    from mer_ray.inputs import InputBuilder
+
+    builder = InputBuilder(data, "flow", 32).fit(np.arange(len(data)))
+    rows, flips = np.arange(10), np.arange(10) % 2 == 0
+    labels = data.labels[rows]
+    resident = train.BatchSource(builder, rows, flips, labels, "cpu")
+    streamed = train.BatchSource(builder, rows, flips, labels, "cpu")
+    streamed.resident = False
+    idx = np.array([3, 1, 8, 0])
+    augment = FlowAugment(rotate_deg=10, scale=0.1, magnitude=0.2)
+    for aug in (None, augment):
+        a = resident(idx, aug, torch.Generator().manual_seed(5))
+        b = streamed(idx, aug, torch.Generator().manual_seed(5))
+        assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    recipe = dict(pretrain=False, classifier="softmax", input_size=32, aug_rotate=5.0)
+    base = run(data, **recipe)
+    original = train.BatchSource.__init__
+
+    def streaming(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        self.resident = False
+
+    monkeypatch.setattr(train.BatchSource, "__init__", streaming)
+    assert run(data, **recipe).model_digest == base.model_digest

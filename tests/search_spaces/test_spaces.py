@@ -8,7 +8,7 @@ from search_spaces import get_space, list_spaces
 
 
 def test_unknown_space_lists_the_valid_ones():
-    with pytest.raises(ValueError, match="valid spaces: vit, cbam, baseline, paper, ablation"):
+    with pytest.raises(ValueError, match="valid spaces: recommended, vit, cbam, baseline, paper, ablation, probe"):
         get_space("vitt")
 
 
