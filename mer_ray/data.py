@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from preprocessing.features import shards
+from preprocessing.features import integrity, shards
 
 MASKED_LABEL = -1  # what the trainer sees in place of a held-out subject's labels
 MODALITIES = ("flow", "apex")
@@ -117,6 +117,10 @@ def load_features(
 
     Returns:
         The processed clips (rejected ones left out), sorted by sample id.
+
+    Raises:
+        FeaturesError: no manifest; a shard missing, truncated, changed since the manifest (checksum) or not in it
+            (``preprocessing/features/integrity.py``); the message names it and the repair command.
     """
     path = Path(path).expanduser().resolve()
     manifest = shards.read_manifest(path)
@@ -125,7 +129,11 @@ def load_features(
             f"{path / shards.MANIFEST} not found: {path} is not a complete features folder; run "
             f"`python -m preprocessing run --out {path}` (an interrupted run resumes)"
         )
-    if not shards.valid_shards(path):
+    problems = integrity.verify(path, manifest)  # before any read: a bad shard is named, never a pyarrow error
+    if problems:
+        raise FeaturesError(f"{integrity.describe(path, problems)}; repair it (only the damaged shards' clips are "
+                            f"recomputed): `{integrity.repair_command(manifest, path)}`")
+    if not integrity.shard_files(path):
         raise FeaturesError(f"{path / shards.SHARDS_DIR} holds no Parquet shards although the manifest exists")
     meta = shards.read_meta(path, manifest["sample_ids"]).to_pandas()
     keep = np.ones(len(meta), dtype=bool)

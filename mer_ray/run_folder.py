@@ -5,7 +5,10 @@
     RUN/configs/<config_id>.json            the resolved configuration of each Optuna trial
     RUN/folds/<config_id>/<subject>.parquet the predictions of one finished fold
     RUN/trials.csv                          where each fold ran (node, process, seconds)
-    RUN/tune/                               Ray Tune's storage_path
+    RUN/tune/                               Ray Tune's storage_path (TensorBoard: ``tensorboard --logdir RUN/tune``)
+    RUN/curves.csv, curves_<config_id>.png  every fold's per-epoch training curves; the best configuration's plot
+    RUN/logs/driver.log, logs/ray           library log lines (the quiet console); this Ray session's own logs
+    RUN/.lock                               held by the one process running the folder (``--resume`` waits for none)
     RUN/leaderboard.csv, predictions.parquet, report.md, confusion_*.png
     RUN/nested/<subject>/                   a nested run's inner search (this same layout) + final.parquet
     RUN/reference/probe/                    the linear probe on the same folds (this same layout)

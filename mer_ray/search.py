@@ -100,6 +100,11 @@ class LosoSearch:
         self.open: dict[str, optuna.Trial] = {}  # configurations whose folds are still outstanding
         self.started = time.monotonic()
         self.folds_done_now = 0
+        # a live display (mer_ray/console.py) replaces the per-fold progress lines when set:
+        # called with done, total, configs_done, configs_total, best (text) after every fold
+        self.on_progress: Callable[..., None] | None = None
+        # and is told each running fold's epochs: (task, phase, epoch, values); phase None when the fold is done
+        self.on_fold_epoch: Callable[..., None] | None = None
         self._resume_open_trials()
 
     # ---- configurations -------------------------------------------------------------------------------
@@ -253,6 +258,10 @@ class LosoSearch:
         best_text = (
             f"best {self.objective.upper()} {best.value:.3f} ({best.user_attrs.get('config_id')})" if best else "best -"
         )
+        if self.on_progress is not None:
+            self.on_progress(done=done, total=self.folds_total, configs_done=len(complete),
+                             configs_total=self.n_trials, best=best_text)
+            return
         self.log(
             f"[folds {done}/{self.folds_total} | configs {len(complete)}/{self.n_trials} | {best_text} | "
             f"elapsed {_fmt(elapsed)} | ETA {_fmt(eta)}]"

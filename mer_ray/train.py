@@ -24,6 +24,9 @@ from mer_ray.metrics import pooled_scores
 from mer_ray.pretrained import load_pretrained, save_pretrained
 
 AfterEpoch = Callable[[int, torch.nn.Module, InputBuilder], None]
+# per-epoch callback: (phase, epoch, values), e.g. ("train", 3, {"loss": 0.71}) or ("inner", 3, {"uar": 0.52});
+# the values come from training subjects only (the Tune layer reports them as intermediate results)
+OnEpoch = Callable[[str, int, dict[str, float]], None]
 
 
 @dataclass
@@ -36,6 +39,7 @@ class FitContext:
     seed: int
     log: Callable[[str], None] | None = None
     history: dict[str, list[float]] = field(default_factory=dict)  # per-epoch losses (and inner UAR)
+    on_epoch: OnEpoch | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,7 @@ def train_fold(
     exclude_subjects: Sequence[str] = (),
     device: str | None = None,
     log: Callable[[str], None] | None = None,
+    on_epoch: OnEpoch | None = None,
 ) -> FoldResult:
     """Train on every subject but the held-out (and excluded) ones and predict the held-out subjects' clips.
 
@@ -70,6 +75,8 @@ def train_fold(
         exclude_subjects: subjects neither trained on nor predicted (the outer test subject of a nested search).
         device: ``"cpu"``, ``"cuda"``...; default: CUDA when available.
         log: optional progress callback.
+        on_epoch: optional per-epoch callback (:data:`OnEpoch`): the phases' training losses and the inner
+            validation UAR (training subjects only); not called for the extra networks of an ensemble.
 
     Returns:
         The held-out clips' predicted labels and scores.
@@ -78,22 +85,22 @@ def train_fold(
     held = [held_out_subject] if isinstance(held_out_subject, str) else list(held_out_subject)
     train_rows, test_rows = fold_rows(data, held, exclude_subjects)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    ctx = FitContext(config, data, device, seed, log)
+    ctx = FitContext(config, data, device, seed, log, on_epoch=on_epoch)
     torch.manual_seed(seed)
 
     epochs = config.epochs
     if config.epoch_selection == "inner":
         rng = np.random.default_rng(seed)
         fit_rows, val_rows = inner_split(data.meta["subject"].to_numpy(), train_rows, config.inner_fraction, rng)
-        epochs = _choose_epochs(ctx, fit_rows, val_rows)
+        epochs = choose_epochs(ctx, fit_rows, val_rows)
 
     single = held[0] if len(held) == 1 and not exclude_subjects else None
-    model, builder = _fit_network(ctx, train_rows, epochs, held_out=single)
+    model, builder = fit_network(ctx, train_rows, epochs, held_out=single)
     classifier = make_classifier(config).fit(model, builder, train_rows, data.labels[train_rows], device)
     y_pred, scores = classifier.predict(model, builder, test_rows, device)
     for member in range(1, config.ensemble):  # more networks from other seeds; their scores are averaged
-        other = FitContext(config, data, device, seed + 7919 * member, log)
-        net, net_builder = _fit_network(other, train_rows, epochs, held_out=None)
+        other = FitContext(config, data, device, member_seed(seed, member), log)
+        net, net_builder = fit_network(other, train_rows, epochs, held_out=None)
         fitted = make_classifier(config).fit(net, net_builder, train_rows, data.labels[train_rows], device)
         scores = scores + fitted.predict(net, net_builder, test_rows, device)[1]
     if config.ensemble > 1:
@@ -112,7 +119,12 @@ def train_fold(
     )
 
 
-def _choose_epochs(ctx: FitContext, fit_rows: np.ndarray, val_rows: np.ndarray) -> int:
+def member_seed(seed: int, member: int) -> int:
+    """The seed of an ensemble's ``member``-th network (member 0: the fold's own seed)."""
+    return seed + 7919 * member
+
+
+def choose_epochs(ctx: FitContext, fit_rows: np.ndarray, val_rows: np.ndarray) -> int:
     """Epoch count with the best UAR on held-back training subjects (never the held-out subject)."""
     uars: list[float] = []
     classifier = make_classifier(ctx.config)
@@ -123,9 +135,13 @@ def _choose_epochs(ctx: FitContext, fit_rows: np.ndarray, val_rows: np.ndarray) 
         fitted = classifier.fit(model, builder, fit_rows, labels[fit_rows], ctx.device)
         y_pred, _ = fitted.predict(model, builder, val_rows, ctx.device)
         uars.append(pooled_scores(labels[val_rows], y_pred)["uar"])
+        if ctx.on_epoch is not None:
+            ctx.on_epoch("inner", epoch, {"uar": uars[-1]})
 
-    inner = FitContext(ctx.config, ctx.data, ctx.device, ctx.seed, ctx.log)  # its losses are not the fold's
-    _fit_network(inner, fit_rows, ctx.config.epochs, after_epoch=after_epoch)
+    relay = ctx.on_epoch
+    inner = FitContext(ctx.config, ctx.data, ctx.device, ctx.seed, ctx.log,  # its losses are not the fold's
+                       on_epoch=None if relay is None else lambda phase, e, v: relay(f"inner_{phase}", e, v))
+    fit_network(inner, fit_rows, ctx.config.epochs, after_epoch=after_epoch)
     ctx.history["inner_uar"] = uars
     return int(np.argmax(uars)) + 1  # first epoch reaching the best inner UAR
 
@@ -140,14 +156,14 @@ def _training_items(labels: np.ndarray, rows: np.ndarray, flip_expand: bool) -> 
     return rows, flips
 
 
-def _new_model(config: TrainConfig, modality: str, head: str) -> torch.nn.Module:
+def new_model(config: TrainConfig, modality: str, head: str) -> torch.nn.Module:
     from mer_ray.models import create_model
 
     return create_model(config.model, num_classes=3, in_chans=in_chans(modality), act=config.act,
                         drop_rate=config.dropout, head=head, **config.model_options)
 
 
-def _fit_network(ctx: FitContext, train_rows: np.ndarray, epochs: int, *, after_epoch: AfterEpoch | None = None,
+def fit_network(ctx: FitContext, train_rows: np.ndarray, epochs: int, *, after_epoch: AfterEpoch | None = None,
                  held_out: str | None = None) -> tuple[torch.nn.Module, InputBuilder]:
     """Optional flow pretraining, then fine-tuning on the configured modality; returns (model, input builder).
 
@@ -163,7 +179,7 @@ def _fit_network(ctx: FitContext, train_rows: np.ndarray, epochs: int, *, after_
     elif config.pretrain:
         builder = InputBuilder(data, "flow", config.input_size, config.apply_mask, config.flow_norm).fit(train_rows)
         torch.manual_seed(seed)
-        pre = _new_model(config, "flow", "softmax").to(ctx.device, memory_format=MEMORY_FORMAT)
+        pre = new_model(config, "flow", "softmax").to(ctx.device, memory_format=MEMORY_FORMAT)
         _run_epochs(ctx, pre, builder, train_rows, Phase("pretrain", "softmax", config.pretrain_epochs, seed))
         init_state = {k: v.detach().cpu() for k, v in pre.state_dict().items()}
         if config.save_pretrained and held_out is not None:
@@ -172,7 +188,7 @@ def _fit_network(ctx: FitContext, train_rows: np.ndarray, epochs: int, *, after_
         builder = InputBuilder(data, config.modality, config.input_size, config.apply_mask,
                                config.flow_norm).fit(train_rows)
     torch.manual_seed(seed + 2)  # the same initial head whether pretraining ran here or was loaded
-    model = _new_model(config, config.modality, head)
+    model = new_model(config, config.modality, head)
     if init_state is not None:
         model.load_backbone_state(init_state)
     model = model.to(ctx.device, memory_format=MEMORY_FORMAT)
@@ -266,6 +282,8 @@ def _run_epochs(ctx: FitContext, model: torch.nn.Module, builder: InputBuilder, 
         losses.append(epoch_loss)
         if ctx.log:
             ctx.log(f"{phase.name} epoch {epoch}/{phase.epochs} loss {epoch_loss:.4f}")
+        if ctx.on_epoch is not None:
+            ctx.on_epoch(phase.name, epoch, {"loss": epoch_loss})
         if after_epoch is not None:
             after_epoch(epoch, model, builder)
 

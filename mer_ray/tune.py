@@ -27,6 +27,7 @@ from ray.tune.search import Searcher
 from mer_ray.folds import FoldTask, subject_filename
 from mer_ray.methods import parse_config, run_task
 from mer_ray.search import LosoSearch, Schedule
+from preprocessing.interrupts import critical
 
 TRIAL_COLUMNS = ("config_id", "subject", "trial_id", "node_id", "node_ip", "pid", "fold_seconds", "finished")
 _USER_PENDING = os.environ.get("TUNE_MAX_PENDING_TRIALS_PG")  # a value set before import is the user's: kept
@@ -44,8 +45,14 @@ def fold_trainable(config: dict[str, Any], features_ref: list) -> None:
     device = "cuda" if config.get("gpus", 0) > 0 and torch.cuda.is_available() else "cpu"
     # numpy / sklearn BLAS too keep to the trial's CPUs: OpenBLAS's own threads, two trials on two cores, made
     # a 330 x 330 eigendecomposition 20x slower here
+    def on_epoch(phase: str, epoch: int, values: dict[str, float]) -> None:
+        # an intermediate result: training-subject losses / inner UAR only, never held-out labels or scores
+        # (TensorBoard: RUN/tune/folds-*/<trial>/events.out.tfevents.*; the driver: RUN/curves.csv)
+        tune.report({"fold_done": 0, "phase": phase, "epoch": epoch,
+                     **{f"{phase}_{name}": float(value) for name, value in values.items()}})
+
     with threadpool_limits(limits=threads):
-        result = run_task(task, features, device)
+        result = run_task(task, features, device, on_epoch=on_epoch)
     predictions = {"sample_ids": result.sample_ids, "y_pred": result.y_pred.tolist(), "scores": result.scores.tolist()}
     tune.report(
         {
@@ -82,10 +89,32 @@ class FoldSearcher(Searcher):
         self.running[trial_id] = task
         return {"fold": task.to_dict(), "threads": self.threads, "gpus": self.gpus}
 
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        """An intermediate result (one epoch of a fold): appended to ``RUN/curves.csv``."""
+        task = self.running.get(trial_id)
+        if task is None or "phase" not in result:
+            return
+        phase = result["phase"]
+        rows = [{"config_id": task.config_id, "subject": task.fold.name, "phase": phase, "epoch": result["epoch"],
+                 "metric": key.removeprefix(f"{phase}_"), "value": value}
+                for key, value in result.items() if key.startswith(f"{phase}_") and isinstance(value, int | float)]
+        with critical():
+            append_rows(self.search.folder.file(CURVES), rows, CURVE_COLUMNS)
+        watcher = getattr(self.search, "on_fold_epoch", None)  # the live display, when there is one
+        if watcher is not None:
+            watcher(task, phase, int(result["epoch"]), {row["metric"]: row["value"] for row in rows})
+
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        with critical():  # a Ctrl-C here waits until the fold and its bookkeeping are written
+            self._complete(trial_id, result, error)
+
+    def _complete(self, trial_id: str, result: dict | None, error: bool) -> None:
         task = self.running.pop(trial_id, None)
         if task is None:
             return
+        watcher = getattr(self.search, "on_fold_epoch", None)
+        if watcher is not None:
+            watcher(task, None, 0, {})  # the fold is no longer running
         if error or not result or "predictions" not in result:
             self.search.fail_fold(task, "trial failed after its retries (see the Tune trial's error.txt)")
             return
@@ -114,12 +143,23 @@ class FoldSearcher(Searcher):
 
 def append_trial_record(path: Path, record: dict[str, Any]) -> None:
     """Append one completed trial to ``RUN/trials.csv`` (header written with the first row)."""
+    append_rows(path, [record], TRIAL_COLUMNS)
+
+
+CURVES = "curves.csv"  # per-epoch training curves of every fold (a rerun fold appends again: last rows win)
+CURVE_COLUMNS = ("config_id", "subject", "phase", "epoch", "metric", "value")
+
+
+def append_rows(path: Path, rows: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
+    """Append ``rows`` to the CSV ``path`` (header written with the first row)."""
+    if not rows:
+        return
     new_file = not path.is_file()
     with open(path, "a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=TRIAL_COLUMNS, extrasaction="ignore")
+        writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
         if new_file:
             writer.writeheader()
-        writer.writerow(record)
+        writer.writerows(rows)
 
 
 def run_tune(

@@ -21,7 +21,7 @@ def joined_existing_cluster() -> bool:
 
 
 def init_ray(address: str | None = None, *, num_cpus: int | None = None, num_gpus: int | None = None,
-             progress_bars: bool = True, fresh: bool = False) -> float:
+             progress_bars: bool = True, fresh: bool = False, log_to_driver: bool = True) -> float:
     """Start (or join) Ray once per process; returns the seconds ``ray.init`` took (0 if already running).
 
     Args:
@@ -32,6 +32,8 @@ def init_ray(address: str | None = None, *, num_cpus: int | None = None, num_gpu
         num_gpus: GPUs of a new local cluster (default: Ray's detection).
         progress_bars: Ray Data's progress bars (benchmarks turn them off: they would drown the tables).
         fresh: refuse to reuse a Ray already initialised in this process (a benchmark needs its own cluster).
+        log_to_driver: stream the workers' output to this terminal (the quiet console turns it off: it stays in
+            Ray's session logs, linked from the run folder's ``logs/``).
     """
     import ray
 
@@ -51,13 +53,20 @@ def init_ray(address: str | None = None, *, num_cpus: int | None = None, num_gpu
         num_gpus=num_gpus if address is None else None,
         include_dashboard=False if address is None else None,
         logging_level=logging.WARNING,
-        log_to_driver=True,
+        log_to_driver=log_to_driver,
     )
     seconds = time.perf_counter() - start
+    from preprocessing.interrupts import reinstall
+
+    reinstall()  # a CLI catching SIGINT / SIGTERM keeps them (Ray's core worker installs its own SIGTERM handler)
     try:
         from ray.data import DataContext
 
         DataContext.get_current().enable_progress_bars = progress_bars
     except ImportError:
         pass
+    from preprocessing.console import active
+
+    if active() is not None:  # Ray Data configured its console logger on import: send it to the log file
+        active().route_library_logs()
     return seconds

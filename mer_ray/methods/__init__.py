@@ -41,10 +41,12 @@ class Method:
     requires: tuple[str, ...] = ()
 
 
-def _network_fit_predict(config, data, held_out, seed, *, exclude_subjects=(), device=None, log=None):
+def _network_fit_predict(config, data, held_out, seed, *, exclude_subjects=(), device=None, log=None,
+                         on_epoch=None):
     from mer_ray.train import train_fold
 
-    return train_fold(config, data, held_out, seed, exclude_subjects=exclude_subjects, device=device, log=log)
+    return train_fold(config, data, held_out, seed, exclude_subjects=exclude_subjects, device=device, log=log,
+                      on_epoch=on_epoch)
 
 
 METHODS: dict[str, Method] = {
@@ -99,9 +101,19 @@ def applicable(params: dict[str, Any], overrides: dict[str, Any]) -> dict[str, A
 
 
 def run_task(task: FoldTask, features: FeatureSet, device: str | None = None,
-             log: Callable[[str], None] | None = None) -> FoldResult:
-    """Run one fold task: mask the fold's hidden subjects, train, predict its held-out subjects."""
+             log: Callable[[str], None] | None = None, on_epoch: Callable | None = None) -> FoldResult:
+    """Run one fold task: mask the fold's hidden subjects, train, predict its held-out subjects.
+
+    ``on_epoch``: a per-epoch callback (``mer_ray.train.OnEpoch``), for the methods that train in epochs.
+    """
     data = features.with_masked_labels(list(task.fold.hidden))
     method = get_method(task.config.method)
+    extra = {"on_epoch": on_epoch} if on_epoch is not None and _takes(method.fit_predict, "on_epoch") else {}
     return method.fit_predict(task.config, data, list(task.fold.held_out), task.seed,
-                              exclude_subjects=task.fold.exclude, device=device, log=log)
+                              exclude_subjects=task.fold.exclude, device=device, log=log, **extra)
+
+
+def _takes(function: Callable, name: str) -> bool:
+    import inspect
+
+    return name in inspect.signature(function).parameters

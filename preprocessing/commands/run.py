@@ -29,11 +29,68 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "0 = none)")
     parser.add_argument("--sequence-size", type=int, default=64, help="side of the stored frames (default 64)")
     parser.add_argument("--smoke-test", action="store_true", help="a few clips per subject (small demo by default)")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show Ray's and Ray Data's log lines here (default: in OUT/logs/preprocessing.log)")
 
 
 def run(args: argparse.Namespace) -> int:
+    """The command; SIGINT / SIGTERM stop it cleanly (finished shards kept, one line, exit 130 / 143)."""
+    from preprocessing.interrupts import Interrupted, catch_signals, ignore_further
+
+    with catch_signals():
+        try:
+            return _run(args)
+        except Interrupted as stop:
+            ignore_further()
+            return _stopped(stop, args)
+
+
+def _stopped(stop, args: argparse.Namespace) -> int:
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+    out = _OUT.get("out")
+    stored = sum(_readable_rows(path) for path in (out / "shards").glob("*.parquet")) if out else 0
+    where = f"{stored} clips stored in {out} are kept; " if out else ""
+    print(f"interrupted ({stop.name}): {where}continue with: {command(args)} (only the missing clips are computed)",
+          file=sys.stderr, flush=True)
+    return stop.exit_code
+
+
+def _readable_rows(path: Path) -> int:
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_metadata(path).num_rows
+    except Exception:  # a shard torn by the interrupt: the next run redoes its clips
+        return 0
+
+
+def command(args: argparse.Namespace) -> str:
+    """The ``python -m preprocessing run`` command of ``args`` (options left at their defaults omitted)."""
+    parts = ["python -m preprocessing run"]
+    parts += [f"--dataset {spec}" for spec in args.dataset] + [f"--dataset-option {o}" for o in args.dataset_option]
+    for flag, value, default in (("--protocol", args.protocol, None), ("--address", args.address, None),
+                                 ("--num-actors", args.num_actors, None), ("--face-size", args.face_size, 224),
+                                 ("--sequence-frames", args.sequence_frames, 8),
+                                 ("--sequence-size", args.sequence_size, 64)):
+        if value != default:
+            parts.append(f"{flag} {value}")
+    if args.smoke_test:
+        parts.append("--smoke-test")
+    out = _OUT.get("out") or args.out
+    if out:
+        parts.append(f"--out {out}")
+    return " ".join(parts)
+
+
+_OUT: dict = {}  # the features folder once known (what an interrupt message names)
+
+
+def _run(args: argparse.Namespace) -> int:
     from preprocessing.features.pipeline import PipelineError
-    from preprocessing.features.prepare import build_features, select_samples
+    from preprocessing.features.prepare import build_features, default_features_dir, select_samples
     from preprocessing.runtime import init_ray
     from preprocessing.vision.clip import PreprocessConfig
 
@@ -48,7 +105,11 @@ def run(args: argparse.Namespace) -> int:
     result = selection.protocol
     print(f"{result.protocol}: {len(result.samples)} clips of {len(result.subjects())} subjects selected, "
           f"{len(result.exclusions)} excluded before preprocessing")
-    init_ray(args.address)
+    _OUT["out"] = (args.out or default_features_dir(selection, config, args.smoke_test)).expanduser().resolve()
+    from preprocessing.console import quiet
+
+    console = quiet(_OUT["out"] / "logs" / "preprocessing.log", verbose=args.verbose)
+    init_ray(args.address, log_to_driver=console is None, progress_bars=console is None)
     try:
         summary = build_features(selection, args.out, config, smoke_test=args.smoke_test,
                                  num_actors=args.num_actors)
@@ -58,6 +119,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"features: {summary.out}")
     print(f"  {summary.processed} clips processed, {summary.rejected} rejected by the pipeline, "
           f"{summary.newly_processed} (re)computed in this run, {summary.seconds:.1f} s")
+    if summary.repaired:
+        print(f"  repaired {len(summary.repaired)} damaged shard{'s' if len(summary.repaired) != 1 else ''} "
+              f"(moved to {summary.out / 'damaged'}, their clips recomputed): {', '.join(summary.repaired)}")
     if summary.rejected:
         import pyarrow.parquet as pq
 

@@ -6,6 +6,7 @@ Layout written under ``root``::
     CASME2-coding-demo.xlsx                             the real sheet's header and cell types
     ground_truth.json                                   every subject's identity and every clip's parameters
     ground_truth/subNN_EPxx_yy[f].npz                   exact motion fields (see ``ground_truth.py``)
+    checksums.json                                      sha256 of every file above (a damaged cache is redone)
     demo.json                                           generator version, seed and parameters (cache key)
 
 The same seed and parameters give byte-identical files (with the same numpy / OpenCV / dlib / openpyxl builds).
@@ -42,6 +43,7 @@ from preprocessing.demo.files import write_coding_sheet, write_json, write_npz
 from preprocessing.demo.motions import EMOTIONS
 from preprocessing.demo.render import HARD_FIELDS as HARD_PLAN_FIELDS
 from preprocessing.demo.render import ClipPlan, RenderedClip, render_clip
+from preprocessing.locks import exclusive, keyed_lock_path
 from preprocessing.runtime import cache_root
 from preprocessing.validation import from_dict
 
@@ -51,6 +53,7 @@ VERSION = 1  # bump whenever the output for a given seed and parameters changes:
 FRAMES_DIR = "CASME2_RAW_selected"
 SHEET_NAME = "CASME2-coding-demo.xlsx"
 MANIFEST = "demo.json"
+CHECKSUMS = "checksums.json"  # relative path -> sha256 of every other file; written just before demo.json
 GROUND_TRUTH = "ground_truth.json"
 GROUND_TRUTH_DIR = "ground_truth"
 
@@ -414,7 +417,29 @@ def _write_dataset(root: Path, seed: int, config: DemoConfig) -> None:
          "emotion": r.get("sheet_emotion", r["emotion"])} for r in records
     ])
     write_json(root / GROUND_TRUTH, {"version": VERSION, "seed": seed, "subjects": subjects, "clips": records})
+    write_json(root / CHECKSUMS, _checksums(root))
     write_json(root / MANIFEST, manifest(seed, config))  # last: only a complete dataset has it
+
+
+def _checksums(root: Path) -> dict[str, str]:
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.name not in (MANIFEST, CHECKSUMS))
+    return {p.relative_to(root).as_posix(): _sha256(p) for p in files}
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def damaged_files(root: Path) -> list[str] | None:
+    """Files of the demo at ``root`` missing or changed since generation (relative paths); None when it has no
+    ``checksums.json`` (made before checksums were recorded, or not a demo)."""
+    try:
+        recorded = json.loads((Path(root) / CHECKSUMS).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return [name for name, digest in recorded.items()
+            if not (Path(root) / name).is_file() or _sha256(Path(root) / name) != digest]
 
 
 def generate_demo(root: Path, *, seed: int = 0, preset: str = "easy", **size_params) -> Path:
@@ -439,7 +464,8 @@ def generate_demo(root: Path, *, seed: int = 0, preset: str = "easy", **size_par
     config = make_config(preset, **size_params)
     expected = manifest(seed, config)  # validates the seed before anything is written
     root = Path(root).expanduser().resolve()
-    if root.exists() and not (root / MANIFEST).is_file() and (not root.is_dir() or any(root.iterdir())):
+    ours = (root / MANIFEST).is_file() or (root / CHECKSUMS).is_file()  # a demo, maybe half-deleted
+    if root.exists() and not ours and (not root.is_dir() or any(root.iterdir())):
         raise DatasetError(f"{root} exists and is not a demo dataset (no {MANIFEST}); refusing to overwrite it. "
                            f"Give an empty or new folder.")
     root.parent.mkdir(parents=True, exist_ok=True)
@@ -469,8 +495,15 @@ def _read_manifest(root: Path) -> dict | None:
 
 
 def is_current(root: Path, *, seed: int = 0, preset: str = "easy", **size_params) -> bool:
-    """Whether ``root`` holds a complete demo of this generator version, seed, preset and parameters."""
-    return _read_manifest(Path(root).expanduser()) == manifest(seed, make_config(preset, **size_params))
+    """Whether ``root`` holds a complete, intact demo of this generator version, seed, preset and parameters.
+
+    Intact: every file of ``checksums.json`` is there with its recorded sha256. A demo made before checksums were
+    recorded (no ``checksums.json``) is not current: it is generated again once.
+    """
+    root = Path(root).expanduser()
+    if _read_manifest(root) != manifest(seed, make_config(preset, **size_params)):
+        return False
+    return damaged_files(root) == []
 
 
 def default_root(seed: int = 0, preset: str = "easy", **size_params) -> Path:
@@ -495,17 +528,33 @@ def ensure_demo(root: Path | None = None, *, seed: int = 0, preset: str = "easy"
 
     Returns:
         The dataset root (holding ``CASME2_RAW_selected/`` and ``CASME2-coding-demo.xlsx``). An existing folder
-        is reused only when its ``demo.json`` matches this generator version, seed, preset and parameters;
-        otherwise the demo is generated again.
+        is reused only when its ``demo.json`` matches this generator version, seed, preset and parameters and
+        its files match ``checksums.json`` (none missing or changed); otherwise the demo is generated again. One
+        process generates a folder at a time (a file lock under ``$MER_RAY_CACHE/locks``): a second one waits.
     """
     config = make_config(preset, **size_params)
     root = Path(root).expanduser().resolve() if root is not None else default_root(seed, preset, **size_params)
     if is_current(root, seed=seed, preset=preset, **size_params):
         return root
-    logger.info("generating the built-in demo dataset (%s preset) into %s (%s)", preset, root,
-                "out of date: other generator version or parameters" if root.exists() else "first use")
+    # one generator per folder: a second process waits, then finds the first one's demo current
+    with exclusive(keyed_lock_path(root), f"generating the demo dataset into {root}"):
+        if is_current(root, seed=seed, preset=preset, **size_params):
+            return root
+        _generate_logged(root, config, seed, preset, size_params)
+    return root
+
+
+def _generate_logged(root: Path, config: DemoConfig, seed: int, preset: str, size_params: dict) -> None:
+    if not root.exists():
+        why = "first use"
+    elif _read_manifest(root) != manifest(seed, config):
+        why = "out of date: other generator version or parameters"
+    else:
+        damaged = damaged_files(root)
+        why = ("made before checksums were recorded" if damaged is None
+               else f"damaged: {len(damaged)} files missing or changed, e.g. {damaged[0]}")
+    logger.info("generating the built-in demo dataset (%s preset) into %s (%s)", preset, root, why)
     start = time.perf_counter()
     generate_demo(root, seed=seed, preset=preset, **size_params)
     logger.info("demo dataset ready in %.1f s: %d subjects, %d clips", time.perf_counter() - start,
                 config.n_subjects, config.n_clips)
-    return root

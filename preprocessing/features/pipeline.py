@@ -2,7 +2,10 @@
 
 ``from_items(samples)`` -> ``map_batches(ClipProcessor)`` (an actor pool: dlib's models load once per actor)
 -> ``write_parquet``. Re-running into the same folder only processes the clips that are missing; a run with a
-different configuration is refused. ``manifest.json`` is written last and marks a complete run.
+different configuration is refused. ``manifest.json`` is written last and marks a complete run; it records every
+shard's row count and checksum (``integrity.py``). A re-run first verifies the folder: missing, truncated, corrupt
+or unexpected shards are moved to ``OUT/damaged/`` and only their clips are recomputed. One process at a time
+writes a folder (``OUT/.lock``); a second one waits, saying so.
 
 Actors open the frames by absolute path and write tasks write the shards, on any node: on a multi-node cluster
 the dataset folders and ``out`` must be on storage every node sees (``cluster/README.md``).
@@ -24,7 +27,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from preprocessing.annotations.sample import Exclusion, Sample
-from preprocessing.features import shards
+from preprocessing.features import integrity, shards
+from preprocessing.locks import exclusive
 from preprocessing.vision.clip import ClipRejected, PreprocessConfig, process_clip
 
 log = logging.getLogger(__name__)
@@ -94,6 +98,7 @@ class PipelineSummary:
     newly_processed: int
     seconds: float
     manifest: dict[str, Any]
+    repaired: tuple[str, ...] = ()  # the damaged shards found (and replaced) by this run, as "file (problem)"
 
 
 class ClipProcessor:
@@ -173,8 +178,6 @@ def run_pipeline(
         clips_per_block: clips per Ray Data block; each finished block is a shard, so smaller blocks lose less
             work to a kill, larger ones cost less overhead.
     """
-    import ray
-
     if not samples:
         raise PipelineError("no samples to process: the dataset scan and protocol selected nothing")
     config = config or PreprocessConfig()
@@ -184,9 +187,30 @@ def run_pipeline(
     if duplicates:
         raise PipelineError(f"{duplicates} duplicate sample ids in the selection; adapters should have excluded them")
 
+    out.mkdir(parents=True, exist_ok=True)
+    with exclusive(out / LOCK, f"preprocessing into {out}"):
+        return _run_locked(samples, out, config, start, exclusions=exclusions, provenance=provenance,
+                           num_actors=num_actors, actor_cpus=actor_cpus, clips_per_block=clips_per_block)
+
+
+LOCK = ".lock"  # inside the features folder: held by the one process writing it
+
+
+def _run_locked(samples: Sequence[Sample], out: Path, config: PreprocessConfig, start: float, *,
+                exclusions: Sequence[Exclusion], provenance: dict[str, Any] | None, num_actors: int | None,
+                actor_cpus: float | None, clips_per_block: int) -> PipelineSummary:
+    import ray
+
     manifest = check_output_folder(out, config)
     wanted_ids = sorted(s.sample_id for s in samples)
-    if manifest and manifest.get("sample_ids") == wanted_ids:
+    problems = integrity.verify(out, manifest) if manifest else []
+    if problems:
+        log.warning(integrity.describe(out, problems))
+        integrity.quarantine(out, problems)
+    elif manifest and manifest.get("sample_ids") == wanted_ids:
+        if integrity.RECORDS not in manifest:  # an older manifest that passed the row check: record the shards
+            manifest = {**manifest, integrity.RECORDS: integrity.shard_records(out)}
+            shards.atomic_write_json(manifest, out / shards.MANIFEST)
         log.info("%s is up to date (%d clips, config %s): nothing to do", out, len(samples), manifest["config_hash"])
         return _summary(out, manifest, newly=0, seconds=time.monotonic() - start)
 
@@ -249,12 +273,15 @@ def run_pipeline(
         "flow_channels": list(shards.FLOW_CHANNELS),
         "arrays": list(shards.stored_arrays(out)),
         **(provenance or {}),
+        integrity.RECORDS: integrity.shard_records(out),
     }
     shards.atomic_write_json(manifest, out / shards.MANIFEST)
-    return _summary(out, manifest, newly=len(todo), seconds=time.monotonic() - start)
+    return _summary(out, manifest, newly=len(todo), seconds=time.monotonic() - start,
+                    repaired=tuple(str(p) for p in problems))
 
 
-def _summary(out: Path, manifest: dict[str, Any], *, newly: int, seconds: float) -> PipelineSummary:
+def _summary(out: Path, manifest: dict[str, Any], *, newly: int, seconds: float,
+             repaired: tuple[str, ...] = ()) -> PipelineSummary:
     return PipelineSummary(
         out=out,
         total=manifest["samples"],
@@ -264,6 +291,7 @@ def _summary(out: Path, manifest: dict[str, Any], *, newly: int, seconds: float)
         newly_processed=newly,
         seconds=seconds,
         manifest=manifest,
+        repaired=repaired,
     )
 
 

@@ -104,3 +104,48 @@ def test_parameters_are_validated():
         DemoConfig(min_frames=2)
     with pytest.raises(ValueError, match="max_frames"):
         DemoConfig(min_frames=12, max_frames=10)
+
+
+@pytest.mark.parametrize("damage", ["delete_frame", "tamper_sheet", "delete_manifest"])
+def test_a_half_deleted_or_tampered_demo_is_regenerated(demo_copy, small_demo, caplog, damage):
+    frame = sorted((demo_copy / "CASME2_RAW_selected").rglob("*.jpg"))[5]
+    if damage == "delete_frame":
+        frame.unlink()
+    elif damage == "tamper_sheet":
+        sheet = demo_copy / "CASME2-coding-demo.xlsx"
+        sheet.write_bytes(sheet.read_bytes()[:-10] + b"0123456789")
+    else:
+        (demo_copy / MANIFEST).unlink()  # checksums.json still says the folder is a demo
+    assert not is_current(demo_copy, seed=0, **SMALL_DEMO)
+    with caplog.at_level("INFO", logger="preprocessing.demo.generate"):
+        ensure_demo(demo_copy, seed=0, **SMALL_DEMO)
+    if damage != "delete_manifest":
+        assert "(damaged: 1 files missing or changed, e.g. " in caplog.text
+    assert tree_hashes(demo_copy) == tree_hashes(small_demo)
+
+
+def test_a_demo_without_checksums_is_generated_again_once(demo_copy, small_demo):
+    (demo_copy / "checksums.json").unlink()  # made before checksums were recorded
+    assert not is_current(demo_copy, seed=0, **SMALL_DEMO)
+    ensure_demo(demo_copy, seed=0, **SMALL_DEMO)
+    assert is_current(demo_copy, seed=0, **SMALL_DEMO) and tree_hashes(demo_copy) == tree_hashes(small_demo)
+
+
+def test_two_processes_generating_the_same_demo_do_it_once(tmp_path):
+    """Two real processes: one generates, the other waits (saying so) and then reuses the same files."""
+    import subprocess
+    import sys
+
+    code = ("import logging, sys, time; logging.basicConfig(level=logging.INFO, stream=sys.stdout); "
+            "from preprocessing.demo import SMALL_DEMO, ensure_demo, generate as g; write = g._write_dataset; "
+            "g._write_dataset = lambda *a: (time.sleep(4), write(*a)); "  # a generation longer than start-up skew
+            f"ensure_demo({str(tmp_path / 'demo')!r}, seed=0, **SMALL_DEMO)")
+    env = {**__import__("os").environ, "MER_RAY_CACHE": str(tmp_path / "cache")}
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, env=env) for _ in range(2)]
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    assert sum("generating the built-in demo dataset" in out for out in outputs) == 1, outputs
+    assert sum("waiting: another process is generating the demo dataset into" in out for out in outputs) == 1, outputs
+    assert is_current(tmp_path / "demo", seed=0, **SMALL_DEMO)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "demo"]  # no partial folder left

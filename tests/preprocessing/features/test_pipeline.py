@@ -114,3 +114,26 @@ def test_all_clips_rejected_is_a_clear_error(small_demo, tmp_path, ray_local):
 def test_no_samples_is_a_clear_error(tmp_path):
     with pytest.raises(PipelineError, match="no samples to process"):
         run_pipeline([], tmp_path)
+
+
+def test_a_rerun_repairs_damaged_shards_and_recomputes_only_their_clips(processed, tmp_path):
+    """One shard truncated, one changed in place: the re-run names both, moves them aside, redoes their clips."""
+    from preprocessing.features import integrity
+
+    result, out, summary = processed
+    damaged = shutil.copytree(out, tmp_path / "damaged")
+    first, second = sorted((damaged / "shards").glob("*.parquet"))[:2]
+    lost = pq.read_metadata(first).num_rows + pq.read_metadata(second).num_rows
+    first.write_bytes(first.read_bytes()[:-100])
+    data = second.read_bytes()
+    second.write_bytes(data[:300] + bytes([data[300] ^ 0xFF]) + data[301:])
+    assert len(integrity.verify(damaged, shards.read_manifest(damaged))) == 2
+    again = run_pipeline(result.samples, damaged, exclusions=result.exclusions, clips_per_block=4)
+    assert again.newly_processed == lost
+    assert sorted(again.repaired) == sorted([f"shards/{first.name} (truncated or unreadable)",
+                                             f"shards/{second.name} (checksum differs from the manifest: changed "
+                                             "after it was written)"])
+    assert sorted(p.name for p in (damaged / "damaged").iterdir()) == sorted([first.name, second.name])
+    assert integrity.verify(damaged, again.manifest) == []
+    assert again.manifest["content_hash"] == summary.manifest["content_hash"]
+    assert run_pipeline(result.samples, damaged, exclusions=result.exclusions).newly_processed == 0
