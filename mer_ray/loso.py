@@ -6,13 +6,16 @@ Without ``--features`` or ``--dataset`` it generates and preprocesses the built-
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
+import os
 import sys
 import time
 from datetime import datetime
 from pathlib import Path
 
 from mer_ray.run_folder import RunFolder
+from mer_ray.settings import fixed_space, parse_settings
 from mer_ray.spec import RunSpec
 from search_spaces import get_space, list_spaces
 
@@ -49,21 +52,80 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pretrained-from", type=Path, metavar="DIR",
                    help="initialise from a saved pretraining run instead of pretraining again")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="run ONE configuration: the space's fixed settings plus this value (repeatable; JSON values)")
     p.add_argument("--smoke-test", action="store_true", help="tiny data, 2 configurations, 1 epoch: a fast check")
+    p.add_argument("--verbose", action="store_true",
+                   help="show Ray's, Ray Data's and Optuna's log lines here (default: in RUN/logs/)")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The CLI. SIGINT / SIGTERM stop it cleanly: finished folds are kept and one line gives the ``--resume``
+    command; the exit status is 130 / 143."""
+    from preprocessing.interrupts import Interrupted, catch_signals, ignore_further
+
+    _ACTIVE.clear()
+    with catch_signals():
+        try:
+            return _main(argv)
+        except Interrupted as stop:
+            ignore_further()
+            return _stopped(stop)
+
+
+_ACTIVE: dict = {}  # what an interrupt message needs: the parsed arguments and the run folder once it exists
+
+
+def _stopped(stop) -> int:
+    """After SIGINT / SIGTERM: shut Ray down quietly, say how to continue in one line, return 128 + signal."""
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+    folder, args = _ACTIVE.get("folder"), _ACTIVE.get("args")
+    if folder is not None and args is not None and folder.run_json.is_file():
+        print(f"interrupted ({stop.name}): {folder.count_folds()} finished folds kept in {folder.root}; continue "
+              f"with: {resume_command(args, folder)}", file=sys.stderr, flush=True)
+    else:
+        print(f"interrupted ({stop.name}) before a run folder was made: nothing to resume (preprocessed shards are "
+              "kept); run the same command again", file=sys.stderr, flush=True)
+    return stop.exit_code
+
+
+def resume_command(args: argparse.Namespace, folder: RunFolder) -> str:
+    """The exact command that continues ``folder`` (the resources given to this run included)."""
+    parts = ["python -m mer_ray.loso", f"--search {args.search}", f"--resume {folder.root}"]
+    if args.address:
+        parts.append(f"--address {args.address}")
+    if args.cpus_per_trial != 1.0:
+        parts.append(f"--cpus-per-trial {args.cpus_per_trial:g}")
+    if args.gpus_per_trial:
+        parts.append(f"--gpus-per-trial {args.gpus_per_trial:g}")
+    if args.max_failures != 2:
+        parts.append(f"--max-failures {args.max_failures}")
+    return " ".join(parts)
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
+    _ACTIVE["args"] = args
+    from preprocessing.console import quiet
+    from preprocessing.runtime import cache_root
+
+    console = quiet(cache_root() / "logs" / f"loso-{os.getpid()}.log", verbose=args.verbose)  # RUN/logs/ later
     try:
         space = get_space(args.search)
+        settings = parse_settings(args.set)
+        resumed = _resumed_spec(args) if args.resume else None
+        settings = resumed.settings if resumed else settings  # a resumed run keeps its own --set values
+        space = fixed_space(space, settings) if settings else space
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     from preprocessing.runtime import init_ray
 
-    resumed = _resumed_spec(args) if args.resume else None
-    init_ray(args.address)
+    init_ray(args.address, log_to_driver=console is None, progress_bars=console is None)
     try:
         features_dir = Path(resumed.features) if resumed else _features_dir(args)
     except (ValueError, RuntimeError) as err:
@@ -108,7 +170,6 @@ def _features_dir(args: argparse.Namespace) -> Path:
 def _run(args: argparse.Namespace, space, features_dir: Path, resumed: RunSpec | None) -> int:
     from mer_ray.data import FeaturesError, load_features
     from mer_ray.search import check_space_inputs
-    from mer_ray.tune import trial_slots
 
     try:
         features = load_features(features_dir, datasets=resumed.subset if resumed else args.subset)
@@ -117,13 +178,81 @@ def _run(args: argparse.Namespace, space, features_dir: Path, resumed: RunSpec |
         print(f"error: {err}", file=sys.stderr)
         return 2
     if resumed:
+        changed = _features_changed(resumed, features)
+        if changed:
+            print(f"error: --resume {args.resume}: {changed}", file=sys.stderr)
+            return 2
         spec, folder = resumed, RunFolder(args.resume)
     else:
         spec = RunSpec.from_args(args, space, features)
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        folder = RunFolder(args.out.expanduser() / f"{stamp}-{args.search}{'-nested' if spec.nested else ''}")
-        folder.root.mkdir(parents=True, exist_ok=False)
+        folder = new_run_folder(args.out.expanduser(), f"{stamp}-{args.search}{'-nested' if spec.nested else ''}")
+    from preprocessing.locks import FolderBusy, exclusive
+
+    try:
+        with exclusive(folder.root / RUN_LOCK, f"running {folder.root}", wait=False):
+            _ACTIVE["folder"] = folder
+            return _run_locked(args, space, features, spec, folder)
+    except FolderBusy as err:
+        print(f"error: {err} (a run folder takes one process; --resume it once that one has stopped)",
+              file=sys.stderr)
+        return 2
+
+
+RUN_LOCK = ".lock"  # inside the run folder: held by the one process running it (or resuming it)
+
+
+def new_run_folder(parent: Path, name: str) -> RunFolder:
+    """A new, empty run folder ``parent/name``; when a run started in the same second took that name, the next
+    free ``name-2``, ``name-3``, ... (``mkdir`` is atomic: two processes never get the same folder)."""
+    parent.mkdir(parents=True, exist_ok=True)
+    for n in itertools.count(1):
+        root = parent / (name if n == 1 else f"{name}-{n}")
+        try:
+            root.mkdir()
+        except FileExistsError:
+            continue
+        return RunFolder(root)
+    raise AssertionError("unreachable")
+
+
+def _features_changed(spec: RunSpec, features) -> str | None:
+    """Why ``--resume`` must refuse: the features folder's content hash is not the one the run started with."""
+    now = features.manifest.get("content_hash")
+    if spec.features_content_hash is None or now == spec.features_content_hash:
+        return None
+    return (f"the features folder {features.source} changed since the run started (content hash "
+            f"{spec.features_content_hash[:12]} then, {str(now)[:12]} now): its finished folds were trained on other "
+            "features. Start a new run without --resume, or restore that folder")
+
+
+def _log_to_run_folder(folder: RunFolder) -> None:
+    """With the quiet console on: library output continues in ``RUN/logs/driver.log``; ``RUN/logs/ray`` links to
+    this Ray session's own logs (the workers' output)."""
+    from preprocessing.console import active
+
+    console = active()
+    if console is None:
+        return
+    logs = folder.root / "logs"
+    console.attach(logs / "driver.log")
+    console.route_library_logs()  # Tune and Optuna are imported by now
+    try:
+        import ray
+
+        session = Path(ray._private.worker._global_node.get_session_dir_path()) / "logs"  # no public API for it
+        link = logs / "ray"
+        if session.is_dir() and not link.exists():
+            link.symlink_to(session, target_is_directory=True)
+    except (AttributeError, OSError):
+        pass
+
+
+def _run_locked(args, space, features, spec: RunSpec, folder: RunFolder) -> int:
+    from mer_ray.tune import trial_slots
+
     spec.to_json(folder.run_json)
+    _log_to_run_folder(folder)
     slots = trial_slots(spec.cpus_per_trial, spec.gpus_per_trial)
     print(f"run folder: {folder.root}")
     print(f"search '{spec.space}': {space.DESCRIPTION}")
@@ -149,14 +278,23 @@ def _loso(args, folder: RunFolder, spec: RunSpec, space, features, slots: int) -
     search = LosoSearch(folder, space, features, n_trials=spec.trials, seed=spec.seed, objective=spec.objective,
                         overrides=spec.overrides, use_demo_space=spec.demo_space,
                         max_open_configs=max(1, math.ceil(slots / len(features.subjects))) + 1)
-    run_tune(search, cpus_per_trial=spec.cpus_per_trial, gpus_per_trial=spec.gpus_per_trial,
-             max_failures=args.max_failures)
+    display = _live_display(search)
+    try:
+        run_tune(search, cpus_per_trial=spec.cpus_per_trial, gpus_per_trial=spec.gpus_per_trial,
+                 max_failures=args.max_failures)
+    finally:
+        if display is not None:
+            display.close()
     board = search.leaderboard()
     board.to_csv(folder.leaderboard_csv, index=False)
     predictions = search.all_predictions()
     predictions.to_parquet(folder.predictions, index=False)
     report = write_report(folder, board, predictions, spec, probe_board=probe_board, probe=probe)
     table = score_table(board)
+    if not table.empty:  # the best configuration's training curves (mean and spread over folds)
+        from mer_ray.curves import report_section
+
+        report.write_text(report.read_text() + report_section(folder, str(table.iloc[0]["config"])))
     print()
     print(format_table(table) if not table.empty else "no configuration completed all its folds")
     if spec.reference and not table.empty:
@@ -173,6 +311,21 @@ def _loso(args, folder: RunFolder, spec: RunSpec, space, features, slots: int) -
             print("  " + compare_with_probe(mine, probe, seed=spec.seed).sentence(f"{best['config']}"))
     print(f"report: {report}  ({time.monotonic() - start:.0f} s)")
     return 0 if not table.empty else 1
+
+
+def _live_display(search):
+    """In a terminal with the quiet console on: a live bar replaces the per-fold lines (None otherwise)."""
+    from preprocessing.console import active, interactive
+
+    if active() is None or not interactive():
+        return None
+    from mer_ray.console import FoldDisplay
+
+    display = FoldDisplay(search.folds_total, initial=search.folder.count_folds())
+    search.on_progress = display
+    search.on_fold_epoch = display.fold_epoch  # the epochs of the folds running now (Tune intermediate results)
+    search.log = display.write
+    return display
 
 
 def _nested(args, folder: RunFolder, spec: RunSpec, space, features) -> int:

@@ -11,6 +11,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from mer_ray.settings import parse_settings
 from preprocessing.atomic import write_json
 
 # --smoke-test: the smallest run that still exercises every stage
@@ -36,6 +37,7 @@ class RunSpec:
         smoke_test: the ``--smoke-test`` limits apply.
         demo_space: the space's CPU-sized demo variant is used (the features are the built-in demo).
         overrides: training parameters forced on every configuration.
+        settings: ``--set`` values: the run is the space's fixed settings plus these (one configuration).
         fixed: the space's constants in force (a record for the reader; the space module is the source).
         cpus_per_trial, gpus_per_trial: resources of one trial.
         clips, subjects, datasets: what the features held (a record).
@@ -55,6 +57,7 @@ class RunSpec:
     smoke_test: bool = False
     demo_space: bool = False
     overrides: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
     fixed: dict[str, Any] = field(default_factory=dict)
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
@@ -89,6 +92,7 @@ class RunSpec:
             smoke_test=args.smoke_test,
             demo_space=is_demo,
             overrides=overrides,
+            settings=parse_settings(getattr(args, "set", None)),
             fixed={**space.FIXED, **(space.DEMO_FIXED if is_demo else {})},
             cpus_per_trial=args.cpus_per_trial,
             gpus_per_trial=args.gpus_per_trial,

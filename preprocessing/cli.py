@@ -10,6 +10,7 @@ COMMANDS = {
     "samples": "preprocessing.commands.samples",
     "demo": "preprocessing.commands.demo",
     "run": "preprocessing.commands.run",
+    "flow": "preprocessing.commands.flow",
 }
 
 
