@@ -283,7 +283,12 @@ def synthetic_features(shape: Shape, seed: int = 0):
     flow = rng.standard_normal((n, 4, size, size), dtype=np.float32)  # (N, 4, S, S) u, v, strain, magnitude
     apex = rng.integers(0, 256, (n, size, size), dtype=np.uint8)  # (N, S, S)
     mask = np.ones((n, size, size), np.uint8)
-    return FeatureSet(meta=meta, flow=flow, apex_face=apex, mask=mask, source="synthetic (random arrays)")
+    # landmarks (MDMO's ROIs) jittered around a face-shaped layout, and the stored frame sequence (LBP-TOP)
+    layout = np.stack(np.meshgrid(np.linspace(0.2, 0.8, 17), np.linspace(0.25, 0.85, 4)), -1).reshape(-1, 2)[:68]
+    landmarks = (layout * size + rng.normal(0, size * 0.01, (n, 68, 2))).astype(np.float32)
+    sequence = rng.integers(0, 256, (n, 8, 64, 64), dtype=np.uint8)
+    return FeatureSet(meta=meta, flow=flow, apex_face=apex, mask=mask, landmarks=landmarks, sequence=sequence,
+                      source="synthetic (random arrays)")
 
 
 def array_bytes(features) -> int:

@@ -6,6 +6,7 @@
     python benchmarks/paper_scale.py --synthetic          # random arrays of the same shapes (clearly labelled)
     python benchmarks/paper_scale.py --quick              # tiny synthetic set at 64 px: a smoke run, not a figure
     python benchmarks/paper_scale.py --device cuda --trials-per-gpu 4   # all 68 folds through Ray Tune, measured
+    python benchmarks/paper_scale.py --space recommended --synthetic    # another space's fixed recipe (default paper)
 
 Data (68 subjects, 442 clips, 224 px faces, like the composite's SMIC + CASME II + SAMM):
 
@@ -148,10 +149,16 @@ def _cached_demo_dir() -> Path | None:
 # ---- configuration ------------------------------------------------------------------------------------------
 
 
-def paper_params(args) -> dict:
-    from search_spaces import paper
+def space_module(args):
+    from search_spaces import get_space
 
-    params = dict(paper.FIXED)
+    return get_space(args.space)
+
+
+def paper_params(args) -> dict:
+    """The measured space's fixed recipe (``--space``, default the paper's), with ``--epochs`` / ``--quick``."""
+    params = dict(space_module(args).FIXED)
+    params.setdefault("pretrain_epochs", 8)
     if args.epochs:
         params["epochs"] = params["pretrain_epochs"] = args.epochs
     if args.quick:
@@ -214,8 +221,8 @@ def run_cpu(data, args) -> None:
 
     from mer_ray.config import TrainConfig
     from mer_ray.folds import fold_seed
-    from search_spaces import paper
 
+    space = space_module(args)
     params = paper_params(args)
     config = TrainConfig.from_dict(params)
     torch.set_num_threads(args.threads)
@@ -226,11 +233,12 @@ def run_cpu(data, args) -> None:
     print(f"timing {k} fold(s) on the CPU with {args.threads} torch thread(s): {', '.join(chosen)}", flush=True)
     timings = []
     for subject in chosen:
-        timing = time_fold(config, data, subject, fold_seed(args.seed, "paper", subject))
+        timing = time_fold(config, data, subject, fold_seed(args.seed, args.space, subject))
         print(f"  {subject}: {timing.seconds:.1f} s", flush=True)
         timings.append(timing)
 
-    target_pre, target_epochs = paper.FIXED["pretrain_epochs"], paper.FIXED["epochs"]
+    target_pre = space.FIXED.get("pretrain_epochs", 8) if space.FIXED.get("pretrain", True) else 0
+    target_epochs = space.FIXED["epochs"]
     if args.quick:
         target_pre, target_epochs = config.pretrain_epochs, config.epochs
     rows = [[t.subject, t.test_clips, t.items, f"{t.seconds:.1f}", f"{t.pre_epoch:.2f}", f"{t.train_epoch:.2f}",
@@ -265,8 +273,8 @@ def run_tune_measured(data, args) -> None:
     from mer_ray.metrics import score_predictions
     from mer_ray.search import LosoSearch
     from mer_ray.tune import run_tune
-    from search_spaces import paper
 
+    space = space_module(args)
     gpus = 0
     if args.device == "cuda":
         if not torch.cuda.is_available():
@@ -282,7 +290,7 @@ def run_tune_measured(data, args) -> None:
     cpus_per_trial = max(1, args.cpus // slots) if gpus else args.threads
     gpus_per_trial = 1.0 / args.trials_per_gpu if gpus else 0.0
     params = paper_params(args)
-    overrides = {k: v for k, v in params.items() if paper.FIXED.get(k) != v}
+    overrides = {k: v for k, v in params.items() if space.FIXED.get(k) != v}
     device_text = (f"{gpus} x {torch.cuda.get_device_name(0)}" if gpus else f"CPU ({args.cpus} CPUs)")
     print(f"config: {params}")
     print(f"measured run: all {len(data.subjects)} folds through Ray Tune on {device_text}: {slots} trials at a time "
@@ -290,7 +298,7 @@ def run_tune_measured(data, args) -> None:
     init = init_ray(num_cpus=args.cpus, num_gpus=gpus, progress_bars=False, fresh=True)
     try:
         with tempfile.TemporaryDirectory(prefix="paper-scale-") as tmp:
-            search = LosoSearch(Path(tmp), paper, data, n_trials=1, seed=args.seed, overrides=overrides,
+            search = LosoSearch(Path(tmp), space, data, n_trials=1, seed=args.seed, overrides=overrides,
                                 max_open_configs=1, log=print if args.verbose else (lambda message: None))
             start = time.perf_counter()
             nodes = run_tune(search, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial)
@@ -332,6 +340,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--trials-per-gpu", type=int, default=4, help="--device cuda: trials sharing one GPU")
     parser.add_argument("--tune", action="store_true", help="run every fold through Ray Tune on the CPU, measured")
+    parser.add_argument("--space", default="paper", help="the search space whose FIXED recipe is measured")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--verbose", action="store_true", help="print the search's progress lines")
     args = parser.parse_args(argv)

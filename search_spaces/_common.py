@@ -24,9 +24,14 @@ DEMO_CONSTANTS = {"input_size": 64, "modality": "flow", "batch_size": 32}
 # - AdamW (decoupled weight decay 0.05) and a cosine schedule instead of Keras L2 0.2, which dominates the loss;
 # - no mirrored copies of positive / surprise only: a class-dependent flip turns any left-right asymmetry of the
 #   recording into a class cue;
-# - class-balanced epochs (dropping them cost 0.07 UAR), fixed epochs, the last one; no pretraining.
+# - class-balanced epochs (dropping them cost 0.07 UAR), fixed epochs, the last one; no pretraining;
+# - small geometric augmentation of the flow field (rotation 10 deg, scale 10 %, shift 5 %); magnitude jitter,
+#   mixup and label smoothing each cost UAR;
+# - a linear path ("skip": the 16x16 input beside the learnt features, wide-and-deep): the network starts from
+#   what the linear probe can do and adds to it.
+# The recommended space averages 5 such networks per fold (other seeds): the largest single gain measured.
 SMALL_FLOW_ARCH = {"width": 0.5, "stem": "small", "repeats": [1, 1, 1], "conv5": 64, "pool": "grid", "grid": 2,
-                   "act_slope": 0.7}
+                   "act_slope": 0.7, "skip": 16}
 SMALL_FLOW_RECIPE = {
     "modality": "flow",
     "input_size": 16,
@@ -42,6 +47,9 @@ SMALL_FLOW_RECIPE = {
     "dropout": 0.5,
     "balanced_sampling": True,
     "flip_expand": False,
+    "aug_rotate": 10.0,
+    "aug_scale": 0.1,
+    "aug_translate": 0.05,
 }
 
 

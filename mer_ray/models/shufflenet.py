@@ -130,6 +130,9 @@ class ShuffleNetConfig:
         conv5: channels of the last 1x1 conv (0: the width's, 1024 at 1.0x); smaller keeps a grid head small.
         coords: append x / y coordinate maps to the input (CoordConv), another way to let features know place.
         repeats: units per stage (the paper's Table 1: 4, 8, 4); fewer for a few hundred clips.
+        skip: side of a linear path (0: none): the input, area-pooled to ``skip`` x ``skip``, is concatenated to
+            the pooled features, so the classifier sees the raw flow next to the learnt features ("wide and
+            deep", Cheng et al. 2016): the network starts from what a linear model on the flow can do.
         cbam: CBAM settings (attention="cbam" only).
         vit: improved-ViT block settings (attention="vit" only).
     """
@@ -144,6 +147,7 @@ class ShuffleNetConfig:
     conv5: int = 0
     coords: bool = False
     repeats: tuple[int, int, int] = STAGE_REPEATS
+    skip: int = 0
     cbam: CBAMConfig | None = None
     vit: ViTBlockConfig | None = None
 
@@ -155,6 +159,7 @@ class ShuffleNetConfig:
         check_choice("pool", self.pool, POOLS)
         check_number("grid", self.grid, low=1, integer=True)
         check_number("conv5", self.conv5, low=0, integer=True)
+        check_number("skip", self.skip, low=0, integer=True)
         object.__setattr__(self, "repeats", tuple(int(r) for r in self.repeats))
         if len(self.repeats) != 3 or min(self.repeats) < 1:
             raise ValueError(f"repeats must be 3 stage lengths >= 1, got {self.repeats!r}")
@@ -175,7 +180,8 @@ class ShuffleNetConfig:
     def from_options(cls, attention: str | None = None, *, act: str = "leaky_relu",
                      act_slope: float = KERAS_LEAKY_SLOPE, width: float = 1.0, stem: str = "imagenet",
                      pool: str = "avg", grid: int = 4, conv5: int = 0, coords: bool = False,
-                     repeats: tuple[int, int, int] = STAGE_REPEATS, **options) -> ShuffleNetConfig:
+                     repeats: tuple[int, int, int] = STAGE_REPEATS, skip: int = 0,
+                     **options) -> ShuffleNetConfig:
         """From the registry's flat options: ``cbam_placement``, ``cbam_reduction`` and ``vit_<field>``."""
         cbam = {k.removeprefix("cbam_"): v for k, v in options.items() if k.startswith("cbam_") and v is not None}
         vit = {k.removeprefix("vit_"): v for k, v in options.items() if k.startswith("vit_") and v is not None}
@@ -186,7 +192,7 @@ class ShuffleNetConfig:
         if cbam and attention != "cbam":
             raise ValueError(f"cbam_placement / cbam_reduction need attention='cbam', got attention={attention!r}")
         return cls(act=act, act_slope=act_slope, attention=attention, width=width, stem=stem, pool=pool, grid=grid,
-                   conv5=conv5, coords=coords, repeats=tuple(repeats),
+                   conv5=conv5, coords=coords, repeats=tuple(repeats), skip=skip,
                    cbam=CBAMConfig(**cbam) if attention == "cbam" else None,
                    vit=ViTBlockConfig(**vit) if attention == "vit" else None)
 
@@ -250,7 +256,8 @@ class ShuffleNetV2(MERModel):
         else:
             self.vit_before_stage4 = self.vit_after_stage4 = None
 
-        self._build_head(c5 * config.grid**2 if config.pool == "grid" else c5)
+        skip_features = (in_chans - (2 if config.coords else 0)) * config.skip**2
+        self._build_head((c5 * config.grid**2 if config.pool == "grid" else c5) + skip_features)
         init_cnn_weights(self, act, act_slope)
         for name, m in self.named_modules():
             if name.startswith("vit_") and isinstance(m, nn.Linear):
@@ -261,7 +268,13 @@ class ShuffleNetV2(MERModel):
         return self.cbam[name](x) if name in self.cbam else x
 
     def forward_features(self, x: Tensor) -> Tensor:
-        """``(B, in_chans, H, W)`` -> pooled ``(B, 1024)``."""
+        """``(B, in_chans, H, W)`` -> pooled ``(B, 1024)`` (+ the linear path's ``in_chans * skip^2``)."""
+        if self.config.skip:
+            linear = F.adaptive_avg_pool2d(x, self.config.skip).flatten(1)  # (B, in_chans * skip^2)
+            return torch.cat([self._deep_features(x), linear], dim=1)
+        return self._deep_features(x)
+
+    def _deep_features(self, x: Tensor) -> Tensor:
         if self.config.coords:
             x = torch.cat([x, coordinate_maps(x)], dim=1)  # (B, C + 2, H, W)
         x = self.maxpool(self.conv1(x))  # (B, 24, H/4, W/4) (the small stem: H, W)
@@ -289,7 +302,7 @@ def _factory(attention: str | None):
 
 
 _VIT_OPTIONS = tuple(f"vit_{f.name}" for f in fields(ViTBlockConfig))
-_COMMON = ("act_slope", "width", "stem", "pool", "grid", "conv5", "coords", "repeats")
+_COMMON = ("act_slope", "width", "stem", "pool", "grid", "conv5", "coords", "repeats", "skip")
 register_model("shufflenet_v2", _factory(None), _COMMON)
 register_model("shufflenet_v2_cbam", _factory("cbam"), (*_COMMON, "cbam_placement", "cbam_reduction"))
 register_model("shufflenet_v2_vit", _factory("vit"), (*_COMMON, *_VIT_OPTIONS))

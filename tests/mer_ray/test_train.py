@@ -182,3 +182,28 @@ def test_device_resident_batches_equal_streamed_ones(data, monkeypatch):
 
     monkeypatch.setattr(train.BatchSource, "__init__", streaming)
     assert run(data, **recipe).model_digest == base.model_digest
+
+
+def test_an_ensemble_averages_the_scores_of_networks_from_other_seeds(data):
+    recipe = dict(pretrain=False, classifier="softmax", input_size=32, epochs=1, l2=0.0,
+                  model_options={"width": 0.5, "stem": "small", "repeats": [1, 1, 1]})
+    one, three = run(data, **recipe), run(data, **recipe, ensemble=3)
+    assert one.model_digest == three.model_digest  # the first member is the single network
+    assert not np.allclose(one.scores, three.scores)  # the other members moved the average
+    assert np.array_equal(three.y_pred, three.scores.argmax(axis=1))
+    with pytest.raises(ValueError, match="ensemble"):
+        TrainConfig(ensemble=0)
+
+
+def test_the_linear_path_puts_the_pooled_input_beside_the_learnt_features():
+    import torch
+
+    from mer_ray.models import create_model
+
+    options = dict(num_classes=3, in_chans=3, act="leaky_relu", drop_rate=0.0, head="softmax", width=0.5,
+                   stem="small", repeats=[1, 1, 1], conv5=64, pool="grid", grid=2)
+    plain, wide = create_model("shufflenet_v2", **options), create_model("shufflenet_v2", **options, skip=4)
+    assert wide.num_features == plain.num_features + 3 * 4 * 4
+    x = torch.randn(2, 3, 16, 16)
+    tail = wide.eval().forward_features(x)[:, plain.num_features:]
+    assert torch.allclose(tail, torch.nn.functional.avg_pool2d(x, 4).flatten(1))

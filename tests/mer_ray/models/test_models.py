@@ -146,7 +146,7 @@ def test_embed_restores_mode():
         ({"name": "shufflenet_v2", "act_slope": -0.1}, "act_slope must be in [0.0, 1.0), got -0.1"),
         ({"name": "shufflenet_v2", "vit_dim": 64},
          "model 'shufflenet_v2': unknown options ['vit_dim']; valid options: ['act_slope', 'conv5', 'coords', "
-         "'grid', 'pool', 'repeats', 'stem', 'width']"),
+         "'grid', 'pool', 'repeats', 'skip', 'stem', 'width']"),
         ({"name": "shufflenet_v2", "width": 0.75}, "width must be one of [0.5, 1.0, 1.5, 2.0], got 0.75"),
         ({"name": "shufflenet_v2_cbam", "cbam_placement": "stem"},
          "cbam_placement must be one of ['conv5', 'stage4', 'stages', 'units'], got 'stem'"),
