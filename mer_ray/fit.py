@@ -53,9 +53,8 @@ def fit_all(config: TrainConfig, data: FeatureSet, seed: int, *, device: str | N
     import torch
 
     from mer_ray.classifiers import make_classifier
-    from mer_ray.folds import inner_split
     from mer_ray.svc_arrays import ArraySVC
-    from mer_ray.train import FitContext, choose_epochs, fit_network, member_seed
+    from mer_ray.train import FitContext, fit_network, fold_epochs, member_seed
 
     start = time.monotonic()
     config = replace(config, pretrained_from="", save_pretrained="")
@@ -66,11 +65,7 @@ def fit_all(config: TrainConfig, data: FeatureSet, seed: int, *, device: str | N
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     ctx = FitContext(config, data, device, seed, log)
     torch.manual_seed(seed)
-    epochs = config.epochs
-    if config.epoch_selection == "inner":
-        rng = np.random.default_rng(seed)
-        fit_rows, val_rows = inner_split(data.meta["subject"].to_numpy(), rows, config.inner_fraction, rng)
-        epochs = choose_epochs(ctx, fit_rows, val_rows)
+    epochs = fold_epochs(ctx, rows)
     members, total = [], None
     for k in range(config.ensemble):
         member_ctx = ctx if k == 0 else FitContext(config, data, device, member_seed(seed, k), log)

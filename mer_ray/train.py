@@ -88,11 +88,7 @@ def train_fold(
     ctx = FitContext(config, data, device, seed, log, on_epoch=on_epoch)
     torch.manual_seed(seed)
 
-    epochs = config.epochs
-    if config.epoch_selection == "inner":
-        rng = np.random.default_rng(seed)
-        fit_rows, val_rows = inner_split(data.meta["subject"].to_numpy(), train_rows, config.inner_fraction, rng)
-        epochs = choose_epochs(ctx, fit_rows, val_rows)
+    epochs = fold_epochs(ctx, train_rows)
 
     single = held[0] if len(held) == 1 and not exclude_subjects else None
     model, builder = fit_network(ctx, train_rows, epochs, held_out=single)
@@ -122,6 +118,17 @@ def train_fold(
 def member_seed(seed: int, member: int) -> int:
     """The seed of an ensemble's ``member``-th network (member 0: the fold's own seed)."""
     return seed + 7919 * member
+
+
+def fold_epochs(ctx: FitContext, train_rows: np.ndarray) -> int:
+    """The configuration's fixed epochs, or with ``epoch_selection="inner"`` the count chosen on held-back whole
+    training subjects (:func:`choose_epochs`)."""
+    if ctx.config.epoch_selection != "inner":
+        return ctx.config.epochs
+    rng = np.random.default_rng(ctx.seed)
+    subjects = ctx.data.meta["subject"].to_numpy()
+    fit_rows, val_rows = inner_split(subjects, train_rows, ctx.config.inner_fraction, rng)
+    return choose_epochs(ctx, fit_rows, val_rows)
 
 
 def choose_epochs(ctx: FitContext, fit_rows: np.ndarray, val_rows: np.ndarray) -> int:
