@@ -237,14 +237,15 @@ def run_cpu(data, args) -> None:
         print(f"  {subject}: {timing.seconds:.1f} s", flush=True)
         timings.append(timing)
 
+    measured_pre = config.pretrain_epochs if config.pretrain else 0  # epochs of the pretraining phase run
     target_pre = space.FIXED.get("pretrain_epochs", 8) if space.FIXED.get("pretrain", True) else 0
     target_epochs = space.FIXED["epochs"]
     if args.quick:
-        target_pre, target_epochs = config.pretrain_epochs, config.epochs
+        target_pre, target_epochs = measured_pre, config.epochs
     rows = [[t.subject, t.test_clips, t.items, f"{t.seconds:.1f}", f"{t.pre_epoch:.2f}", f"{t.train_epoch:.2f}",
              f"{t.setup:.1f}", f"{t.items / t.pre_epoch:.1f}" if t.pre_epoch else "-", f"{t.items / t.train_epoch:.1f}",
              fmt_s(t.at(target_pre, target_epochs))] for t in timings]
-    print_table(["held-out subject", "test clips", "items / epoch", f"fold s ({config.pretrain_epochs}+"
+    print_table(["held-out subject", "test clips", "items / epoch", f"fold s ({measured_pre}+"
                  f"{config.epochs} ep.)", "s / pretrain epoch", "s / fine-tune epoch", "set-up + predict s",
                  "pretrain samples/s", "fine-tune samples/s", f"fold at {target_pre}+{target_epochs} epochs"],
                 rows, f"measured: {k} fold(s), {len(data)} clips, {config.input_size} px, batch {config.batch_size}, "
@@ -253,8 +254,8 @@ def run_cpu(data, args) -> None:
     folds = len(subjects)
     parallel = max(1, args.cpus // args.threads)
     total = math.ceil(folds / parallel) * fold
-    measured_epochs = f"{config.pretrain_epochs}+{config.epochs}"
-    scaled = "" if (config.pretrain_epochs, config.epochs) == (target_pre, target_epochs) else (
+    measured_epochs = f"{measured_pre}+{config.epochs}"
+    scaled = "" if (measured_pre, config.epochs) == (target_pre, target_epochs) else (
         f", per-epoch times scaled from {measured_epochs} to {target_pre}+{target_epochs} epochs")
     print(f"- MEASURED on {k} fold(s){scaled}: {fmt_s(fold)} per fold on {args.threads} thread(s)")
     print(f"- EXTRAPOLATED full LOSO on this CPU: ceil({folds} folds / {parallel} trials at a time) x {fmt_s(fold)} "

@@ -47,7 +47,7 @@ def plot_curves(folder: RunFolder, config_id: str) -> Path | None:
 
     order = {"pretrain": 0, "train": 1, "inner_pretrain": 2, "inner_train": 3, "inner": 4}
     panels = sorted(summary.groupby(["phase", "metric"]), key=lambda item: (order.get(item[0][0], 9), item[0]))
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(max(6.4, 4.2 * len(panels)), 3.4), squeeze=False)
     for ax, ((phase, metric), frame) in zip(axes[0], panels):
         x = frame["epoch"].to_numpy()
         mean, std = frame["mean"].to_numpy(), frame["std"].to_numpy()
@@ -60,7 +60,7 @@ def plot_curves(folder: RunFolder, config_id: str) -> Path | None:
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)
-    fig.suptitle(f"{config_id}: training curves over the LOSO folds (training subjects only)")
+    fig.suptitle(f"{config_id}: training curves over the LOSO folds\n(training subjects only)", fontsize=10)
     fig.tight_layout()
     path = folder.file(f"curves_{config_id}.png")
     fig.savefig(path, dpi=100)

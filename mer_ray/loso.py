@@ -257,8 +257,9 @@ def _run_locked(args, space, features, spec: RunSpec, folder: RunFolder) -> int:
     print(f"run folder: {folder.root}")
     print(f"search '{spec.space}': {space.DESCRIPTION}")
     if spec.demo_space:
-        print("demo data: using the space's CPU-sized demo variant "
-              f"({', '.join(f'{k}={v}' for k, v in space.DEMO_FIXED.items())})")
+        changes = ", ".join(f"{k}={v}" for k, v in space.DEMO_FIXED.items()) or "its fixed settings unchanged"
+        print(f"demo data: using the space's CPU-sized demo variant ({changes}; its demo search, "
+              f"{space.DEMO_TRIALS if hasattr(space, 'DEMO_TRIALS') else 1} configurations)")
     if spec.nested:
         print(f"nested: {len(features.subjects)} outer folds x ({spec.trials} configurations x {spec.inner_folds} "
               f"inner folds + 1 final fit) ({len(features)} clips); {slots} trials at a time", flush=True)
