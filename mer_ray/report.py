@@ -45,7 +45,8 @@ def describe_config(row: pd.Series) -> str:
         elif key in ("model", "modality", "classifier"):
             parts.append(str(value))
         else:
-            parts.append(f"{key}={value}")
+            whole = isinstance(value, float) and value.is_integer()  # Optuna's storage turns grid ints into floats
+            parts.append(f"{key}={int(value) if whole else value}")
     return " ".join(parts)
 
 
@@ -124,6 +125,8 @@ class ProbeComparison:
 
     def sentence(self, label: str) -> str:
         interval = f"paired 95% CI [{self.low:+.3f}, {self.high:+.3f}]"
+        if self.difference == self.low == self.high == 0:
+            return f"{label} predicts exactly what the linear probe predicts (in the peers grid: it is the probe)."
         if not self.beats:
             return (f"{label} does NOT beat the linear probe: UAR {self.model_uar:.4f} vs the probe's "
                     f"{self.probe_uar:.4f} ({self.difference:+.4f}, {interval}).")

@@ -68,3 +68,12 @@ def test_a_model_that_loses_to_the_probe_is_told_so_plainly(tmp_path):
     assert "does NOT beat the linear probe" in text and "linear probe (reference)" in text
     better = compare_with_probe(probe, model, n_boot=200)
     assert better.beats and better.low > 0 and "interval excludes 0" in better.sentence("x")
+
+
+def test_the_probe_compared_with_itself_and_whole_floats_read_as_integers():
+    from mer_ray.report import ProbeComparison
+
+    assert "it is the probe" in ProbeComparison(0.9, 0.9, 0.0, 0.0, 0.0).sentence("c007")
+    assert "does NOT beat" in ProbeComparison(0.8, 0.9, -0.1, -0.2, 0.0).sentence("c001")
+    row = pd.Series({"param_model": "ststnet", "param_input_size": 28.0, "param_epochs": 200.0})
+    assert describe_config(row) == "ststnet input_size=28 epochs=200"
