@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -58,23 +59,15 @@ class RssPeaks:
     cpu_seconds: dict[str, float] = field(default_factory=dict)  # role -> CPU time (user + system) while sampled
 
 
-class RssSampler:
-    """Samples RSS and CPU time of this process and its descendants every ``interval`` s in a background thread.
+class BackgroundSampler(ABC):
+    """Calls ``_sample()`` on entry, every ``interval`` s in a daemon thread, and on exit; a context manager."""
 
-    RSS (``/proc/PID/statm``) and CPU times (``/proc/PID/stat``) are cheap to read, so 0.2 s sampling costs little
-    CPU. CPU time is counted from the first sample (or the process's start, for processes born later) to its last
-    sample: a process that ends between samples loses at most ``interval`` of it. Use as a context manager.
-    """
-
-    def __init__(self, interval: float = 0.2):
+    def __init__(self, interval: float):
         self.interval = interval
-        self.peaks = RssPeaks()
-        self._cpu: dict[int, tuple[str, float, float]] = {}  # pid -> (role, CPU s at first sight, CPU s now)
-        self._first = True
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> RssSampler:
+    def __enter__(self):
         self._sample()
         self._thread.start()
         return self
@@ -83,14 +76,36 @@ class RssSampler:
         self._stop.set()
         self._thread.join()
         self._sample()
-        cpu: dict[str, float] = {}
-        for role, first, last in self._cpu.values():
-            cpu[role] = cpu.get(role, 0.0) + last - first
-        self.peaks.cpu_seconds = cpu
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             self._sample()
+
+    @abstractmethod
+    def _sample(self) -> None:
+        """Take one sample."""
+
+
+class RssSampler(BackgroundSampler):
+    """Samples RSS and CPU time of this process and its descendants every ``interval`` s in a background thread.
+
+    RSS (``/proc/PID/statm``) and CPU times (``/proc/PID/stat``) are cheap to read, so 0.2 s sampling costs little
+    CPU. CPU time is counted from the first sample (or the process's start, for processes born later) to its last
+    sample: a process that ends between samples loses at most ``interval`` of it. Use as a context manager.
+    """
+
+    def __init__(self, interval: float = 0.2):
+        super().__init__(interval)
+        self.peaks = RssPeaks()
+        self._cpu: dict[int, tuple[str, float, float]] = {}  # pid -> (role, CPU s at first sight, CPU s now)
+        self._first = True
+
+    def __exit__(self, *exc) -> None:
+        super().__exit__(*exc)
+        cpu: dict[str, float] = {}
+        for role, first, last in self._cpu.values():
+            cpu[role] = cpu.get(role, 0.0) + last - first
+        self.peaks.cpu_seconds = cpu
 
     def _sample(self) -> None:
         totals = {"driver": 0.0, "worker": 0.0, "system": 0.0}

@@ -34,7 +34,6 @@ import json
 import statistics
 import sys
 import tempfile
-import threading
 import time
 import types
 from collections import Counter
@@ -45,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (  # noqa: E402
     MIB,
+    BackgroundSampler,
     Shape,
     array_bytes,
     cpu_count,
@@ -115,32 +115,19 @@ class LoadPeaks:
     series: list[list[float]] = field(default_factory=list)  # [t, driver, trials, other workers, daemons, machine]
 
 
-class LoadSampler:
+class LoadSampler(BackgroundSampler):
     """Samples PSS (RSS as a fallback) of this driver and its Ray cluster every ``interval`` s in a thread."""
 
     def __init__(self, interval: float, baseline_used: float):
-        self.interval = interval
+        super().__init__(interval)
         self.baseline = baseline_used
         self.peaks = LoadPeaks()
         self._seen: set[tuple[int, str]] = set()
         self._start = time.monotonic()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
     def __enter__(self) -> LoadSampler:
         self._start = time.monotonic()
-        self._sample()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-        self._sample()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self._sample()
+        return super().__enter__()
 
     def _sample(self) -> None:
         p = self.peaks
