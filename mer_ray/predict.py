@@ -53,11 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if (args.onset is None) != (args.apex is None):
-        print("error: --onset IMG and --apex IMG go together", file=sys.stderr)
-        return 2
-    if not args.inputs and args.onset is None:
-        print("error: nothing to predict: give INPUT paths or --onset IMG --apex IMG", file=sys.stderr)
+    from preprocessing.clip_inputs import usage_error
+
+    if problem := usage_error(args.inputs, args.onset, args.apex, "predict"):
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     try:
         bundle = load_bundle(args.model, args.device)

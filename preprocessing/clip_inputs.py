@@ -79,6 +79,15 @@ class ClipOutcome:
 # ---- resolving inputs -------------------------------------------------------------------------------------
 
 
+def usage_error(inputs: Sequence[str], onset_image: str | None, apex_image: str | None, what: str) -> str | None:
+    """The command-line mistake in a set of inputs (``what`` is the command's verb), or None when they can run."""
+    if (onset_image is None) != (apex_image is None):
+        return "--onset IMG and --apex IMG go together"
+    if not inputs and onset_image is None:
+        return f"nothing to {what}: give INPUT paths or --onset IMG --apex IMG"
+    return None
+
+
 def expand_inputs(paths: Sequence[str | Path]) -> list[tuple[str, str]]:
     """``(path, kind)`` per clip: a folder holding images is one clip; a folder of clip folders / videos is
     expanded (recursively, natural order); anything else is taken as a video (and fails as one if it is not)."""

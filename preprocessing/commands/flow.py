@@ -35,14 +35,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from preprocessing.clip_inputs import process_inputs, resolve_inputs
+    from preprocessing.clip_inputs import process_inputs, resolve_inputs, usage_error
     from preprocessing.vision.clip import PreprocessConfig
 
-    if (args.onset is None) != (args.apex is None):
-        print("error: --onset IMG and --apex IMG go together", file=sys.stderr)
-        return 2
-    if not args.inputs and args.onset is None:
-        print("error: nothing to do: give INPUT paths or --onset IMG --apex IMG", file=sys.stderr)
+    if problem := usage_error(args.inputs, args.onset, args.apex, "do"):
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     try:
         config = PreprocessConfig.from_dict({"align": {"size": args.face_size}, "sequence": {"frames": 0}})
