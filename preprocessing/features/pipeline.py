@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from preprocessing.annotations.sample import Exclusion, Sample
-from preprocessing.features import integrity, shards
+from preprocessing.features import integrity, progress, shards
 from preprocessing.locks import exclusive
 from preprocessing.vision.clip import ClipRejected, PreprocessConfig, process_clip
 
@@ -104,7 +104,7 @@ class PipelineSummary:
 class ClipProcessor:
     """Ray Data actor: holds one dlib detector + predictor and turns batches of sample rows into shard rows."""
 
-    def __init__(self, config: dict[str, Any]):
+    def __init__(self, config: dict[str, Any], counter: Any = None):
         import cv2
         import ray
 
@@ -115,9 +115,13 @@ class ClipProcessor:
         self.aligner = FaceAligner(self.config.align)
         self.config_hash = self.config.config_hash()
         self.node_id = ray.get_runtime_context().get_node_id()
+        self.counter = counter  # a ``progress.ClipCounter`` handle, or None
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        rows = [process_row(row, self.config, self.aligner) for row in batch.to_pylist()]
+        rows = []
+        for row in batch.to_pylist():
+            rows.append(process_row(row, self.config, self.aligner))
+            progress.report(self.counter, rows[-1])
         table = shards.rows_to_table(rows, self.config.align.size, self.config.sequence.shape)
         # provenance, outside the shard schema: the Ray node that processed each clip
         return table.append_column("node_id", pa.array([self.node_id] * len(table), pa.string()))
@@ -150,7 +154,15 @@ def check_output_folder(out: Path, config: PreprocessConfig) -> dict[str, Any] |
                 f"(config hash {existing.get('config_hash')}, this run's is {wanted}); "
                 "choose another --out, or delete that folder to rebuild it"
             )
-    return shards.read_manifest(out)
+    manifest = shards.read_manifest(out)
+    schema = (manifest or {}).get("schema_version", shards.SCHEMA_VERSION)
+    if schema != shards.SCHEMA_VERSION:  # new shards would not concatenate with the old ones
+        raise PipelineError(
+            f"{out} holds shards of layout {schema} (an older mer-ray); this version writes layout "
+            f"{shards.SCHEMA_VERSION}, which adds the sheet's action-unit codes. It still reads as it is; to add "
+            "to it or repair it, choose another --out, or delete that folder to rebuild it"
+        )
+    return manifest
 
 
 def run_pipeline(
@@ -231,17 +243,18 @@ def _run_locked(samples: Sequence[Sample], out: Path, config: PreprocessConfig, 
             f" {blocks} blocks",
             flush=True,
         )
-        ds = ray.data.from_items([shards.sample_to_row(s) for s in todo], override_num_blocks=blocks)
-        ds = ds.map_batches(
-            ClipProcessor,
-            fn_constructor_kwargs={"config": config.to_dict()},
-            batch_size=None,  # a whole block per call: blocks are already sized for the actors
-            batch_format="pyarrow",
-            compute=ray.data.ActorPoolStrategy(min_size=pool.min_size, max_size=pool.max_size),
-            num_cpus=pool.cpus,
-        )
-        # Flow floats barely compress (~5%): skip the codec, save the write tasks' CPU.
-        ds.write_parquet(str(out / shards.SHARDS_DIR), compression="none")
+        with progress.ClipProgress(len(todo)) as live:
+            ds = ray.data.from_items([shards.sample_to_row(s) for s in todo], override_num_blocks=blocks)
+            ds = ds.map_batches(
+                ClipProcessor,
+                fn_constructor_kwargs={"config": config.to_dict(), "counter": live.counter},
+                batch_size=None,  # a whole block per call: blocks are already sized for the actors
+                batch_format="pyarrow",
+                compute=ray.data.ActorPoolStrategy(min_size=pool.min_size, max_size=pool.max_size),
+                num_cpus=pool.cpus,
+            )
+            # Flow floats barely compress (~5%): skip the codec, save the write tasks' CPU.
+            ds.write_parquet(str(out / shards.SHARDS_DIR), compression="none")
 
     table = shards.read_status(out, wanted_ids)
     missing = set(wanted_ids) - set(table.column("sample_id").to_pylist())

@@ -34,11 +34,11 @@ SHARDS_DIR = "shards"
 MANIFEST = "manifest.json"
 REJECTS = "rejects.parquet"
 FLOW_CHANNELS: tuple[str, ...] = ("u", "v", "strain", "magnitude")
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the sheet's action-unit codes (``action_units``); 1 lacks them
 REJECT_COLUMNS = ("sample_id", "dataset", "subject", "clip", "stage", "reason", "path")
 # per-clip metadata a reader gets back (the rest of the schema is provenance or arrays)
 META_COLUMNS = ("sample_id", "dataset", "subject", "clip", "emotion", "label", "onset", "apex", "offset",
-                "apex_spotted")
+                "apex_spotted", "action_units")
 OK = "ok"  # ``status`` of a processed clip; rejected clips carry "rejected" and a stage / reason
 REJECTED = "rejected"
 # stored arrays: column -> (per-row shape given the face size S, numpy dtype)
@@ -73,6 +73,7 @@ def shard_schema(size: int, sequence: tuple[int, int] | None = None) -> pa.Schem
             ("subject", pa.string()),
             ("clip", pa.string()),
             ("emotion", pa.string()),
+            ("action_units", pa.string()),  # the sheet's FACS codes as written ("1+2", "R14"); "" where none
             ("label", pa.int8()),
             ("onset", pa.int32()),
             ("apex", pa.int32()),  # apex used for the flow (annotated or spotted)
@@ -139,6 +140,7 @@ def _row_base(sample: Sample, face_size: int) -> dict[str, Any]:
         "subject": sample.subject,
         "clip": sample.clip,
         "emotion": sample.emotion,
+        "action_units": sample.action_units,
         "label": sample.label,
         "onset": sample.onset,
         "annotated_apex": sample.apex,
@@ -270,7 +272,11 @@ def read_meta(out: Path, sample_ids: Iterable[str] | None = None) -> pa.Table:
         out: a features folder.
         sample_ids: keep only these clips (a manifest's ``sample_ids``); default every processed clip.
     """
-    table = read_shard_rows(out, [*META_COLUMNS, "status"])
+    files = valid_shards(out)
+    present = set(pq.read_schema(files[0]).names) if files else set(META_COLUMNS)
+    table = read_shard_rows(out, [*(c for c in META_COLUMNS if c in present), "status"])
+    if "action_units" not in present:  # a schema-1 folder: no AU codes stored
+        table = table.append_column("action_units", pa.array([""] * len(table), pa.string()))
     table = table.filter(is_processed(table)).select(list(META_COLUMNS))
     if sample_ids is not None:
         table = table.filter(pc.is_in(table.column("sample_id"), value_set=pa.array(sorted(set(sample_ids)))))

@@ -67,3 +67,22 @@ def test_a_terminal_gets_a_live_bar_and_no_library_noise_and_verbose_brings_it_b
                              capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
     assert verbose.returncode == 0
     assert "A new study created" in verbose.stdout + verbose.stderr
+
+
+@pytest.mark.slow
+def test_preprocessing_in_a_terminal_shows_a_live_clip_count_and_plain_lines_without_one(tmp_path):
+    env = {**os.environ, "MER_RAY_CACHE": str(tmp_path / "cache"), "RAY_AUTH_MODE": "disabled",
+           "OMP_NUM_THREADS": "1"}
+    argv = ["-m", "preprocessing", "run", "--smoke-test"]
+    rc, out = run_in_pty([*argv, "--out", str(tmp_path / "tty")], env)
+    assert rc == 0, out
+    assert not [word for word in NOISE if word in out], out
+    total = out.split("preprocessing ", 1)[1].split(" clips", 1)[0]  # "preprocessing 8 clips (0 already in ...)"
+    assert f"\rclips {total}/{total} |" in out and "0 rejected" in out and "ETA" in out, out
+    assert "preprocessed " not in out  # the plain lines are for logs, not terminals
+
+    plain = subprocess.run([sys.executable, *argv, "--out", str(tmp_path / "plain")], capture_output=True,
+                           text=True, env=env, cwd=REPO, timeout=300)
+    assert plain.returncode == 0, plain.stderr
+    assert f"preprocessed {total}/{total} clips (0 rejected)" in plain.stdout
+    assert "\rclips" not in plain.stdout

@@ -14,7 +14,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from preprocessing.annotations.datasets import casme2, mmew, samm
+from preprocessing.annotations.datasets import casme2, mmew, samm, smic
 from preprocessing.annotations.protocols import apply_protocol
 from preprocessing.annotations.sample import DatasetError
 from preprocessing.annotations.sheets import cell_text, is_missing, parse_frame, subject_number
@@ -98,6 +98,59 @@ def test_adapters_on_random_sheets_return_a_scan_or_a_dataset_error(name, rows, 
         try:
             result = apply_protocol("3class", [scan])
         except ValueError as err:  # e.g. a dataset the protocol cannot map
+            assert str(err)
+            return
+        assert len(result.samples) <= len(scan.samples)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+# SMIC-HS has no sheet: its "cells" are folder and file names (HS/s1/micro/negative/s1_ne_01/image069664.bmp)
+NAMES = st.one_of(
+    st.sampled_from(["s1", "s01", "s20", "S3", "s1_ne_01", "s1_po_2", "s2_sur_03", "s1_xx_01", "s01_NE_001", "micro",
+                     "negative", "positive", "surprise", "Negative", "重复", "s١", "s1 ", "image069664.bmp",
+                     "image1.bmp", "img.JPG", "frame_10.png", "notes.txt", "Thumbs.db", "s999999999999999999999"]),
+    st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cc", "Cs"), exclude_characters="/\\\x00"),
+            min_size=1, max_size=8).filter(lambda n: n not in (".", "..")),
+)
+# a clip that is nearly right (subject / micro / emotion / clip / frames), then any part replaced by an odd name
+GOOD_CLIP = st.tuples(st.integers(1, 3), st.sampled_from(sorted(smic.CODES.items())), st.integers(1, 3)).map(
+    lambda t: (f"s{t[0]}", "micro", t[1][1], f"s{t[0]}_{t[1][0]}_0{t[2]}",
+               [f"image{n}.bmp" for n in range(100, 100 + 3 * t[2])]))
+SMIC_PATHS = st.lists(st.one_of(
+    GOOD_CLIP,
+    st.tuples(GOOD_CLIP, st.integers(0, 4), NAMES).map(lambda t: (*t[0][: t[1]], t[2], *t[0][t[1] + 1:])),
+    st.tuples(GOOD_CLIP, st.lists(NAMES, max_size=3)).map(lambda t: (*t[0][:4], t[0][4] + t[1])),
+), max_size=6)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(paths=SMIC_PATHS, hs=st.sampled_from(["HS", "SMIC_all_raw/HS", ""]))
+def test_smic_on_random_trees_returns_a_scan_or_a_dataset_error(paths, hs):
+    root = Path(tempfile.mkdtemp())
+    try:
+        for subject, micro, emotion, clip, frames in paths:
+            folder = root / hs / subject / micro / emotion / clip
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                for name in frames if isinstance(frames, list) else [frames]:
+                    (folder / name).write_bytes(b"\x00")
+            except OSError:  # a file where a folder was asked for, or a name the file system refuses
+                continue
+        try:
+            scan = smic.scan(root)
+        except DatasetError as err:
+            assert str(err)
+            event("tree refused (DatasetError)")
+            return
+        event(f"scanned: {bool(scan.samples)} samples, {bool(scan.exclusions)} exclusions")
+        for sample in scan.samples:
+            assert sample.subject.startswith("smic/s") and sample.frames and sample.onset <= sample.offset
+        for exclusion in scan.exclusions:
+            assert exclusion.reason and exclusion.stage
+        try:
+            result = apply_protocol("3class", [scan])
+        except ValueError as err:
             assert str(err)
             return
         assert len(result.samples) <= len(scan.samples)

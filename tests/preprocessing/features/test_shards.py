@@ -15,7 +15,7 @@ SIZE = 8
 
 
 def _sample(subject: str, clip: str, label: int) -> Sample:
-    return Sample("demo", f"demo/{subject}", clip, "happiness", 10, 12, 15, ("/a.jpg",), (10,), "", label)
+    return Sample("demo", f"demo/{subject}", clip, "happiness", 10, 12, 15, ("/a.jpg",), (10,), "6+R12", label)
 
 
 def _features(rng: np.random.Generator, sample: Sample):
@@ -49,6 +49,22 @@ def test_meta_holds_processed_clips_once_sorted(folder):
     assert meta.column_names == list(shards.META_COLUMNS)
     assert meta.column("sample_id").to_pylist() == sorted(stored)
     assert shards.read_meta(out, [samples[1].sample_id]).column("sample_id").to_pylist() == [samples[1].sample_id]
+    assert set(meta.column("action_units").to_pylist()) == {"6+R12"}  # the sheet's AU codes, as written
+
+
+def test_a_schema_1_folder_reads_with_blank_au_codes_and_refuses_new_shards(folder):
+    from preprocessing.features.pipeline import PipelineError, check_output_folder
+    from preprocessing.vision.clip import PreprocessConfig
+
+    out, _, stored = folder
+    for path in (out / shards.SHARDS_DIR).glob("*.parquet"):  # what mer-ray wrote before the AU column
+        pq.write_table(pq.read_table(path).drop_columns(["action_units"]), path)
+    meta = shards.read_meta(out)
+    assert meta.column_names == list(shards.META_COLUMNS)
+    assert meta.column("action_units").to_pylist() == [""] * len(stored)
+    shards.atomic_write_json({"schema_version": 1, "sample_ids": sorted(stored)}, out / shards.MANIFEST)
+    with pytest.raises(PipelineError, match="layout 1 .* delete that folder to rebuild it"):
+        check_output_folder(out, PreprocessConfig())
 
 
 def test_arrays_come_back_in_the_order_asked(folder):
