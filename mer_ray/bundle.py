@@ -95,11 +95,11 @@ class Bundle:
             builder = self.builder(features, member)
             network = member.network.to(device)
             if member.svc is not None:
-                embeddings = network_outputs(network, builder, rows, device, embed=True)
+                embeddings = network_outputs(network, builder, rows, device, embed=True, mirror=self.config.tta_flip)
                 pred, scores = member.svc.predict(embeddings).astype(np.int64), member.svc.scores(embeddings)
             else:
                 head = "svm" if self.config.classifier == "hinge" else "softmax"
-                pred, scores = HeadClassifier(head).predict(network, builder, rows, device)
+                pred, scores = HeadClassifier(head, self.config.tta_flip).predict(network, builder, rows, device)
             total = scores if total is None else total + scores
             y_pred = pred if y_pred is None else y_pred
         if len(self.members) > 1:

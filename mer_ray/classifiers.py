@@ -18,14 +18,22 @@ from mer_ray.metrics import CLASSES
 
 @torch.no_grad()
 def network_outputs(model: torch.nn.Module, builder: InputBuilder, rows: np.ndarray, device: str, *,
-                    embed: bool, batch: int = 64) -> np.ndarray:
-    """Eval-mode logits ``(N, C)`` or pooled embeddings ``(N, D)`` of ``rows``, batch by batch."""
+                    embed: bool, mirror: bool = False, batch: int = 64) -> np.ndarray:
+    """Eval-mode logits ``(N, C)`` or pooled embeddings ``(N, D)`` of ``rows``, batch by batch.
+
+    ``mirror``: test-time augmentation, the mean of the outputs of each input and of its left-right mirror
+    (``TrainConfig.tta_flip``).
+    """
     model.eval()
     outs = []
     for start in range(0, len(rows), batch):
-        x = builder.batch(rows[start : start + batch], device)
-        out = model.embed(x) if embed else model(x).float().cpu()
-        outs.append(out.numpy())
+        chunk = rows[start : start + batch]
+        views = [None, np.ones(len(chunk), dtype=bool)] if mirror else [None]
+        out = 0
+        for flip in views:
+            x = builder.batch(chunk, device, flip)
+            out = out + (model.embed(x) if embed else model(x).float().cpu())
+        outs.append((out / len(views)).numpy())
     return np.concatenate(outs)
 
 
@@ -46,13 +54,13 @@ class Classifier(ABC):
 class HeadClassifier(Classifier):
     """The network's own linear head; scores are the softmax of its logits (margins for the SVM head)."""
 
-    def __init__(self, head: str):
-        self.head = head
+    def __init__(self, head: str, mirror: bool = False):
+        self.head, self.mirror = head, mirror
 
     def predict(self, model, builder, rows, device):
         from mer_ray.models.heads import scores_from_logits
 
-        logits = torch.from_numpy(network_outputs(model, builder, rows, device, embed=False))
+        logits = torch.from_numpy(network_outputs(model, builder, rows, device, embed=False, mirror=self.mirror))
         scores = scores_from_logits(logits, self.head).numpy().astype(np.float32)
         return scores.argmax(axis=1).astype(np.int64), scores
 
@@ -62,9 +70,10 @@ class SVCClassifier(Classifier):
 
     head = "softmax"
 
-    def __init__(self, kernel: str = "linear", c: float = 1.0):
+    def __init__(self, kernel: str = "linear", c: float = 1.0, mirror: bool = False):
         self.kernel = kernel
         self.c = c
+        self.mirror = mirror  # fitted and scored on the mean embedding of each input and its mirror
 
     def fit(self, model, builder, rows, labels, device):
         from sklearn.pipeline import make_pipeline
@@ -75,11 +84,11 @@ class SVCClassifier(Classifier):
             StandardScaler(),
             SVC(kernel=self.kernel, C=self.c, class_weight="balanced", decision_function_shape="ovr"),
         )
-        self.pipeline_.fit(network_outputs(model, builder, rows, device, embed=True), labels)
+        self.pipeline_.fit(network_outputs(model, builder, rows, device, embed=True, mirror=self.mirror), labels)
         return self
 
     def predict(self, model, builder, rows, device):
-        embeddings = network_outputs(model, builder, rows, device, embed=True)
+        embeddings = network_outputs(model, builder, rows, device, embed=True, mirror=self.mirror)
         return self.pipeline_.predict(embeddings).astype(np.int64), decision_scores(self.pipeline_, embeddings)
 
 
@@ -102,5 +111,5 @@ def decision_scores(estimator, x: np.ndarray, n_classes: int = len(CLASSES)) -> 
 def make_classifier(config: TrainConfig) -> Classifier:
     """The classifier ``config.classifier`` names."""
     if config.classifier == "svc":
-        return SVCClassifier(config.svc_kernel, config.svc_c)
-    return HeadClassifier("svm" if config.classifier == "hinge" else "softmax")
+        return SVCClassifier(config.svc_kernel, config.svc_c, config.tta_flip)
+    return HeadClassifier("svm" if config.classifier == "hinge" else "softmax", config.tta_flip)

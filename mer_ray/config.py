@@ -46,10 +46,14 @@ class TrainConfig:
         apply_mask: multiply inputs by the stored eye / background mask.
         flow_norm: ``"dataset"`` (per-channel standardisation), ``"clip"`` (each clip scaled by its own peak
             first) or ``"minmax"`` (STSTNet's per-map min-max first); see ``InputBuilder``.
-        aug_rotate, aug_scale, aug_translate, aug_magnitude: flow-aware augmentation of training batches
-            (``mer_ray.augment.FlowAugment``); 0 = off.
+        aug_rotate, aug_scale, aug_translate, aug_magnitude, aug_flip: flow-aware augmentation of training batches
+            (``mer_ray.augment.FlowAugment``; ``aug_flip``: probability of a left-right mirror, any class); 0 = off.
+        tta_flip: predict (and fit an SVC) on the mean output of each input and of its left-right mirror.
         mixup: Beta(mixup, mixup) mixing of training pairs (softmax head only); 0 = off.
         label_smoothing: cross-entropy label smoothing (softmax head only).
+        au_weight: weight of an auxiliary multi-label loss on the sheets' action-unit codes of the TRAINING clips
+            (a linear AU head on the embedding, dropped after training; ``mer_ray.action_units``); 0 = off.
+        au_min_count: an AU becomes an auxiliary target when at least this many training clips code it.
         lr_schedule: ``"plateau"`` (ReduceLROnPlateau on the training loss, the paper's) or ``"cosine"`` (to 0
             over the epochs).
         weight_decay: decoupled weight decay (AdamW) on every parameter; 0 = plain Adam (with ``l2``).
@@ -88,8 +92,12 @@ class TrainConfig:
     aug_scale: float = 0.0
     aug_translate: float = 0.0
     aug_magnitude: float = 0.0
+    aug_flip: float = 0.0
+    tta_flip: bool = False
     mixup: float = 0.0
     label_smoothing: float = 0.0
+    au_weight: float = 0.0
+    au_min_count: int = 5
     lr_schedule: str = "plateau"
     weight_decay: float = 0.0
     precision: str = "fp32"
@@ -119,8 +127,12 @@ class TrainConfig:
         if self.mixup < 0 or not 0 <= self.label_smoothing < 1 or self.weight_decay < 0:
             raise ValueError(f"mixup and weight_decay must be >= 0 and label_smoothing in [0, 1); got mixup="
                              f"{self.mixup}, label_smoothing={self.label_smoothing}, weight_decay={self.weight_decay}")
-        if (self.mixup or self.label_smoothing) and self.classifier == "hinge":
-            raise ValueError("mixup and label_smoothing need a softmax-trained network (classifier softmax or svc)")
+        if (self.mixup or self.label_smoothing or self.au_weight) and self.classifier == "hinge":
+            raise ValueError("mixup, label_smoothing and au_weight need a softmax-trained network "
+                             "(classifier softmax or svc)")
+        if self.au_weight < 0 or self.au_min_count < 1:
+            raise ValueError(f"au_weight must be >= 0 and au_min_count >= 1; got {self.au_weight}, "
+                             f"{self.au_min_count}")
         if not 0.0 < self.inner_fraction < 1.0:
             raise ValueError(f"inner_fraction must be in (0, 1); got {self.inner_fraction}")
 
@@ -133,7 +145,7 @@ class TrainConfig:
         return asdict(self)
 
     def augment(self) -> FlowAugment:
-        return FlowAugment(self.aug_rotate, self.aug_scale, self.aug_translate, self.aug_magnitude)
+        return FlowAugment(self.aug_rotate, self.aug_scale, self.aug_translate, self.aug_magnitude, self.aug_flip)
 
 
 def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:

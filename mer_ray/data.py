@@ -14,6 +14,8 @@ import pandas as pd
 from preprocessing.features import integrity, shards
 
 MASKED_LABEL = -1  # what the trainer sees in place of a held-out subject's labels
+# sheet columns that name or imply the label: blanked with it (the AU codes feed ``TrainConfig.au_weight``)
+REVEALING_COLUMNS = ("emotion", "action_units")
 MODALITIES = ("flow", "apex")
 # arrays a FeatureSet may lack (in-memory sets, folders made without them): name -> what it holds
 OPTIONAL_ARRAYS = {
@@ -92,13 +94,18 @@ class FeatureSet:
         )
 
     def with_masked_labels(self, subjects: str | list[str] | tuple[str, ...]) -> FeatureSet:
-        """The same set with these subjects' labels replaced by ``MASKED_LABEL`` (arrays shared, not copied)."""
+        """The same set with these subjects' labels replaced by ``MASKED_LABEL`` and their ``REVEALING_COLUMNS``
+        blanked (arrays shared, not copied)."""
         names = [subjects] if isinstance(subjects, str) else list(subjects)
         unknown = set(names) - set(self.meta["subject"])
         if unknown:
             raise ValueError(f"subjects {sorted(unknown)} are not in this feature set ({len(self.subjects)} subjects)")
         meta = self.meta.copy()
-        meta.loc[meta["subject"].isin(names), "label"] = MASKED_LABEL
+        hidden = meta["subject"].isin(names)
+        meta.loc[hidden, "label"] = MASKED_LABEL
+        for column in REVEALING_COLUMNS:  # the sheet's words for the label are hidden with it
+            if column in meta:
+                meta.loc[hidden, column] = ""
         return replace(self, meta=meta)
 
 

@@ -240,17 +240,19 @@ def _run_epochs(ctx: FitContext, model: torch.nn.Module, builder: InputBuilder, 
     augment = config.augment() if config.augment().active else None
     softmax = phase.head == "softmax"
     loss_fn = loss_for_head(phase.head, label_smoothing=config.label_smoothing if softmax else 0.0)
+    rows, flips = _training_items(ctx.data.labels, train_rows, config.flip_expand)
+    au = AuxiliaryAU.build(ctx, model, rows) if config.au_weight and softmax else None
+    params = list(model.parameters()) + ([] if au is None else list(au.head.parameters()))
     if config.weight_decay:
-        optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     else:
-        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+        optimizer = torch.optim.Adam(params, lr=config.lr)
     if config.lr_schedule == "cosine":
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, phase.epochs))
     else:
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, mode="min", factor=config.plateau_factor, patience=config.plateau_patience
         )
-    rows, flips = _training_items(ctx.data.labels, train_rows, config.flip_expand)
     labels = ctx.data.labels[rows]
     batches = BatchSource(builder, rows, flips, labels, ctx.device)
     autocast = torch.autocast(device_type=torch.device(ctx.device).type, dtype=torch.bfloat16,
@@ -267,13 +269,16 @@ def _run_epochs(ctx: FitContext, model: torch.nn.Module, builder: InputBuilder, 
                 continue
             x, y = batches(idx, augment, generator)
             with autocast:
+                lam, perm = 1.0, None
                 if config.mixup and softmax:
                     lam = float(rng.beta(config.mixup, config.mixup))
                     perm = torch.from_numpy(rng.permutation(len(idx))).to(ctx.device)
-                    out = model(lam * x + (1 - lam) * x[perm])
-                    loss = lam * loss_fn(out, y) + (1 - lam) * loss_fn(out, y[perm])
-                else:
-                    loss = loss_fn(model(x), y)
+                    x = lam * x + (1 - lam) * x[perm]
+                embedding = model.forward_features(x) if au is not None else None
+                out = model(x) if embedding is None else model.forward_head(embedding)
+                loss = loss_fn(out, y) if perm is None else lam * loss_fn(out, y) + (1 - lam) * loss_fn(out, y[perm])
+                if au is not None:
+                    loss = loss + config.au_weight * au.loss(embedding, idx, lam, perm)
                 if config.l2:
                     loss = loss + keras_l2_penalty(model, config.l2)
             optimizer.zero_grad(set_to_none=True)
@@ -293,6 +298,40 @@ def _run_epochs(ctx: FitContext, model: torch.nn.Module, builder: InputBuilder, 
             ctx.on_epoch(phase.name, epoch, {"loss": epoch_loss})
         if after_epoch is not None:
             after_epoch(epoch, model, builder)
+
+
+class AuxiliaryAU:
+    """The auxiliary AU loss of one phase: a linear multi-label head on the embedding, trained with the network
+    on the training items' sheet AU codes and dropped afterwards (``TrainConfig.au_weight``)."""
+
+    def __init__(self, head: torch.nn.Linear, targets: torch.Tensor, coded: torch.Tensor):
+        self.head, self.targets, self.coded = head, targets, coded
+
+    @classmethod
+    def build(cls, ctx: FitContext, model: torch.nn.Module, rows: np.ndarray) -> AuxiliaryAU | None:
+        """From the AU codes of training items ``rows``; None (and a log line) when they have too few codes."""
+        from mer_ray.action_units import au_targets
+
+        meta = ctx.data.meta
+        codes = meta["action_units"].to_numpy()[rows] if "action_units" in meta else [""] * len(rows)
+        vocabulary, targets, coded = au_targets(codes, ctx.config.au_min_count)
+        if not vocabulary:
+            if ctx.log:
+                ctx.log(f"auxiliary AU loss off: no AU is coded on {ctx.config.au_min_count}+ training clips")
+            return None
+        head = torch.nn.Linear(model.num_features, len(vocabulary)).to(ctx.device)
+        return cls(head, torch.from_numpy(targets).to(ctx.device), torch.from_numpy(coded).to(ctx.device))
+
+    def loss(self, embedding: torch.Tensor, idx: np.ndarray, lam: float = 1.0,
+             perm: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean binary cross-entropy over the coded items of the batch ``idx`` (mixed like the inputs)."""
+        index = torch.from_numpy(np.asarray(idx, dtype=np.int64)).to(embedding.device)
+        target, coded = self.targets[index], self.coded[index].float()
+        if perm is not None:
+            target, coded = lam * target + (1 - lam) * target[perm], coded * coded[perm]
+        per_item = torch.nn.functional.binary_cross_entropy_with_logits(
+            self.head(embedding).float(), target, reduction="none").mean(dim=1)
+        return (per_item * coded).sum() / coded.sum().clamp(min=1.0)
 
 
 class BatchSource:

@@ -51,7 +51,8 @@ def synthetic_features(n_subjects: int = 4, clips: int = 6, size: int = 64, seed
                 sequences.append(np.clip(base + 50 * ramp * small, 0, 255).astype(np.uint8))
             rows.append({"sample_id": f"{dataset}/s{s:02d}/clip{c}", "dataset": dataset,
                          "subject": f"{dataset}/s{s:02d}", "clip": f"clip{c}", "emotion": str(label),
-                         "label": label, "onset": 0, "apex": 5, "offset": 10, "apex_spotted": False})
+                         "label": label, "onset": 0, "apex": 5, "offset": 10, "apex_spotted": False,
+                         "action_units": ("12", "1+2", "R4+7")[label]})
     n = len(rows)
     return FeatureSet(
         meta=pd.DataFrame(rows),
@@ -77,7 +78,7 @@ def write_features_folder(features: FeatureSet, out, manifest: dict | None = Non
     rows = []
     for i, r in enumerate(features.meta.itertuples()):
         sample = Sample(r.dataset, r.subject, r.clip, r.emotion, int(r.onset), int(r.apex), int(r.offset),
-                        ("/nowhere/img.jpg",), (int(r.onset),), "", int(r.label))
+                        ("/nowhere/img.jpg",), (int(r.onset),), getattr(r, "action_units", ""), int(r.label))
         stored = types.SimpleNamespace(
             apex=int(r.apex), apex_spotted=False, angle=0.0, faces_found=1, warnings=(),
             features=np.moveaxis(features.flow[i], 0, -1), onset_face=features.apex_face[i],

@@ -57,3 +57,24 @@ def test_off_is_identity_and_bad_ranges_are_named():
     assert FlowAugment()(x, flow=True) is x
     with pytest.raises(ValueError, match="augmentation scale must be in"):
         FlowAugment(scale=1.5)
+
+
+def test_flip_mirrors_the_field_and_reverses_u_for_about_its_share_of_items():
+    x = _blob_field().repeat(400, 1, 1, 1)  # blob right of centre, pointing right
+    out = FlowAugment(flip=0.3)(x, flow=True, generator=torch.Generator().manual_seed(0))
+    mirrored = torch.tensor([_centroid(item[2])[0] < 32 for item in out])
+    assert 0.24 < mirrored.float().mean() < 0.36
+    expected = torch.flip(x[:1], dims=[-1])
+    expected[:, 0] = -expected[:, 0]
+    torch.testing.assert_close(out[mirrored], expected.expand(int(mirrored.sum()), -1, -1, -1))
+    torch.testing.assert_close(out[~mirrored], x[~mirrored])
+    torch.testing.assert_close(FlowAugment(flip=1.0)(x[:1], flow=False)[0, 0], torch.flip(x[0, 0], dims=[-1]))  # no u
+
+
+def test_flip_off_draws_nothing_so_older_recipes_train_as_before():
+    x = _blob_field().repeat(4, 1, 1, 1)
+    a = FlowAugment(rotate_deg=10.0)(x, flow=True, generator=torch.Generator().manual_seed(3))
+    b = FlowAugment(rotate_deg=10.0, flip=0.0)(x, flow=True, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="flip"):
+        FlowAugment(flip=1.5)

@@ -64,8 +64,10 @@ def test_a_saved_bundle_scores_as_the_fitted_model_did(fitted):
 
 @pytest.mark.parametrize("options", [
     {"classifier": "hinge", "modality": "apex", "pretrain": True, "pretrain_epochs": 1},  # the paper's shape
-    {"classifier": "softmax", "ensemble": 2, "flow_norm": "clip", "apply_mask": False},
-    {"classifier": "svc", "svc_kernel": "rbf", "model": "shufflenet_v2_vit", "model_options": {"vit_dim": 16}},
+    {"classifier": "softmax", "ensemble": 2, "flow_norm": "clip", "apply_mask": False, "aug_flip": 0.5,
+     "tta_flip": True},
+    {"classifier": "svc", "svc_kernel": "rbf", "model": "shufflenet_v2_vit", "model_options": {"vit_dim": 16},
+     "tta_flip": True},
 ], ids=["paper-hinge-apex", "ensemble", "rbf-svc-vit"])
 def test_every_classifier_and_modality_round_trips(options, tmp_path):
     data = synthetic_features(n_subjects=3, clips=6, size=16, seed=3)

@@ -33,3 +33,27 @@ def test_parse_config_dispatches_on_method_and_names_unknown_ones():
     assert parse_config(config.to_dict()) == config
     with pytest.raises(ValueError, match="unknown method 'forest'; valid methods: "):
         parse_config({"method": "forest"})
+
+
+def test_mirror_tta_scores_the_mean_of_each_input_and_its_mirror():
+    import torch
+
+    from mer_ray.classifiers import network_outputs
+    from mer_ray.inputs import InputBuilder
+    from mer_ray.train import new_model
+    from tests.mer_ray._synthetic import synthetic_features
+
+    data = synthetic_features(n_subjects=2, clips=3, size=16)
+    rows = np.arange(len(data))
+    builder = InputBuilder(data, "flow", 16, True, "dataset").fit(rows)
+    torch.manual_seed(0)
+    model = new_model(TrainConfig(model="shufflenet_v2", input_size=16), "flow", "softmax")
+    plain = network_outputs(model, builder, rows, "cpu", embed=False)
+    model.eval()
+    with torch.no_grad():
+        mirrored = model(builder.batch(rows, "cpu", np.ones(len(rows), dtype=bool))).numpy()
+    np.testing.assert_allclose(network_outputs(model, builder, rows, "cpu", embed=False, mirror=True),
+                               (plain + mirrored) / 2, atol=1e-5)
+    assert not np.allclose(plain, mirrored)  # the mirror is a different view (the check can fail)
+    assert make_classifier(TrainConfig(classifier="softmax", tta_flip=True)).mirror
+    assert make_classifier(TrainConfig(classifier="svc", tta_flip=True)).mirror

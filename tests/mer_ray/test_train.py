@@ -207,3 +207,35 @@ def test_the_linear_path_puts_the_pooled_input_beside_the_learnt_features():
     x = torch.randn(2, 3, 16, 16)
     tail = wide.eval().forward_features(x)[:, plain.num_features:]
     assert torch.allclose(tail, torch.nn.functional.avg_pool2d(x, 4).flatten(1))
+
+
+def test_masking_hides_the_sheet_words_for_the_label_too(data):
+    masked = data.with_masked_labels("d1/s01")
+    held = (masked.meta["subject"] == "d1/s01").to_numpy()
+    for column in ("emotion", "action_units"):
+        assert (masked.meta.loc[held, column] == "").all()
+        assert (masked.meta.loc[~held, column] == data.meta.loc[~held, column]).all()
+
+
+def test_the_auxiliary_au_loss_trains_on_training_codes_only(data):
+    plain = run(data, au_weight=0.0, classifier="softmax")
+    with_au = run(data, au_weight=1.0, classifier="softmax")
+    assert with_au.model_digest != plain.model_digest  # the AU head's gradient reaches the network
+    # the held-out subject's codes are never read: changing them changes nothing
+    changed = data.subset(np.arange(len(data)))
+    held = (changed.meta["subject"] == "d1/s00").to_numpy()
+    changed.meta.loc[held, "action_units"] = "9+10+25"
+    assert run(changed, au_weight=1.0, classifier="softmax").model_digest == with_au.model_digest
+    # with no codes at all the loss is off (a log line), and the training is the plain one
+    uncoded = data.subset(np.arange(len(data)))
+    uncoded.meta["action_units"] = ""
+    lines = []
+    config = TrainConfig(**{**TINY, "au_weight": 1.0, "classifier": "softmax"})
+    result = train_fold(config, uncoded.with_masked_labels("d1/s00"), "d1/s00", 1, device="cpu", log=lines.append)
+    assert result.model_digest == plain.model_digest
+    assert any("auxiliary AU loss off" in line for line in lines)
+
+
+def test_the_au_loss_needs_a_softmax_trained_network():
+    with pytest.raises(ValueError, match="au_weight"):
+        TrainConfig(**TINY, au_weight=1.0, classifier="hinge")
