@@ -28,7 +28,10 @@ DEMO_CONSTANTS = {"input_size": 64, "modality": "flow", "batch_size": 32}
 # - small geometric augmentation of the flow field (rotation 10 deg, scale 10 %, shift 5 %); magnitude jitter,
 #   mixup and label smoothing each cost UAR;
 # - a linear path ("skip": the 16x16 input beside the learnt features, wide-and-deep): the network starts from
-#   what the linear probe can do and adds to it.
+#   what the linear probe can do and adds to it;
+# - mirror test-time averaging (``tta_flip``: each clip scored as the mean of itself and its left-right mirror):
+#   +0.022 UAR over 3 training seeds; a mirror of every class in training (``aug_flip`` 0.5) +0.020, both +0.014;
+#   an auxiliary AU loss on the sheets' codes (``au_weight`` 0.5 / 1 / 2) about 0.
 # The recommended space averages 5 such networks per fold (other seeds): the largest single gain measured.
 SMALL_FLOW_ARCH = {"width": 0.5, "stem": "small", "repeats": [1, 1, 1], "conv5": 64, "pool": "grid", "grid": 2,
                    "act_slope": 0.7, "skip": 16}
@@ -50,13 +53,14 @@ SMALL_FLOW_RECIPE = {
     "aug_rotate": 10.0,
     "aug_scale": 0.1,
     "aug_translate": 0.05,
+    "tta_flip": True,
 }
 
 
 # The small-flow recipe in the searched parameters' names: a search's first trial (Optuna enqueue_trial), so that
 # TPE starts from what works instead of from a random draw.
 SMALL_FLOW_FIRST_TRIAL = {"lr": 1e-3, "weight_decay": 0.05, "epochs": 30, "input_size": 16, "dropout": 0.5,
-                          "flip_expand": False, "classifier": "softmax", "act_slope": 0.7, "width": 0.5, "grid": 2}
+                          "aug_flip": 0.0, "classifier": "softmax", "act_slope": 0.7, "width": 0.5, "grid": 2}
 
 
 def suggest_recipe(trial, *, epochs=(20, 60)) -> dict:
@@ -67,7 +71,7 @@ def suggest_recipe(trial, *, epochs=(20, 60)) -> dict:
         "epochs": trial.suggest_int("epochs", epochs[0], epochs[1], step=10),
         "input_size": trial.suggest_categorical("input_size", [16, 24, 32]),
         "dropout": trial.suggest_float("dropout", 0.2, 0.6, step=0.1),
-        "flip_expand": trial.suggest_categorical("flip_expand", [False, True]),
+        "aug_flip": trial.suggest_categorical("aug_flip", [0.0, 0.5]),
         "classifier": trial.suggest_categorical("classifier", ["softmax", "svc"]),
     }
 

@@ -3,7 +3,8 @@
 from search_spaces._common import SMALL_FLOW_ARCH, SMALL_FLOW_RECIPE
 
 DESCRIPTION = ("recommended fixed recipe: 5 x ShuffleNetV2 0.5x (1 unit per stage, 2x2 grid head + linear path, "
-               "LeakyReLU 0.7) on 16-px flow, flow-field augmentation, AdamW, 30 epochs, scores averaged; no search")
+               "LeakyReLU 0.7) on 16-px flow, flow-field augmentation, AdamW, 30 epochs, mirror test-time "
+               "averaging, scores averaged; no search")
 SAMPLER = "fixed"
 TRIALS = 1
 ENSEMBLE = 5  # networks per fold, from other seeds, their scores averaged
