@@ -79,10 +79,9 @@ _ACTIVE: dict = {}  # what an interrupt message needs: the parsed arguments and 
 
 def _stopped(stop) -> int:
     """After SIGINT / SIGTERM: shut Ray down quietly, say how to continue in one line, return 128 + signal."""
-    import ray
+    from preprocessing.runtime import shutdown_ray_after_interrupt
 
-    if ray.is_initialized():
-        ray.shutdown()
+    shutdown_ray_after_interrupt()
     folder, args = _ACTIVE.get("folder"), _ACTIVE.get("args")
     if folder is not None and args is not None and folder.run_json.is_file():
         print(f"interrupted ({stop.name}): {folder.count_folds()} finished folds kept in {folder.root}; continue "
@@ -384,4 +383,6 @@ def _run_probe(args, folder: RunFolder, spec: RunSpec, features):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from preprocessing.interrupts import exit_process
+
+    exit_process(main())

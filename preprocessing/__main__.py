@@ -1,5 +1,4 @@
-import sys
-
 from preprocessing.cli import main
+from preprocessing.interrupts import exit_process
 
-sys.exit(main())
+exit_process(main())

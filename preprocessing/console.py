@@ -39,6 +39,11 @@ class QuietConsole:
         sys.stderr = os.fdopen(terminal_err, "w", buffering=1, encoding="utf-8", errors="replace")
         self.route_library_logs()
 
+    @property
+    def stream(self):
+        """The open log file (a real descriptor: ``faulthandler`` can write to it)."""
+        return self._log
+
     def route_library_logs(self) -> None:
         """Send the library loggers configured so far to the log file (call again after importing more of Ray)."""
         for name in list(logging.root.manager.loggerDict):

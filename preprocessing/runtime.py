@@ -70,3 +70,29 @@ def init_ray(address: str | None = None, *, num_cpus: int | None = None, num_gpu
     if active() is not None:  # Ray Data configured its console logger on import: send it to the log file
         active().route_library_logs()
     return seconds
+
+
+SHUTDOWN_SECONDS = 30.0  # after an interrupt: how long Ray gets to shut down before the CLI exits anyway
+
+
+def shutdown_ray_after_interrupt(within: float = SHUTDOWN_SECONDS) -> None:
+    """``ray.shutdown()`` for a CLI that got SIGINT / SIGTERM, bounded by ``within`` seconds.
+
+    On a timeout one line says so on stderr and the threads' stacks go to the quiet console's log (stderr without
+    one); the CLI then exits regardless (:func:`preprocessing.interrupts.exit_process`), and the Ray processes it
+    started share its fate.
+    """
+    import sys
+
+    import ray
+
+    from preprocessing.console import active
+    from preprocessing.interrupts import wind_down
+
+    if not ray.is_initialized():
+        return
+    console = active()
+    if not wind_down(ray.shutdown, within=within, stacks=console.stream if console else None):
+        where = f" (threads' stacks in {console.log_file})" if console else ""
+        print(f"Ray did not shut down within {within:g} s of the interrupt{where}; exiting anyway", file=sys.stderr,
+              flush=True)

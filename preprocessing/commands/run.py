@@ -46,10 +46,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _stopped(stop, args: argparse.Namespace) -> int:
-    import ray
+    from preprocessing.runtime import shutdown_ray_after_interrupt
 
-    if ray.is_initialized():
-        ray.shutdown()
+    shutdown_ray_after_interrupt()
     out = _OUT.get("out")
     stored = sum(_readable_rows(path) for path in (out / "shards").glob("*.parquet")) if out else 0
     where = f"{stored} clips stored in {out} are kept; " if out else ""

@@ -12,25 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from preprocessing.interrupts import Interrupted, catch_signals, critical
-
 REPO = Path(__file__).resolve().parents[2]
-
-
-def test_a_signal_becomes_interrupted_and_waits_for_a_critical_block():
-    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        done = []
-        with pytest.raises(Interrupted) as stop, catch_signals():
-            with critical():
-                os.kill(os.getpid(), signal.SIGTERM)
-                time.sleep(0.05)
-                done.append("written")  # the block finishes before the interrupt is raised
-            time.sleep(1)
-        assert done == ["written"] and stop.value.exit_code == 143 and stop.value.name == "SIGTERM"
-    finally:
-        for sig, handler in saved.items():
-            signal.signal(sig, handler)
 
 
 def _env(cache: Path) -> dict[str, str]:
@@ -51,8 +33,25 @@ def _interrupt(argv: list[str], env: dict, after: str, sig: int, *, group: bool)
         if line.startswith(after):
             (os.killpg if group else os.kill)(proc.pid, sig)
             break
-    out, err = proc.communicate(timeout=300)
+    try:
+        out, err = proc.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        pytest.fail(_stuck(proc, argv, env, f"300 s after {signal.Signals(sig).name}"))
     return proc.returncode, "".join(lines) + out, err
+
+
+def _stuck(proc: subprocess.Popen, argv: list[str], env: dict, when: str) -> str:
+    """Kill a CLI that did not exit; return what explains it: every thread's stack (``kill -USR1`` writes them to
+    the quiet console's log), the log tails and the CLI's stderr."""
+    proc.send_signal(signal.SIGUSR1)
+    time.sleep(3)
+    os.killpg(proc.pid, signal.SIGKILL)
+    _, err = proc.communicate()
+    logs = sorted(Path(env["MER_RAY_CACHE"]).glob("logs/*.log"))
+    logs += [Path(a) / "logs" / "driver.log" for a in argv if Path(a, "logs", "driver.log").is_file()]
+    logs += [p for p in sorted(Path(a) for a in argv if Path(a).is_dir()) for p in p.glob("*/logs/driver.log")]
+    tails = "".join(f"\n--- {log} (end) ---\n{log.read_text(errors='replace')[-6000:]}" for log in logs)
+    return f"{' '.join(argv)} still running {when}; its stderr:\n{err[-3000:]}{tails}"
 
 
 def _run(argv: list[str], env: dict) -> subprocess.CompletedProcess:
