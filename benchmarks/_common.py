@@ -272,7 +272,7 @@ def synthetic_features(shape: Shape, seed: int = 0):
     """
     import pandas as pd
 
-    from mer_ray.data import FeatureSet
+    from mer_ray.data.features import FeatureSet
 
     rng = np.random.default_rng(seed)
     n, size = shape.clips, shape.size

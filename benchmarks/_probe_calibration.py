@@ -127,7 +127,7 @@ def scores(y: np.ndarray, pred: np.ndarray) -> tuple[float, float]:
 
 def evaluate(features: Path, methods: list[str]) -> dict[str, tuple[float, float, float]]:
     """``{method: (UAR, UF1, seconds)}`` on one features folder."""
-    from mer_ray.data import load_features
+    from mer_ray.data.features import load_features
 
     data = load_features(features)
     x = pooled_features(data)

@@ -9,7 +9,8 @@ For the lent GPU machine, which has torch with CUDA, numpy, pandas, pyarrow and 
 or dlib: run from the repository root with ``PYTHONPATH=.``. The data are an in-memory synthetic feature set
 shaped like the composite (68 subjects, 442 clips, 224-px faces, ``_common.synthetic_features``, the same in every
 process from the same seed): training time does not depend on pixel values, and UAR on random arrays is
-meaningless. Each worker process takes held-out subjects from a queue and runs ``mer_ray.train.train_fold`` on
+meaningless. Each worker process takes held-out subjects from a queue and runs ``mer_ray.training.trainer.train_fold``
+on
 its GPU share; the parent samples ``nvidia-smi`` (utilisation, memory used) every 0.5 s while folds run. Printed
 and written to ``--out`` (JSON): wall time of all folds, fold times, mean / median GPU utilisation, peak memory
 per trial (``torch.cuda.max_memory_allocated``) and for the whole GPU, and the goal verdicts.
@@ -52,9 +53,9 @@ def config_params(name: str, precision: str, quick: bool) -> dict:
 def _worker(rank: int, params: dict, shape: tuple, device: str, seed: int, tasks, results) -> None:
     import torch
 
-    from mer_ray.config import TrainConfig
-    from mer_ray.folds import fold_seed
-    from mer_ray.train import train_fold
+    from mer_ray.evaluation.folds import fold_seed
+    from mer_ray.training.config import TrainConfig
+    from mer_ray.training.trainer import train_fold
 
     torch.set_num_threads(2)
     data = synthetic_features(Shape(*shape), seed=seed)

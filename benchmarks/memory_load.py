@@ -10,7 +10,8 @@ Data: random arrays of the composite's shapes (68 subjects, 442 clips, 224 px fa
 labelled as such: memory does not depend on pixel values), or with ``--demo`` the built-in demo's features (built
 into the feature cache on first use, in a Ray cluster of its own, not measured).
 
-One fixed configuration (``--space``'s FIXED, with DEMO_FIXED for ``--demo``; ``--epochs`` default 2) runs through
+One fixed configuration (``--space``'s fixed settings, with its demo variant for ``--demo``; ``--epochs`` default 2)
+runs through
 ``LosoSearch`` + ``run_tune`` on a private local Ray cluster with ``--trials`` trials at a time (cpus_per_trial =
 CPUs / trials, fractional when there are fewer CPUs than trials). The epoch count sets the run's length, not its
 peak: every epoch repeats the same allocations (model, optimiser, batches), so 2 epochs measure what 30 would.
@@ -35,7 +36,6 @@ import statistics
 import sys
 import tempfile
 import time
-import types
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,7 +58,8 @@ from _common import (  # noqa: E402
     synthetic_features,
 )
 
-from preprocessing.runtime import init_ray  # noqa: E402
+from mer_ray.infra.runtime import init_ray  # noqa: E402
+from search_spaces.space import SearchSpace  # noqa: E402
 
 GIB = 1024 * MIB
 DEMO_GOAL_GIB = 6.0  # the demo's total (driver + Ray workers + daemons) on the 24 GiB development machine
@@ -188,7 +189,7 @@ def demo_features():
     """The built-in demo's features (``mer_ray/loso.py``'s default data), built once into the feature cache."""
     import ray
 
-    from mer_ray.data import load_features
+    from mer_ray.data.features import load_features
     from preprocessing.features.prepare import build_features, default_features_dir, select_samples
     from preprocessing.vision.clip import PreprocessConfig
 
@@ -210,7 +211,7 @@ def configuration(args) -> dict:
     from search_spaces import get_space
 
     space = get_space(args.space)
-    params = {**space.FIXED, **(getattr(space, "DEMO_FIXED", {}) if args.demo else {})}
+    params = space.params(demo=args.demo)
     if params.get("method", "network") == "network":  # the hand-crafted methods have no epochs
         params["epochs"] = args.epochs
     return params
@@ -219,7 +220,7 @@ def configuration(args) -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python benchmarks/memory_load.py", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--space", default="recommended", help="search space whose FIXED configuration runs")
+    p.add_argument("--space", default="recommended", help="search space whose fixed configuration runs")
     p.add_argument("--epochs", type=int, default=2, help="training epochs (memory does not depend on them; 2)")
     p.add_argument("--trials", type=int, default=4, help="trials at a time (cpus_per_trial = CPUs / trials; 4)")
     p.add_argument("--folds", type=int, default=0, help="only the first K held-out subjects (default: all)")
@@ -238,9 +239,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import ray
 
-    from mer_ray.folds import loso_folds
-    from mer_ray.search import LosoSearch
-    from mer_ray.tune import run_tune
+    from mer_ray.evaluation.folds import loso_folds
+    from mer_ray.search.scheduler import LosoSearch
+    from mer_ray.search.tune import run_tune
 
     print(machine_line())
     if args.demo:
@@ -259,13 +260,12 @@ def main(argv: list[str] | None = None) -> int:
     params = configuration(args)
     print(f"data: {source}: {len(features)} clips, {len(features.subjects)} subjects, feature arrays "
           f"{array_bytes(features) / MIB:.0f} MiB")
-    print(f"configuration: {args.space} FIXED{' + DEMO_FIXED' if args.demo else ''}, epochs={args.epochs}: "
+    print(f"configuration: {args.space} fixed{' + demo variant' if args.demo else ''}, epochs={args.epochs}: "
           f"{json.dumps(params, sort_keys=True)}")
     print(f"{len(folds)} LOSO folds, {args.trials} trials at a time on {cpus} CPUs (cpus_per_trial "
           f"{cpus_per_trial:g}); sampling every {args.interval:g} s", flush=True)
 
-    space = types.SimpleNamespace(__name__=f"memory_load.{args.space}", FIXED=params, DEMO_FIXED={},
-                                  SAMPLER="fixed", suggest=lambda trial: {}, suggest_demo=lambda trial: {})
+    space = SearchSpace.of_recipe(f"memory_load.{args.space}", params)
     init = init_ray(num_cpus=cpus, progress_bars=False, fresh=True)
     try:
         with tempfile.TemporaryDirectory(prefix="memory-load-") as tmp:

@@ -16,7 +16,8 @@ Data (68 subjects, 442 clips, 224 px faces, like the composite's SMIC + CASME II
 - ``--synthetic``: a ``FeatureSet`` of random arrays with the same shapes and class shares. Training time does not
   depend on pixel values; it is used when the demo cache is missing, and the output says so.
 
-Configuration: ``search_spaces.paper``'s FIXED (ShuffleNetV2 + ViT, 224 px, flow pretraining 20 epochs, apex-face
+Configuration: ``search_spaces.paper``'s fixed settings (ShuffleNetV2 + ViT, 224 px, flow pretraining 20 epochs,
+apex-face
 fine-tuning 20 epochs, batch 32, hinge / SVM head); ``--epochs N`` sets both phases to N for a quick estimate.
 
 CPU (default): ``train_fold`` on K held-out subjects (``--folds``, default 2, evenly spaced in sorted order) with
@@ -57,7 +58,7 @@ from _common import (  # noqa: E402
     synthetic_features,
 )
 
-from preprocessing.runtime import init_ray  # noqa: E402
+from mer_ray.infra.runtime import init_ray  # noqa: E402
 
 PAPER_SUBJECTS = 68
 PAPER_CLIPS = 442
@@ -124,7 +125,7 @@ def load_data(args):
     if not args.synthetic:
         out = build_demo() if args.build_demo else _cached_demo_dir()
         if out is not None:
-            from mer_ray.data import load_features
+            from mer_ray.data.features import load_features
 
             data = load_features(out)
             return data, f"paper-scale demo features {out}"
@@ -157,7 +158,7 @@ def space_module(args):
 
 def paper_params(args) -> dict:
     """The measured space's fixed recipe (``--space``, default the paper's), with ``--epochs`` / ``--quick``."""
-    params = dict(space_module(args).FIXED)
+    params = space_module(args).params()
     params.setdefault("pretrain_epochs", 8)
     if args.epochs:
         params["epochs"] = params["pretrain_epochs"] = args.epochs
@@ -192,7 +193,7 @@ class FoldTiming:
 
 
 def time_fold(config, data, subject: str, seed: int) -> FoldTiming:
-    from mer_ray.train import train_fold
+    from mer_ray.training.trainer import train_fold
 
     stamps: list[tuple[float, str]] = []
     start = time.perf_counter()
@@ -219,8 +220,8 @@ def time_fold(config, data, subject: str, seed: int) -> FoldTiming:
 def run_cpu(data, args) -> None:
     import torch
 
-    from mer_ray.config import TrainConfig
-    from mer_ray.folds import fold_seed
+    from mer_ray.evaluation.folds import fold_seed
+    from mer_ray.training.config import TrainConfig
 
     space = space_module(args)
     params = paper_params(args)
@@ -238,8 +239,8 @@ def run_cpu(data, args) -> None:
         timings.append(timing)
 
     measured_pre = config.pretrain_epochs if config.pretrain else 0  # epochs of the pretraining phase run
-    target_pre = space.FIXED.get("pretrain_epochs", 8) if space.FIXED.get("pretrain", True) else 0
-    target_epochs = space.FIXED["epochs"]
+    target_pre = space.fixed.get("pretrain_epochs", 8) if space.fixed.get("pretrain", True) else 0
+    target_epochs = space.fixed["epochs"]
     if args.quick:
         target_pre, target_epochs = measured_pre, config.epochs
     rows = [[t.subject, t.test_clips, t.items, f"{t.seconds:.1f}", f"{t.pre_epoch:.2f}", f"{t.train_epoch:.2f}",
@@ -271,9 +272,9 @@ def run_tune_measured(data, args) -> None:
     import ray
     import torch
 
-    from mer_ray.metrics import score_predictions
-    from mer_ray.search import LosoSearch
-    from mer_ray.tune import run_tune
+    from mer_ray.evaluation.metrics import score_predictions
+    from mer_ray.search.scheduler import LosoSearch
+    from mer_ray.search.tune import run_tune
 
     space = space_module(args)
     gpus = 0
@@ -291,7 +292,7 @@ def run_tune_measured(data, args) -> None:
     cpus_per_trial = max(1, args.cpus // slots) if gpus else args.threads
     gpus_per_trial = 1.0 / args.trials_per_gpu if gpus else 0.0
     params = paper_params(args)
-    overrides = {k: v for k, v in params.items() if space.FIXED.get(k) != v}
+    overrides = {k: v for k, v in params.items() if space.fixed.get(k) != v}
     device_text = (f"{gpus} x {torch.cuda.get_device_name(0)}" if gpus else f"CPU ({args.cpus} CPUs)")
     print(f"config: {params}")
     print(f"measured run: all {len(data.subjects)} folds through Ray Tune on {device_text}: {slots} trials at a time "
@@ -341,7 +342,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--trials-per-gpu", type=int, default=4, help="--device cuda: trials sharing one GPU")
     parser.add_argument("--tune", action="store_true", help="run every fold through Ray Tune on the CPU, measured")
-    parser.add_argument("--space", default="paper", help="the search space whose FIXED recipe is measured")
+    parser.add_argument("--space", default="paper", help="the search space whose fixed recipe is measured")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--verbose", action="store_true", help="print the search's progress lines")
     args = parser.parse_args(argv)

@@ -22,7 +22,6 @@ import argparse
 import sys
 import tempfile
 import time
-import types
 from pathlib import Path
 
 import pandas as pd
@@ -31,7 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import Shape, cpu_count, fmt_s, machine_line, print_table, synthetic_features  # noqa: E402
 
-from preprocessing.runtime import init_ray  # noqa: E402
+from mer_ray.infra.runtime import init_ray  # noqa: E402
+from search_spaces.space import SearchSpace  # noqa: E402
 
 GOALS = {"ststnet": 300.0}  # seconds for the complete LOSO on 2 cores
 HANDCRAFTED_GOAL = 120.0
@@ -40,12 +40,11 @@ QUICK = {"epochs": 1}
 
 def run_loso(features, params: dict, name: str, tmp: Path, seed: int) -> tuple[float, float, pd.DataFrame]:
     """(wall seconds, mean fold seconds, predictions) of one fixed configuration's complete LOSO."""
-    from mer_ray.run_folder import RunFolder
-    from mer_ray.search import LosoSearch
-    from mer_ray.tune import run_tune
+    from mer_ray.search.run_folder import RunFolder
+    from mer_ray.search.scheduler import LosoSearch
+    from mer_ray.search.tune import run_tune
 
-    space = types.SimpleNamespace(__name__=f"peers.{name}", FIXED=params, DEMO_FIXED={}, SAMPLER="fixed",
-                                  suggest=lambda trial: {}, suggest_demo=lambda trial: {})
+    space = SearchSpace.of_recipe(f"peers.{name}", params)
     folder = RunFolder(tmp / name)
     search = LosoSearch(folder, space, features, n_trials=1, seed=seed, log=lambda _: None, max_open_configs=1)
     start = time.perf_counter()
@@ -59,8 +58,8 @@ def paper_fold_seconds(features, seed: int) -> float:
     """One fold of the paper's configuration at 2 + 2 epochs, extrapolated to 20 + 20 (paper_scale.py's way)."""
     import paper_scale
 
-    from mer_ray.config import TrainConfig
-    from mer_ray.folds import fold_seed
+    from mer_ray.evaluation.folds import fold_seed
+    from mer_ray.training.config import TrainConfig
     from search_spaces import paper
 
     subject = features.subjects[len(features.subjects) // 2]
@@ -82,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
 
-    from mer_ray.metrics import pooled_scores
+    from mer_ray.evaluation.metrics import pooled_scores
 
     print(machine_line())
     init_ray(num_cpus=cpu_count(), progress_bars=False, fresh=True)

@@ -41,9 +41,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import RssSampler, cpu_count, machine_line, print_table  # noqa: E402
 
+from mer_ray.infra.runtime import init_ray  # noqa: E402
 from preprocessing.annotations.sample import Sample  # noqa: E402
 from preprocessing.features.prepare import select_samples  # noqa: E402
-from preprocessing.runtime import init_ray  # noqa: E402
 from preprocessing.vision.alignment import FaceAligner  # noqa: E402
 from preprocessing.vision.clip import ClipRejected, PreprocessConfig, process_clip  # noqa: E402
 

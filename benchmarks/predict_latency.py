@@ -40,16 +40,16 @@ def untrained_bundle(space_name: str, preprocess):
     """A bundle of ``space_name``'s FIXED configuration with fresh weights and unit statistics (for timing)."""
     import torch
 
-    from mer_ray.bundle import Bundle, Member
-    from mer_ray.config import TrainConfig
-    from mer_ray.inputs import in_chans
-    from mer_ray.train import new_model
+    from mer_ray.data.inputs import in_chans
+    from mer_ray.deploy.bundle import Bundle, Member
+    from mer_ray.training.classifiers import head_kind
+    from mer_ray.training.config import TrainConfig
+    from mer_ray.training.trainer import new_model
     from search_spaces import get_space
 
-    config = TrainConfig.from_dict(dict(get_space(space_name).FIXED))
+    config = TrainConfig.from_dict(dict(get_space(space_name).fixed))
     torch.manual_seed(0)
-    head = "svm" if config.classifier == "hinge" else "softmax"
-    network = new_model(config, config.modality, head).eval()
+    network = new_model(config, config.modality, head_kind(config.classifier)).eval()
     channels = in_chans(config.modality)
     member = Member(network, np.zeros(channels, np.float32), np.ones(channels, np.float32))
     info = {"labels": ["negative", "positive", "surprise"]}
@@ -60,7 +60,7 @@ def features_of(clip):
     """The in-memory FeatureSet predict builds from one processed clip."""
     import pandas as pd
 
-    from mer_ray.data import FeatureSet
+    from mer_ray.data.features import FeatureSet
 
     meta = pd.DataFrame([{"sample_id": clip.sample_id, "dataset": "input", "subject": "input", "clip": "c",
                           "emotion": "", "label": -1, "onset": clip.onset, "apex": clip.apex, "offset": clip.apex,

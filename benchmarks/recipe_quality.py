@@ -10,7 +10,7 @@ Every method runs through the project's own machinery (``LosoSearch`` + Ray Tune
 trials at a time as CPUs) on the same folds of the same features, side by side in one run. For each it prints the
 pooled UAR / UF1 with 95% subject-bootstrap intervals, the paired difference from the linear probe (the same
 subjects resampled for both) and the wall time. The paper's settings run in their CPU-sized demo variant
-(``search_spaces/paper.py`` DEMO_FIXED): the literal 224-px recipe takes hours per LOSO on a CPU.
+(``search_spaces/paper.py`` demo_fixed): the literal 224-px recipe takes hours per LOSO on a CPU.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import argparse
 import sys
 import tempfile
 import time
-import types
 from pathlib import Path
 
 import pandas as pd
@@ -28,9 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import cpu_count, machine_line, print_table  # noqa: E402
 
-from preprocessing.runtime import init_ray  # noqa: E402
+from mer_ray.infra.runtime import init_ray  # noqa: E402
+from search_spaces.space import SearchSpace  # noqa: E402
 
-METHODS = ("probe", "paper", "recommended", "vit", "cbam", "baseline")
+METHODS = ("probe", "paper", "recommended", "vit", "cbam", "baseline", "adaptive")
 QUICK = {"epochs": 1, "pretrain_epochs": 1}
 QUICK_DEMO = {"n_subjects": 4, "clips_per_subject": 4}
 
@@ -41,10 +41,19 @@ def recipe(name: str) -> tuple[dict, str]:
 
     space = get_space(name)
     if name == "paper":
-        return {**space.FIXED, **space.DEMO_FIXED}, "the paper's settings, CPU-sized demo variant"
-    if hasattr(space, "BEST"):
-        return dict(space.BEST), "the space's best fixed recipe (chosen on generator seed 0)"
-    return {**space.FIXED}, "the space's fixed settings"
+        return space.params(demo=True), "the paper's settings, CPU-sized demo variant"
+    if name == "adaptive":
+        return dict(space.best), "a portfolio, its weights fitted per fold on the training subjects"
+    if space.best is not None:
+        return dict(space.best), "the space's best fixed recipe (chosen on generator seed 0)"
+    return space.params(), "the space's fixed settings"
+
+
+def quick(params: dict) -> dict:
+    """``params`` with 1-epoch networks (a portfolio's network members too)."""
+    if params.get("method") == "portfolio":
+        return {**params, "recipes": {k: quick(v) for k, v in params["recipes"].items()}}
+    return {**params, **({} if params.get("method", "network") != "network" else QUICK)}
 
 
 def hard_features(seed: int, quick: bool) -> Path:
@@ -58,11 +67,10 @@ def hard_features(seed: int, quick: bool) -> Path:
 
 
 def run_method(features, params: dict, folds, seed: int, tmp: Path, name: str) -> tuple[pd.DataFrame, float]:
-    from mer_ray.search import LosoSearch
-    from mer_ray.tune import run_tune
+    from mer_ray.search.scheduler import LosoSearch
+    from mer_ray.search.tune import run_tune
 
-    space = types.SimpleNamespace(__name__=f"recipe_quality.{name}", FIXED=params, DEMO_FIXED={}, SAMPLER="fixed",
-                                  suggest=lambda trial: {}, suggest_demo=lambda trial: {})
+    space = SearchSpace.of_recipe(f"recipe_quality.{name}", params)
     search = LosoSearch(tmp / name, space, features, n_trials=1, seed=seed, folds=folds, log=lambda _: None,
                         max_open_configs=1)
     start = time.perf_counter()
@@ -73,7 +81,7 @@ def run_method(features, params: dict, folds, seed: int, tmp: Path, name: str) -
 def grouped_folds(subjects: list[str], k: int):
     import numpy as np
 
-    from mer_ray.folds import Fold
+    from mer_ray.evaluation.folds import Fold
 
     order = np.random.default_rng(0).permutation(len(subjects))
     return [Fold(f"g{g}", tuple(sorted(subjects[i] for i in order[g::k]))) for g in range(k)]
@@ -89,9 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="a small hard demo and 1 epoch: a smoke run")
     args = p.parse_args(argv)
 
-    from mer_ray.data import load_features
-    from mer_ray.folds import loso_folds
-    from mer_ray.metrics import bootstrap_ci, paired_bootstrap, pooled_scores
+    from mer_ray.data.features import load_features
+    from mer_ray.evaluation.folds import loso_folds
+    from mer_ray.evaluation.metrics import bootstrap_ci, paired_bootstrap, pooled_scores
 
     print(machine_line())
     init_ray(num_cpus=cpu_count(), progress_bars=False, fresh=True)
@@ -106,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             for name in methods:
                 params, how = recipe(name)
                 if args.quick:
-                    params = {**params, **({} if params.get("method") == "linear_probe" else QUICK)}
+                    params = quick(params)
                 predictions, seconds = run_method(features, params, folds, seed, Path(tmp), name)
                 s = pooled_scores(predictions["y_true"], predictions["y_pred"])
                 uar = bootstrap_ci(predictions, metric="uar", n_boot=args.boot, seed=seed)

@@ -49,7 +49,7 @@ from _common import (  # noqa: E402
     synthetic_features,
 )
 
-from preprocessing.runtime import init_ray  # noqa: E402
+from mer_ray.infra.runtime import init_ray  # noqa: E402
 
 GOAL = 0.10  # Tune's overhead over the plain loop at demo scale, same compute
 QUICK_OVERRIDES = {"epochs": 1, "pretrain": False}
@@ -71,7 +71,7 @@ class Variant:
 
 def load_data(args):
     """The feature set (demo features by default, built once into the cache) and a line saying what it is."""
-    from mer_ray.data import load_features
+    from mer_ray.data.features import load_features
 
     if args.synthetic:
         subjects = args.subjects or 16
@@ -100,7 +100,7 @@ def load_data(args):
 
 
 def make_search(run_dir: Path, data, args):
-    from mer_ray.search import LosoSearch
+    from mer_ray.search.scheduler import LosoSearch
     from search_spaces import get_space
 
     overrides = dict(QUICK_OVERRIDES) if args.quick else {}
@@ -111,7 +111,7 @@ def make_search(run_dir: Path, data, args):
 def run_serial_variant(data, args, tmp: Path) -> Variant:
     import torch
 
-    from mer_ray.search import run_serial
+    from mer_ray.search.scheduler import run_serial
 
     search = make_search(tmp / "serial", data, args)
     threads = torch.get_num_threads()
@@ -129,7 +129,7 @@ def run_tune_variant(data, args, tmp: Path, cpus: int, label: str,
                      sampler: SmapsSampler | None = None, reuse_actors: bool = True) -> Variant:
     import ray
 
-    from mer_ray.tune import run_tune
+    from mer_ray.search.tune import run_tune
 
     search = make_search(tmp / f"tune-{cpus}cpu{'' if reuse_actors else '-fresh'}", data, args)
     init = init_ray(num_cpus=cpus, progress_bars=False, fresh=True)
@@ -230,7 +230,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"- (d) without actor reuse: overhead {reuse.seconds / serial.seconds - 1:+.1%} over (a) in "
               f"{reuse.trial_pids} trial process(es), vs {overhead:+.1%} in {one.trial_pids} processes for (b)")
 
-    from mer_ray.metrics import score_predictions
+    from mer_ray.evaluation.metrics import score_predictions
 
     metric_rows = []
     for v in variants:

@@ -2,7 +2,7 @@
 
 Pooled composite and per-dataset UAR / UF1 / accuracy (all clips concatenated, then scored: never a mean of
 per-subject scores), 95% subject-bootstrap intervals, confusion PNGs and a report, as for a run. The CSV format
-is in ``mer_ray/predictions.py``: columns dataset, subject, y_true, y_pred (+ optional sample, scores).
+is in ``mer_ray/evaluation/predictions.py``: columns dataset, subject, y_true, y_pred (+ optional sample, scores).
 """
 
 from __future__ import annotations
@@ -11,11 +11,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from mer_ray.metrics import score_predictions
-from mer_ray.predictions import PredictionsError, load_predictions
-from mer_ray.report import slice_section
-from mer_ray.run_folder import RunFolder
-from preprocessing.atomic import write_json, write_text
+from mer_ray.evaluation.metrics import score_predictions
+from mer_ray.evaluation.predictions import PredictionsError, load_predictions
+from mer_ray.evaluation.report import slice_section
+from mer_ray.infra.atomic import write_json, write_text
+from mer_ray.infra.errors import run_cli
+from mer_ray.search.run_folder import RunFolder
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,12 +30,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The CLI: an unreadable prediction set is one ``error:`` line and exit status 2."""
     args = build_parser().parse_args(argv)
-    try:
-        predictions, label = load_predictions(args.predictions)
-    except PredictionsError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    return run_cli(lambda: score(args), user_errors=(PredictionsError,))
+
+
+def score(args: argparse.Namespace) -> int:
+    """Score the predictions, print the pooled and per-dataset figures, write the report; 0."""
+    predictions, label = load_predictions(args.predictions)
     source = Path(args.predictions.split(":")[0])
     out = RunFolder(args.out or source.with_name(f"{source.stem}-score"))
     out.root.mkdir(parents=True, exist_ok=True)

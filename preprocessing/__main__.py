@@ -1,4 +1,4 @@
+from mer_ray.infra.interrupts import exit_process
 from preprocessing.cli import main
-from preprocessing.interrupts import exit_process
 
 exit_process(main())

@@ -79,13 +79,15 @@ class ClipOutcome:
 # ---- resolving inputs -------------------------------------------------------------------------------------
 
 
-def usage_error(inputs: Sequence[str], onset_image: str | None, apex_image: str | None, what: str) -> str | None:
-    """The command-line mistake in a set of inputs (``what`` is the command's verb), or None when they can run."""
+def check_usage(inputs: Sequence[str], onset_image: str | None, apex_image: str | None, what: str) -> None:
+    """Refuse a command-line mistake in a set of inputs (``what`` is the command's verb) with
+    :class:`~mer_ray.infra.errors.UsageError`, before anything is read."""
+    from mer_ray.infra.errors import UsageError
+
     if (onset_image is None) != (apex_image is None):
-        return "--onset IMG and --apex IMG go together"
+        raise UsageError("--onset IMG and --apex IMG go together")
     if not inputs and onset_image is None:
-        return f"nothing to {what}: give INPUT paths or --onset IMG --apex IMG"
-    return None
+        raise UsageError(f"nothing to {what}: give INPUT paths or --onset IMG --apex IMG")
 
 
 def expand_inputs(paths: Sequence[str | Path]) -> list[tuple[str, str]]:
@@ -297,9 +299,9 @@ def _run_here(samples: Sequence[Sample], config) -> dict[str, dict[str, Any]]:
 
 def _run_ray(samples: Sequence[Sample], config, work: Path) -> dict[str, dict[str, Any]]:
     """The samples through the Ray Data pipeline into ``work/features``; rows read back from its shards."""
+    from mer_ray.infra.runtime import init_ray
     from preprocessing.features import shards
     from preprocessing.features.pipeline import PipelineError, run_pipeline
-    from preprocessing.runtime import init_ray
 
     init_ray(None, progress_bars=False)  # a no-op where Ray already runs
     out = work / "features"

@@ -1,30 +1,31 @@
 """Named hyperparameter search spaces, one module each; ``--search NAME`` picks one.
 
-Each module declares (constants plus Optuna define-by-run calls; no computation, no large objects):
-
-- ``DESCRIPTION``: one line for ``--help`` and the report.
-- ``FIXED``: constants of every configuration (the paper's L2 0.2, dropout 0.5, LeakyReLU...).
-- ``suggest(trial) -> dict``: the searched dimensions, as ``trial.suggest_*`` calls.
-- ``TRIALS``: configurations a search tries by default.
-- ``SAMPLER``: ``"tpe"`` (seeded TPE), ``"grid"`` (every point of ``GRID``) or ``"fixed"`` (one configuration).
-- ``DEMO_FIXED``, ``suggest_demo(trial)``, ``DEMO_TRIALS``: the CPU-sized variant used on the built-in demo
-  dataset so that a laptop run ends within minutes (the CLI prints that it uses it).
+Each module declares ``SPACE``, a frozen :class:`~search_spaces.space.SearchSpace`: its description, fixed
+settings, sampler (seeded TPE, grid or fixed), trials, Optuna define-by-run ``suggest``, and the CPU-sized variant
+used on the built-in demo dataset (the CLI prints that it uses it). Nothing else is read from a space module.
 """
 
 from __future__ import annotations
 
 import importlib
-from types import ModuleType
 
-SPACES = ("recommended", "vit", "cbam", "baseline", "paper", "ablation", "probe", "peers", "hoof", "mdmo", "lbptop")
+from search_spaces.space import SearchSpace
+
+SPACES = ("recommended", "vit", "cbam", "baseline", "paper", "ablation", "probe", "peers", "hoof", "mdmo", "lbptop",
+          "adaptive")
+
+__all__ = ["SPACES", "SearchSpace", "get_space", "list_spaces"]
 
 
 def list_spaces() -> list[str]:
     return list(SPACES)
 
 
-def get_space(name: str) -> ModuleType:
-    """The search-space module called ``name``; an unknown name lists the valid ones."""
+def get_space(name: str) -> SearchSpace:
+    """The search space called ``name``; an unknown name lists the valid ones."""
     if name not in SPACES:
         raise ValueError(f"unknown search space {name!r}; valid spaces: {', '.join(SPACES)}")
-    return importlib.import_module(f"search_spaces.{name}")
+    space = importlib.import_module(f"search_spaces.{name}").SPACE
+    if space.name != name:
+        raise AssertionError(f"search_spaces/{name}.py declares a space named {space.name!r}")
+    return space

@@ -1,4 +1,6 @@
-"""Constants shared by the spaces."""
+"""Constants and builders shared by the spaces."""
+
+from search_spaces.space import SearchSpace
 
 # The paper's training settings: Keras L2 0.2 on conv and dense kernels, dropout 0.5, LeakyReLU, Adam lr 1e-3,
 # class-balanced sampling, mirrored copies of positive and surprise clips.
@@ -92,3 +94,22 @@ def suggest_demo_recipe(trial) -> dict:
         "input_size": trial.suggest_categorical("input_size", [16, 32]),
         "classifier": trial.suggest_categorical("classifier", ["softmax", "svc"]),
     }
+
+
+def small_flow_space(name: str, description: str, model: str, model_options: dict) -> SearchSpace:
+    """A model space searched by seeded TPE around the small-flow recipe (vit, cbam, baseline): its first trial and
+    its ``best`` are the small-flow recipe itself; the demo variant searches a CPU-sized recipe."""
+    fixed = {**SMALL_FLOW_RECIPE, "model": model, "model_options": model_options}
+    return SearchSpace(
+        name=name,
+        description=description,
+        fixed=fixed,
+        suggest=lambda trial: {"model_options": suggest_arch(trial, model_options), **suggest_recipe(trial)},
+        sampler="tpe",
+        trials=20,
+        startup=5,
+        first_trial=SMALL_FLOW_FIRST_TRIAL,  # best, in the searched parameters: the search starts there
+        best=fixed,  # the space's best fixed recipe (benchmarks/recipe_quality.py)
+        suggest_demo=suggest_demo_recipe,
+        demo_trials=3,
+    )

@@ -1,30 +1,7 @@
 """ShuffleNetV2 + CBAM: a seeded TPE search around what works on a few hundred clips."""
 
-from search_spaces._common import (
-    SMALL_FLOW_ARCH,
-    SMALL_FLOW_FIRST_TRIAL,
-    SMALL_FLOW_RECIPE,
-    suggest_arch,
-    suggest_demo_recipe,
-    suggest_recipe,
-)
+from search_spaces._common import SMALL_FLOW_ARCH, small_flow_space
 
-DESCRIPTION = "ShuffleNetV2 + CBAM: searches the recipe around the small-flow recipe"
-SAMPLER = "tpe"
-TRIALS = 20
-STARTUP = 5
 MODEL_OPTIONS = {**SMALL_FLOW_ARCH, "cbam_reduction": 4}
-FIXED = {**SMALL_FLOW_RECIPE, "model": "shufflenet_v2_cbam", "model_options": MODEL_OPTIONS}
-BEST = FIXED  # the space's best fixed recipe (benchmarks/recipe_quality.py)
-FIRST_TRIAL = SMALL_FLOW_FIRST_TRIAL  # BEST in the searched parameters: the search starts there
-
-DEMO_TRIALS = 3
-DEMO_FIXED: dict = {}
-
-
-def suggest(trial) -> dict:
-    return {"model_options": suggest_arch(trial, MODEL_OPTIONS), **suggest_recipe(trial)}
-
-
-def suggest_demo(trial) -> dict:
-    return suggest_demo_recipe(trial)
+SPACE = small_flow_space("cbam", "ShuffleNetV2 + CBAM: searches the recipe around the small-flow recipe",
+                         "shufflenet_v2_cbam", MODEL_OPTIONS)

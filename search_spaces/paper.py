@@ -1,10 +1,8 @@
 """The paper's configuration, no search: ShuffleNetV2 + ViT, flow pretraining, apex-face fine-tuning, SVM."""
 
 from search_spaces._common import DEMO_CONSTANTS, PAPER_CONSTANTS
+from search_spaces.space import SearchSpace
 
-DESCRIPTION = "the paper's fixed settings (ShuffleNetV2+ViT, flow pretraining, SVM head, 224 px); no search"
-SAMPLER = "fixed"
-TRIALS = 1
 # The paper pretrains on TV-L1 flow, then trains on the pre-processed faces (apex frames) with the pretrained
 # weights and an SVM (hinge) classifier. It gives no epoch counts: 20 + 20 is our choice.
 FIXED = {
@@ -18,14 +16,11 @@ FIXED = {
     "batch_size": 32,
     "classifier": "hinge",
 }
-
-DEMO_TRIALS = 1
 DEMO_FIXED = {**DEMO_CONSTANTS, "modality": "apex", "pretrain_epochs": 6, "epochs": 6}
 
-
-def suggest(trial) -> dict:
-    return {}
-
-
-def suggest_demo(trial) -> dict:
-    return {}
+SPACE = SearchSpace(
+    name="paper",
+    description="the paper's fixed settings (ShuffleNetV2+ViT, flow pretraining, SVM head, 224 px); no search",
+    fixed=FIXED,
+    demo_fixed=DEMO_FIXED,
+)

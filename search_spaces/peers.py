@@ -12,9 +12,7 @@ Each recipe trains for a fixed number of epochs and predicts with the LAST epoch
 """
 
 from search_spaces import hoof, lbptop, mdmo, paper, probe
-
-DESCRIPTION = "peer methods with their published recipes on the same folds (grid): Table 3 with paired intervals"
-SAMPLER = "grid"
+from search_spaces.space import SearchSpace
 
 _SHALLOW = {"pretrain": False, "classifier": "softmax", "modality": "flow", "act": "relu", "dropout": 0.0,
             "balanced_sampling": False, "flip_expand": False, "plateau_patience": 10**6}
@@ -26,10 +24,10 @@ RECIPES = {
                     "lr": 1e-4, "batch_size": 256, "epochs": 1000, "l2": 5e-4},
     "sssnet": {**_SHALLOW, "model": "sssnet", "input_size": 64, "dropout": 0.5, "lr": 1e-4, "batch_size": 64,
                "epochs": 200, "l2": 5e-4},
-    "probe": {**probe.FIXED},
-    "hoof": {**hoof.FIXED},
-    "mdmo": {**mdmo.FIXED},
-    "lbptop": {**lbptop.FIXED},
+    "probe": {**probe.SPACE.fixed},
+    "hoof": {**hoof.SPACE.fixed},
+    "mdmo": {**mdmo.SPACE.fixed},
+    "lbptop": {**lbptop.SPACE.fixed},
 }
 # the demo's CPU-sized variants: fewer epochs, the paper's model at 64 px
 DEMO_RECIPES = {
@@ -40,12 +38,6 @@ DEMO_RECIPES = {
     "sssnet": {**RECIPES["sssnet"], "epochs": 40},
 }
 GRID = {"peer": list(RECIPES)}
-TRIALS = len(RECIPES)
-FIXED: dict = {}
-REFERENCE = "paper"  # --reference default: the paper's model
-
-DEMO_TRIALS = TRIALS
-DEMO_FIXED: dict = {}
 
 
 def suggest(trial) -> dict:
@@ -54,3 +46,15 @@ def suggest(trial) -> dict:
 
 def suggest_demo(trial) -> dict:
     return dict(DEMO_RECIPES[trial.suggest_categorical("peer", GRID["peer"])])
+
+
+SPACE = SearchSpace(
+    name="peers",
+    description="peer methods with their published recipes on the same folds (grid): Table 3 with paired intervals",
+    suggest=suggest,
+    sampler="grid",
+    grid=GRID,
+    trials=len(RECIPES),
+    reference="paper",  # --reference default: the paper's model
+    suggest_demo=suggest_demo,
+)

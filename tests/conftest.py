@@ -56,7 +56,7 @@ def ray_local():
     """A real local Ray cluster (2 CPUs) shared by the session's Ray tests."""
     import ray
 
-    from preprocessing.runtime import init_ray
+    from mer_ray.infra.runtime import init_ray
 
     init_ray(num_cpus=2)
     yield ray

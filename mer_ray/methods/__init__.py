@@ -1,7 +1,8 @@
 """Methods: every kind of model a LOSO fold can train, behind one interface.
 
 A method turns a typed configuration plus a fold of the features (held-out labels masked) into a
-:class:`~mer_ray.folds.FoldResult`. The search, Ray Tune, pooling, Optuna, the report and ``--resume`` see only
+:class:`~mer_ray.evaluation.folds.FoldResult`. The search, Ray Tune, pooling, Optuna, the report and ``--resume`` see
+only
 this interface, so a torch network and an sklearn pipeline on hand-made descriptors run alike: one Tune trial per
 (configuration, held-out subject), predictions and scores returned the same way.
 
@@ -16,10 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from mer_ray.config import TrainConfig
-from mer_ray.data import FeatureSet, require_arrays
-from mer_ray.folds import FoldResult, FoldTask
-from mer_ray.methods import hoof, lbptop, linear, mdmo
+from mer_ray.data.features import FeatureSet, require_arrays
+from mer_ray.evaluation.folds import FoldResult, FoldTask
+from mer_ray.methods import hoof, lbptop, linear, mdmo, portfolio
+from mer_ray.training.config import TrainConfig
 
 DEFAULT_METHOD = "network"
 
@@ -30,7 +31,7 @@ class Method:
 
     ``fit_predict(config, data, held_out, seed, exclude_subjects=..., device=...)`` trains on the non-hidden
     subjects of ``data`` and predicts ``held_out``; it must never read a hidden subject's label. ``requires``
-    names the optional ``FeatureSet`` arrays it reads (``mer_ray.data.OPTIONAL_ARRAYS``: ``"landmarks"``,
+    names the optional ``FeatureSet`` arrays it reads (``mer_ray.data.features.OPTIONAL_ARRAYS``: ``"landmarks"``,
     ``"sequence"``).
     """
 
@@ -43,14 +44,15 @@ class Method:
 
 def _network_fit_predict(config, data, held_out, seed, *, exclude_subjects=(), device=None, log=None,
                          on_epoch=None):
-    from mer_ray.train import train_fold
+    from mer_ray.training.trainer import train_fold
 
     return train_fold(config, data, held_out, seed, exclude_subjects=exclude_subjects, device=device, log=log,
                       on_epoch=on_epoch)
 
 
 METHODS: dict[str, Method] = {
-    "network": Method("network", TrainConfig, _network_fit_predict, "a torch network (mer_ray.models), mer_ray.train"),
+    "network": Method("network", TrainConfig, _network_fit_predict,
+                      "a torch network (mer_ray.models), mer_ray.training.trainer"),
     "linear_probe": Method("linear_probe", linear.LinearConfig, linear.fit_predict,
                            "standardised, masked, pooled (u, v) flow + logistic regression (mer_ray.methods.linear)"),
     "hoof": Method("hoof", hoof.HoofConfig, linear.fit_predict,
@@ -62,6 +64,9 @@ METHODS: dict[str, Method] = {
     "lbptop": Method("lbptop", lbptop.LbpTopConfig, linear.fit_predict,
                      "LBP-TOP: uniform LBP histograms on XY / XT / YT of the frame sequence per block + linear SVM "
                      "(mer_ray.methods.lbptop)", requires=("sequence",)),
+    "portfolio": Method("portfolio", portfolio.PortfolioConfig, portfolio.fit_predict,
+                        "member recipes combined with weights fitted per outer fold on inner subject-wise folds of "
+                        "the training subjects (mer_ray.methods.portfolio)"),
 }
 
 
@@ -80,7 +85,8 @@ def check_inputs(method: str, features: FeatureSet) -> None:
     """Refuse ``features`` for ``method`` when it lacks an array the method ``requires``.
 
     Raises:
-        mer_ray.data.FeaturesError: naming the method, what is missing and the preprocessing command that adds it.
+        mer_ray.data.features.FeaturesError: naming the method, what is missing and the preprocessing command
+            that adds it.
     """
     require_arrays(features, get_method(method).requires, method)
 
@@ -104,7 +110,7 @@ def run_task(task: FoldTask, features: FeatureSet, device: str | None = None,
              log: Callable[[str], None] | None = None, on_epoch: Callable | None = None) -> FoldResult:
     """Run one fold task: mask the fold's hidden subjects, train, predict its held-out subjects.
 
-    ``on_epoch``: a per-epoch callback (``mer_ray.train.OnEpoch``), for the methods that train in epochs.
+    ``on_epoch``: a per-epoch callback (``mer_ray.training.trainer.OnEpoch``), for the methods that train in epochs.
     """
     data = features.with_masked_labels(list(task.fold.hidden))
     method = get_method(task.config.method)

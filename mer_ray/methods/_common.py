@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from preprocessing.validation import from_dict
+from mer_ray.infra.validation import from_dict
 
 LINEAR_CLASSIFIERS = ("logreg", "linear_svm")
 HEAD_FIELDS = ("classifier", "c", "c_grid", "inner_folds", "row_space")  # the classifier half; the rest: descriptor

@@ -21,7 +21,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from mer_ray.data import FeatureSet
+from mer_ray.data.features import FeatureSet
 from mer_ray.methods._common import DescriptorConfig, block_grid, normalise_rows
 
 PLANES = ("xy", "xt", "yt")

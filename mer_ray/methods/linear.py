@@ -27,12 +27,12 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from mer_ray.data import OPTIONAL_ARRAYS, FeatureSet
-from mer_ray.folds import FoldResult, fold_rows
+from mer_ray.data.features import OPTIONAL_ARRAYS, FeatureSet
+from mer_ray.evaluation.folds import FoldResult, fold_rows
+from mer_ray.infra.validation import from_dict
 from mer_ray.methods import hoof, lbptop, mdmo
 from mer_ray.methods._common import HEAD_FIELDS, LINEAR_CLASSIFIERS, DescriptorConfig, check_head
 from preprocessing.features.shards import FLOW_CHANNELS
-from preprocessing.validation import from_dict
 
 __all__ = ["DESCRIPTORS", "LINEAR_CLASSIFIERS", "LinearConfig", "describe", "fit_linear", "fit_predict",
            "pooled_flow"]
@@ -218,7 +218,7 @@ def fit_predict(config: LinearConfig | DescriptorConfig, data: FeatureSet, held_
 
     ``config`` is a :class:`LinearConfig` or a descriptor method's configuration (``mer_ray.methods._common``).
     """
-    from mer_ray.classifiers import decision_scores
+    from mer_ray.training.classifiers import decision_scores
 
     start = time.monotonic()
     train_rows, test_rows = fold_rows(data, held_out, exclude_subjects)

@@ -29,7 +29,7 @@ from typing import ClassVar, NamedTuple
 
 import numpy as np
 
-from mer_ray.data import FeatureSet
+from mer_ray.data.features import FeatureSet
 from mer_ray.methods._common import DescriptorConfig
 from mer_ray.methods.hoof import orientation_bins
 

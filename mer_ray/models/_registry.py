@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 from torch import nn
 
+from mer_ray.infra.validation import check_known_keys
 from mer_ray.models.layers import check_choice
-from preprocessing.validation import check_known_keys
 
 _MODELS: dict[str, Callable[..., nn.Module]] = {}
 _OPTIONS: dict[str, tuple[str, ...]] = {}

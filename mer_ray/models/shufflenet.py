@@ -23,13 +23,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mer_ray.infra.validation import check_known_keys
 from mer_ray.models._base import MERModel
 from mer_ray.models._registry import register_model
 from mer_ray.models.cbam import CBAM
 from mer_ray.models.layers import KERAS_LEAKY_SLOPE, check_activation, check_choice, check_number, init_cnn_weights
 from mer_ray.models.layers import make_act as _make_act
 from mer_ray.models.vit_block import ImprovedViTBlock, ViTBlockConfig
-from preprocessing.validation import check_known_keys
 
 STAGE_REPEATS = (4, 8, 4)  # Table 1: 1 stride-2 unit + 3 / 7 / 3 stride-1 units
 STAGE_CHANNELS = (24, 116, 232, 464, 1024)  # conv1, stage2-4, conv5 (1.0x)

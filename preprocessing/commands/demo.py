@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -14,13 +13,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, help="output folder (default: the cache, $MER_RAY_CACHE/demo/...)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0); same seed, same bytes")
     parser.add_argument("--small", action="store_true", help="the tiny demo (3 subjects x 3 clips) used by tests")
-    parser.add_argument("--preset", choices=("easy", "hard"), default="easy",
-                        help="easy (default, the quick smoke dataset) or hard (realistic difficulty)")
+    parser.add_argument("--preset", choices=("easy", "hard", "realistic"), default="easy",
+                        help="easy (default, the quick smoke dataset), hard (networks rewarded) or realistic (being "
+                             "calibrated against real-data orderings: docs/realism.md)")
     parser.add_argument("--force", action="store_true", help="generate again even if a matching demo exists")
 
 
 def run(args: argparse.Namespace) -> int:
-    from preprocessing.annotations.sample import LABELS, DatasetError
+    from preprocessing.annotations.sample import LABELS
     from preprocessing.demo import (
         GROUND_TRUTH,
         SHEET_NAME,
@@ -35,14 +35,10 @@ def run(args: argparse.Namespace) -> int:
     root = (args.out.expanduser().resolve() if args.out else default_root(args.seed, **params))
     reused = not args.force and is_current(root, seed=args.seed, **params)
     start = time.perf_counter()
-    try:
-        if args.force:
-            generate_demo(root, seed=args.seed, **params)
-        else:
-            ensure_demo(root, seed=args.seed, **params)
-    except DatasetError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    if args.force:  # a DatasetError (a folder that is not a demo) is a user error (preprocessing.cli)
+        generate_demo(root, seed=args.seed, **params)
+    else:
+        ensure_demo(root, seed=args.seed, **params)
     seconds = time.perf_counter() - start
     truth = json.loads((root / GROUND_TRUTH).read_text(encoding="utf-8"))
     classes = Counter(clip["label"] for clip in truth["clips"])

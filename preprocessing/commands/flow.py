@@ -35,17 +35,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from preprocessing.clip_inputs import process_inputs, resolve_inputs, usage_error
+    from mer_ray.infra.errors import as_usage_error
+    from preprocessing.clip_inputs import check_usage, process_inputs, resolve_inputs
     from preprocessing.vision.clip import PreprocessConfig
 
-    if problem := usage_error(args.inputs, args.onset, args.apex, "do"):
-        print(f"error: {problem}", file=sys.stderr)
-        return 2
-    try:
+    check_usage(args.inputs, args.onset, args.apex, "do")
+    with as_usage_error(ValueError):
         config = PreprocessConfig.from_dict({"align": {"size": args.face_size}, "sequence": {"frames": 0}})
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
     out = args.out.expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="mer_ray_flow_"))

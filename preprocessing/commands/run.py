@@ -9,7 +9,6 @@ from pathlib import Path
 
 from preprocessing.annotations.datasets import list_datasets, parse_dataset_options
 from preprocessing.annotations.protocols import list_protocols
-from preprocessing.annotations.sample import DatasetError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,26 +34,57 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """The command; SIGINT / SIGTERM stop it cleanly (finished shards kept, one line, exit 130 / 143)."""
-    from preprocessing.interrupts import Interrupted, catch_signals, ignore_further
+    from mer_ray.infra.errors import run_cli
 
-    with catch_signals():
-        try:
-            return _run(args)
-        except Interrupted as stop:
-            ignore_further()
-            return _stopped(stop, args)
+    job = Preprocessing(args)
+    return run_cli(job.run, on_interrupt=job.stopped)
 
 
-def _stopped(stop, args: argparse.Namespace) -> int:
-    from preprocessing.runtime import shutdown_ray_after_interrupt
+class Preprocessing:
+    """One ``python -m preprocessing run``: its parsed arguments and, once known, the features folder (what an
+    interrupt message names)."""
 
-    shutdown_ray_after_interrupt()
-    out = _OUT.get("out")
-    stored = sum(_readable_rows(path) for path in (out / "shards").glob("*.parquet")) if out else 0
-    where = f"{stored} clips stored in {out} are kept; " if out else ""
-    print(f"interrupted ({stop.name}): {where}continue with: {command(args)} (only the missing clips are computed)",
-          file=sys.stderr, flush=True)
-    return stop.exit_code
+    def __init__(self, args: argparse.Namespace):
+        self.args = args
+        self.out: Path | None = None
+
+    def run(self) -> int:
+        """Select the clips, start Ray, run the pipeline, print the summary; 0. A bad dataset, option or
+        configuration raises :class:`~mer_ray.infra.errors.UsageError` before Ray starts; a pipeline that cannot
+        run raises ``PipelineError``."""
+        from mer_ray.infra.console import quiet
+        from mer_ray.infra.errors import as_usage_error
+        from mer_ray.infra.runtime import init_ray
+        from preprocessing.features.prepare import build_features, default_features_dir, select_samples
+        from preprocessing.vision.clip import PreprocessConfig
+
+        args = self.args
+        with as_usage_error(ValueError):  # DatasetError among them
+            options = parse_dataset_options(args.dataset_option)
+            selection = select_samples(args.dataset, options, args.protocol, smoke_test=args.smoke_test)
+            config = PreprocessConfig.from_dict({"align": {"size": args.face_size}, "sequence": {
+                "frames": args.sequence_frames, "size": args.sequence_size}})
+        result = selection.protocol
+        print(f"{result.protocol}: {len(result.samples)} clips of {len(result.subjects())} subjects selected, "
+              f"{len(result.exclusions)} excluded before preprocessing")
+        self.out = (args.out or default_features_dir(selection, config, args.smoke_test)).expanduser().resolve()
+        console = quiet(self.out / "logs" / "preprocessing.log", verbose=args.verbose)
+        init_ray(args.address, log_to_driver=console is None, progress_bars=console is None)
+        summary = build_features(selection, args.out, config, smoke_test=args.smoke_test, num_actors=args.num_actors)
+        print_summary(summary)
+        return 0
+
+    def stopped(self, stop) -> int:
+        """After SIGINT / SIGTERM: shut Ray down, say what is kept and how to continue in one line; 130 / 143."""
+        from mer_ray.infra.runtime import shutdown_ray_after_interrupt
+
+        shutdown_ray_after_interrupt()
+        out = self.out
+        stored = sum(_readable_rows(path) for path in (out / "shards").glob("*.parquet")) if out else 0
+        where = f"{stored} clips stored in {out} are kept; " if out else ""
+        print(f"interrupted ({stop.name}): {where}continue with: {command(self.args, out)} (only the missing clips "
+              "are computed)", file=sys.stderr, flush=True)
+        return stop.exit_code
 
 
 def _readable_rows(path: Path) -> int:
@@ -66,8 +96,9 @@ def _readable_rows(path: Path) -> int:
         return 0
 
 
-def command(args: argparse.Namespace) -> str:
-    """The ``python -m preprocessing run`` command of ``args`` (options left at their defaults omitted)."""
+def command(args: argparse.Namespace, out: Path | None = None) -> str:
+    """The ``python -m preprocessing run`` command of ``args`` (options left at their defaults omitted), writing
+    into ``out`` (default: ``args.out``)."""
     parts = ["python -m preprocessing run"]
     parts += [f"--dataset {spec}" for spec in args.dataset] + [f"--dataset-option {o}" for o in args.dataset_option]
     for flag, value, default in (("--protocol", args.protocol, None), ("--address", args.address, None),
@@ -78,43 +109,14 @@ def command(args: argparse.Namespace) -> str:
             parts.append(f"{flag} {value}")
     if args.smoke_test:
         parts.append("--smoke-test")
-    out = _OUT.get("out") or args.out
+    out = out or args.out
     if out:
         parts.append(f"--out {out}")
     return " ".join(parts)
 
 
-_OUT: dict = {}  # the features folder once known (what an interrupt message names)
-
-
-def _run(args: argparse.Namespace) -> int:
-    from preprocessing.features.pipeline import PipelineError
-    from preprocessing.features.prepare import build_features, default_features_dir, select_samples
-    from preprocessing.runtime import init_ray
-    from preprocessing.vision.clip import PreprocessConfig
-
-    try:
-        options = parse_dataset_options(args.dataset_option)
-        selection = select_samples(args.dataset, options, args.protocol, smoke_test=args.smoke_test)
-        config = PreprocessConfig.from_dict({"align": {"size": args.face_size},
-                                             "sequence": {"frames": args.sequence_frames, "size": args.sequence_size}})
-    except (ValueError, DatasetError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    result = selection.protocol
-    print(f"{result.protocol}: {len(result.samples)} clips of {len(result.subjects())} subjects selected, "
-          f"{len(result.exclusions)} excluded before preprocessing")
-    _OUT["out"] = (args.out or default_features_dir(selection, config, args.smoke_test)).expanduser().resolve()
-    from preprocessing.console import quiet
-
-    console = quiet(_OUT["out"] / "logs" / "preprocessing.log", verbose=args.verbose)
-    init_ray(args.address, log_to_driver=console is None, progress_bars=console is None)
-    try:
-        summary = build_features(selection, args.out, config, smoke_test=args.smoke_test,
-                                 num_actors=args.num_actors)
-    except PipelineError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+def print_summary(summary) -> None:
+    """What the pipeline did: clips processed, rejected, recomputed, repaired, and the rejects by stage."""
     print(f"features: {summary.out}")
     print(f"  {summary.processed} clips processed, {summary.rejected} rejected by the pipeline, "
           f"{summary.newly_processed} (re)computed in this run, {summary.seconds:.1f} s")
@@ -128,4 +130,3 @@ def _run(args: argparse.Namespace) -> int:
         stages = Counter(r["stage"] for r in rejects)
         print("  rejects by stage: " + ", ".join(f"{stage} {n}" for stage, n in stages.most_common()))
         print(f"  see {summary.out / 'rejects.parquet'}")
-    return 0

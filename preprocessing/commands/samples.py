@@ -14,9 +14,9 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import sys
 from pathlib import Path
 
+from mer_ray.infra.errors import as_usage_error
 from preprocessing.annotations.datasets import list_datasets, parse_dataset_options, parse_dataset_specs, scan_datasets
 from preprocessing.annotations.protocols import (
     ProtocolResult,
@@ -25,7 +25,7 @@ from preprocessing.annotations.protocols import (
     default_protocol,
     list_protocols,
 )
-from preprocessing.annotations.sample import LABELS, DatasetError
+from preprocessing.annotations.sample import LABELS
 
 SAMPLE_COLUMNS = ("dataset", "subject", "clip", "label", "label_name", "emotion", "onset", "apex", "offset",
                   "num_frames", "folder")
@@ -50,8 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Scan, apply the protocol, print the summary, write the CSVs. Returns 0, or 2 on a user error."""
-    try:
+    """Scan, apply the protocol, print the summary, write the CSVs; 0. A user error (a bad dataset, option or
+    protocol, an unwritable CSV) raises :class:`~mer_ray.infra.errors.UsageError`."""
+    with as_usage_error(ValueError, OSError):  # DatasetError among them
         specs = parse_dataset_specs(args.dataset)
         options = parse_dataset_options(args.dataset_option)
         names = [name for name, _ in specs]
@@ -63,9 +64,6 @@ def run(args: argparse.Namespace) -> int:
             exclusions_path = write_csvs(result, args.csv)
             print(f"\nwrote {len(result.samples)} clips to {args.csv} and {len(result.exclusions)} exclusions to "
                   f"{exclusions_path}")
-    except (DatasetError, ValueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     return 0
 
 

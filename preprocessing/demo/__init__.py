@@ -2,7 +2,9 @@
 
 ``ensure_demo()`` returns the cached dataset (generating it on first use, ~20 s); ``generate_demo(root)``
 writes one; ``preset="hard"`` (``PRESETS``) is the realistic variant (AU mixtures, subject idiosyncrasy, label
-noise, distractors: as hard for a linear probe as the real composite). ``displacement_field`` / ``warp_image``
+noise, distractors: as hard for a linear probe as the real composite) and ``preset="realistic"`` the same machinery
+with settings chosen so that the published methods' ordering follows real data (docs/realism.md).
+``displacement_field`` / ``warp_image``
 give exact synthetic motion for measuring optical flow.
 """
 

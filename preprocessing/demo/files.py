@@ -23,7 +23,7 @@ FIXED_DATE = datetime.datetime(2014, 5, 8, 0, 0, 0)  # the real sheet's release 
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
 
-def _pinned_zip(members: Sequence[tuple[str, bytes]]) -> bytes:
+def pinned_zip(members: Sequence[tuple[str, bytes]]) -> bytes:
     """A deflated zip of ``(name, data)`` members with fixed dates and permissions."""
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -71,7 +71,7 @@ def write_coding_sheet(path: Path, rows: Sequence[dict]) -> None:
         ExcelWriter(workbook, archive).save()  # unlike save_workbook, leaves `modified` as set
     with zipfile.ZipFile(io.BytesIO(raw.getvalue())) as archive:
         members = [(info.filename, archive.read(info.filename)) for info in archive.infolist()]
-    path.write_bytes(_pinned_zip(members))
+    path.write_bytes(pinned_zip(members))
 
 
 def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -81,7 +81,7 @@ def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
         buffer = io.BytesIO()
         np.lib.format.write_array(buffer, np.ascontiguousarray(array), allow_pickle=False)
         members.append((f"{name}.npy", buffer.getvalue()))
-    path.write_bytes(_pinned_zip(members))
+    path.write_bytes(pinned_zip(members))
 
 
 def to_jsonable(value):

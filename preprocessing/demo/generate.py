@@ -28,6 +28,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from mer_ray.infra.hashing import file_sha256
+from mer_ray.infra.locks import exclusive, keyed_lock_path
+from mer_ray.infra.runtime import cache_root
+from mer_ray.infra.validation import from_dict
 from preprocessing.annotations.sample import LABELS, DatasetError
 from preprocessing.demo import hard
 from preprocessing.demo.faces import (
@@ -43,9 +47,6 @@ from preprocessing.demo.files import write_coding_sheet, write_json, write_npz
 from preprocessing.demo.motions import EMOTIONS
 from preprocessing.demo.render import HARD_FIELDS as HARD_PLAN_FIELDS
 from preprocessing.demo.render import ClipPlan, RenderedClip, render_clip
-from preprocessing.locks import exclusive, keyed_lock_path
-from preprocessing.runtime import cache_root
-from preprocessing.validation import from_dict
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +105,9 @@ class DemoConfig:
     jpeg_quality_range: tuple[int, int] = (0, 0)  # per-clip JPEG quality, uniform ((0, 0): jpeg_quality for all)
     identity_variation: float = 1.0  # scales the identity changes' ranges (IdentityConfig.scaled)
     blend_identities: bool = False  # draw subjects from the base faces and morphs of two people (faces.py)
+    # --- added with the realistic preset (LATER_FIELDS): left out of a demo.json while at their defaults, so that
+    # hard demos keep their manifests and caches.
+    one_sided_weight: float = 1.0  # scales the prior weight of one-sided AU combinations (contempt, smirk)
 
     def __post_init__(self) -> None:
         checks = [
@@ -128,6 +132,7 @@ class DemoConfig:
              or 1 <= self.jpeg_quality_range[0] <= self.jpeg_quality_range[1] <= 100,
              "(0, 0) or (low, high) with 1 <= low <= high <= 100"),
             ("identity_variation", self.identity_variation > 0, "a positive factor"),
+            ("one_sided_weight", self.one_sided_weight >= 0, "0 or more"),
         ]
         for name, ok, expected in checks:
             if not ok:
@@ -136,8 +141,8 @@ class DemoConfig:
             defaults = DemoConfig.__dataclass_fields__
             used = [name for name in HARD_FIELDS if getattr(self, name) != defaults[name].default]
             if used:
-                raise ValueError(f"demo parameters {', '.join(used)}: only the hard preset uses them; pass "
-                                 "preset='hard'")
+                raise ValueError(f"demo parameters {', '.join(used)}: only the hard preset uses them (and the "
+                                 "realistic one, built on it); pass preset='hard'")
 
     @property
     def n_clips(self) -> int:
@@ -145,7 +150,10 @@ class DemoConfig:
 
 
 HARD_FIELDS = tuple(DemoConfig.__dataclass_fields__)[tuple(DemoConfig.__dataclass_fields__).index("preset"):]
+LATER_FIELDS = ("one_sided_weight",)  # fields added after the hard preset: in a demo.json only when not default
 HARD_VERSION = 1  # bump whenever the hard preset's output for a given seed changes (the easy demo keeps VERSION)
+REALISTIC_VERSION = 1  # the same for the realistic preset
+PRESET_VERSIONS = {"hard": HARD_VERSION, "realistic": REALISTIC_VERSION}
 
 DEFAULT_DEMO: dict = {}  # the default demo's size parameters: DemoConfig's defaults
 # Named presets: DemoConfig fields on top of its defaults. "hard" is calibrated so that a linear probe on the
@@ -162,6 +170,13 @@ PRESETS: dict[str, dict] = {
         "nod_probability": 0.15, "nod_px": 1.0, "flicker": 0.006, "jpeg_quality_range": (55, 75),
         "identity_variation": 1.5, "blend_identities": True,
     },
+}
+# "realistic": the hard preset's machinery (hard.py), calibrated so that the ORDERING of the published methods
+# follows real data (benchmarks/realism.py; docs/realism.md says which setting moves which gap).
+PRESETS["realistic"] = {
+    **PRESETS["hard"], "preset": "realistic",
+    "amplitude": (0.4, 2.5), "amplitude_limits": (0.3, 3.0),  # coders keep clips whose motion they can see
+    "one_sided_weight": 0.4,  # fewer left/right-only confusers: the CNNs' edge over a linear probe shrinks
 }
 # A tiny demo for tests: 3 subjects x 3 clips of 8-10 frames (all three classes), a few seconds to generate.
 SMALL_DEMO: dict = {"n_subjects": 3, "clips_per_subject": 3, "min_frames": 8, "max_frames": 10}
@@ -187,8 +202,11 @@ def manifest(seed: int, config: DemoConfig) -> dict:
     if config.preset == "easy":  # as before presets existed: easy demos keep their demo.json and caches
         return {"generator": "preprocessing.demo", "version": VERSION, "seed": int(seed),
                 "params": json.loads(json.dumps({k: v for k, v in params.items() if k not in HARD_FIELDS}))}
+    defaults = DemoConfig.__dataclass_fields__
+    params = {k: v for k, v in params.items() if k not in LATER_FIELDS or v != defaults[k].default}
     return {"generator": "preprocessing.demo", "version": VERSION, "preset": config.preset,
-            "preset_version": HARD_VERSION, "seed": int(seed), "params": json.loads(json.dumps(params))}
+            "preset_version": PRESET_VERSIONS[config.preset], "seed": int(seed),
+            "params": json.loads(json.dumps(params))}
 
 
 def class_counts(n_clips: int) -> dict[str, int]:
@@ -232,7 +250,7 @@ def plan_demo(seed: int, config: DemoConfig) -> tuple[list[dict], list[ClipPlan]
     first_base = int(plan_rng.integers(len(BASE_FACES)))
     labels = [label for label in LABELS for _ in range(class_counts(config.n_clips)[label])]
     labels = [labels[i] for i in plan_rng.permutation(len(labels))]
-    hard_preset = config.preset == "hard"
+    hard_preset = config.preset != "easy"  # hard and realistic: hard.py's machinery
     faces = BASE_FACES[first_base:] + BASE_FACES[:first_base]
     if hard_preset:  # every subject its own identity while there are enough (28 for the four photos)
         faces = identity_faces() if config.blend_identities else BASE_FACES
@@ -396,7 +414,7 @@ def _write_dataset(root: Path, seed: int, config: DemoConfig) -> None:
     subjects, plans = plan_demo(seed, config)
     shape = (config.height, config.width)
     identity = IdentityConfig().scaled(config.identity_variation)
-    hard_preset = config.preset == "hard"
+    hard_preset = config.preset != "easy"  # hard and realistic: hard.py's machinery
     built: dict[str, Subject] = {}
     for spec in subjects:
         built[spec["name"]] = _detectable_subject(spec, shape, identity)
@@ -423,12 +441,7 @@ def _write_dataset(root: Path, seed: int, config: DemoConfig) -> None:
 
 def _checksums(root: Path) -> dict[str, str]:
     files = sorted(p for p in root.rglob("*") if p.is_file() and p.name not in (MANIFEST, CHECKSUMS))
-    return {p.relative_to(root).as_posix(): _sha256(p) for p in files}
-
-
-def _sha256(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+    return {p.relative_to(root).as_posix(): file_sha256(p) for p in files}
 
 
 def damaged_files(root: Path) -> list[str] | None:
@@ -439,7 +452,7 @@ def damaged_files(root: Path) -> list[str] | None:
     except (OSError, ValueError):
         return None
     return [name for name, digest in recorded.items()
-            if not (Path(root) / name).is_file() or _sha256(Path(root) / name) != digest]
+            if not (Path(root) / name).is_file() or file_sha256(Path(root) / name) != digest]
 
 
 def generate_demo(root: Path, *, seed: int = 0, preset: str = "easy", **size_params) -> Path:
@@ -451,7 +464,8 @@ def generate_demo(root: Path, *, seed: int = 0, preset: str = "easy", **size_par
     Args:
         root: output folder; created, or replaced if it holds a demo (a ``demo.json``).
         seed: random seed; the same seed, preset and parameters give byte-identical files.
-        preset: ``"easy"`` (the quick smoke dataset) or ``"hard"`` (``PRESETS``; README, "Hard preset").
+        preset: ``"easy"`` (the quick smoke dataset), ``"hard"`` (``PRESETS``; README, "Hard preset") or
+            ``"realistic"`` (hard's machinery, calibrated on the methods' ordering; docs/realism.md).
         **size_params: ``DemoConfig`` fields on top of the preset, e.g. ``n_subjects``, ``clips_per_subject``,
             ``min_frames``, ``max_frames``, ``height``, ``width`` (``SMALL_DEMO`` is a tiny set).
 
@@ -510,7 +524,7 @@ def default_root(seed: int = 0, preset: str = "easy", **size_params) -> Path:
     """Cache folder of a demo: ``$MER_RAY_CACHE/demo/v<VERSION>-seed<seed>``, then ``-hard<HARD_VERSION>`` for the
     hard preset, then a parameter hash when the parameters are not the preset's own."""
     config = make_config(preset, **size_params)
-    name = f"v{VERSION}-seed{seed}" + ("" if preset == "easy" else f"-{preset}{HARD_VERSION}")
+    name = f"v{VERSION}-seed{seed}" + ("" if preset == "easy" else f"-{preset}{PRESET_VERSIONS[preset]}")
     if config != make_config(preset):
         params = json.dumps(manifest(seed, config)["params"], sort_keys=True)
         name += f"-{hashlib.sha1(params.encode()).hexdigest()[:10]}"

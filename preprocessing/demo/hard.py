@@ -110,6 +110,8 @@ def harden_clip(rng: np.random.Generator, config, style: dict, label: str, n_fra
     """
     mix = CLASS_MIXTURES[label]
     weights = np.array([entry[1] for entry in mix]) * np.array(style["preference"][label])
+    if config.one_sided_weight != 1.0:  # the realistic preset: fewer one-sided combinations (hard: untouched)
+        weights = weights * np.array([config.one_sided_weight if entry[3] else 1.0 for entry in mix])
     combo, _, emotion, one_sided = mix[int(rng.choice(len(mix), p=weights / weights.sum()))]
     components = _components(rng, combo, rng.uniform(0.5, 1.0, size=len(combo)), style, asymmetry, one_sided)
 

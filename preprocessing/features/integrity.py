@@ -2,7 +2,7 @@
 
 ``manifest.json`` records, under ``"shards"``, one ``{"file", "rows", "bytes", "sha256"}`` per Parquet shard.
 :func:`verify` compares the folder with it and names every missing, truncated, corrupt (checksum differs) or
-unexpected (not in the manifest) shard. ``mer_ray.data.load_features`` refuses a folder with any problem;
+unexpected (not in the manifest) shard. ``mer_ray.data.features.load_features`` refuses a folder with any problem;
 ``python -m preprocessing run`` moves the bad shards to ``OUT/damaged/`` and recomputes their clips.
 
 Manifests written before the records existed (no ``"shards"`` key) are checked by what they allow: every shard's
@@ -12,7 +12,6 @@ records when that check passes (the shards are not rewritten).
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from mer_ray.infra.hashing import file_sha256
+from preprocessing.annotations.datasets import only_demo
 from preprocessing.features import shards
 
 RECORDS = "shards"  # manifest key of the per-shard records
@@ -35,11 +36,6 @@ class ShardProblem:
 
     def __str__(self) -> str:
         return f"{self.file} ({self.problem})"
-
-
-def file_sha256(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _rel(path: Path) -> str:
@@ -138,7 +134,7 @@ def repair_command(manifest: dict[str, Any], out: Path) -> str:
     parts = ["python -m preprocessing run"]
     datasets = manifest.get("datasets") or {}
     roots = {name: root for name, root in datasets.items() if root != "built-in demo"}
-    if list(datasets) != ["demo"] or roots:
+    if not only_demo(datasets) or roots:
         if manifest.get("protocol"):
             parts.append(f"--protocol {manifest['protocol']}")
         parts += [f"--dataset {name}={root}" for name, root in datasets.items() if root != "built-in demo"]

@@ -26,9 +26,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mer_ray.infra.locks import exclusive
 from preprocessing.annotations.sample import Exclusion, Sample
 from preprocessing.features import integrity, progress, shards
-from preprocessing.locks import exclusive
 from preprocessing.vision.clip import ClipRejected, PreprocessConfig, process_clip
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ def cluster_can_grow(cluster_cpus: float) -> bool:
     """Whether this driver runs on a cluster that may gain nodes (see :func:`plan_actor_pool`)."""
     import ray
 
-    from preprocessing.runtime import joined_existing_cluster
+    from mer_ray.infra.runtime import joined_existing_cluster
 
     alive = sum(1 for node in ray.nodes() if node.get("Alive"))
     return joined_existing_cluster() or alive > 1 or cluster_cpus == 0
@@ -211,8 +211,8 @@ LOCK = ".lock"  # inside the features folder: held by the one process writing it
 def _run_locked(samples: Sequence[Sample], out: Path, config: PreprocessConfig, start: float, *,
                 exclusions: Sequence[Exclusion], provenance: dict[str, Any] | None, num_actors: int | None,
                 actor_cpus: float | None, clips_per_block: int) -> PipelineSummary:
-    import ray
-
+    """:func:`run_pipeline` holding the folder's lock: verify the folder (moving damaged shards away), process the
+    clips it lacks, then write the rejects table and, last, the manifest."""
     manifest = check_output_folder(out, config)
     wanted_ids = sorted(s.sample_id for s in samples)
     problems = integrity.verify(out, manifest) if manifest else []
@@ -233,29 +233,47 @@ def _run_locked(samples: Sequence[Sample], out: Path, config: PreprocessConfig, 
     done = shards.done_sample_ids(out)
     todo = [s for s in samples if s.sample_id not in done]
     if todo:
-        cpus = ray.cluster_resources().get("CPU", 0)
-        blocks = max(1, math.ceil(len(todo) / clips_per_block))
-        pool = plan_actor_pool(cpus, blocks, elastic=cluster_can_grow(cpus), num_actors=num_actors,
-                               actor_cpus=actor_cpus)
-        actors = f"{pool.min_size}" if pool.min_size == pool.max_size else f"{pool.min_size} to {pool.max_size}"
-        print(
-            f"preprocessing {len(todo)} clips ({len(done)} already in {out}) on {actors} actors x {pool.cpus} CPU,"
-            f" {blocks} blocks",
-            flush=True,
-        )
-        with progress.ClipProgress(len(todo)) as live:
-            ds = ray.data.from_items([shards.sample_to_row(s) for s in todo], override_num_blocks=blocks)
-            ds = ds.map_batches(
-                ClipProcessor,
-                fn_constructor_kwargs={"config": config.to_dict(), "counter": live.counter},
-                batch_size=None,  # a whole block per call: blocks are already sized for the actors
-                batch_format="pyarrow",
-                compute=ray.data.ActorPoolStrategy(min_size=pool.min_size, max_size=pool.max_size),
-                num_cpus=pool.cpus,
-            )
-            # Flow floats barely compress (~5%): skip the codec, save the write tasks' CPU.
-            ds.write_parquet(str(out / shards.SHARDS_DIR), compression="none")
+        _process_clips(todo, len(done), out, config, num_actors=num_actors, actor_cpus=actor_cpus,
+                       clips_per_block=clips_per_block)
+    manifest = _finish_run(out, config, wanted_ids, exclusions, provenance)
+    return _summary(out, manifest, newly=len(todo), seconds=time.monotonic() - start,
+                    repaired=tuple(str(p) for p in problems))
 
+
+def _process_clips(todo: Sequence[Sample], already: int, out: Path, config: PreprocessConfig, *,
+                   num_actors: int | None, actor_cpus: float | None, clips_per_block: int) -> None:
+    """Run the ``todo`` clips through a ``ClipProcessor`` actor pool on Ray Data; each block becomes a shard of
+    ``out`` (``already``: the clips ``out`` holds, for the progress line)."""
+    import ray
+
+    cpus = ray.cluster_resources().get("CPU", 0)
+    blocks = max(1, math.ceil(len(todo) / clips_per_block))
+    pool = plan_actor_pool(cpus, blocks, elastic=cluster_can_grow(cpus), num_actors=num_actors,
+                           actor_cpus=actor_cpus)
+    actors = f"{pool.min_size}" if pool.min_size == pool.max_size else f"{pool.min_size} to {pool.max_size}"
+    print(
+        f"preprocessing {len(todo)} clips ({already} already in {out}) on {actors} actors x {pool.cpus} CPU,"
+        f" {blocks} blocks",
+        flush=True,
+    )
+    with progress.ClipProgress(len(todo)) as live:
+        ds = ray.data.from_items([shards.sample_to_row(s) for s in todo], override_num_blocks=blocks)
+        ds = ds.map_batches(
+            ClipProcessor,
+            fn_constructor_kwargs={"config": config.to_dict(), "counter": live.counter},
+            batch_size=None,  # a whole block per call: blocks are already sized for the actors
+            batch_format="pyarrow",
+            compute=ray.data.ActorPoolStrategy(min_size=pool.min_size, max_size=pool.max_size),
+            num_cpus=pool.cpus,
+        )
+        # Flow floats barely compress (~5%): skip the codec, save the write tasks' CPU.
+        ds.write_parquet(str(out / shards.SHARDS_DIR), compression="none")
+
+
+def _finish_run(out: Path, config: PreprocessConfig, wanted_ids: list[str], exclusions: Sequence[Exclusion],
+                provenance: dict[str, Any] | None) -> dict[str, Any]:
+    """Check that every wanted clip has a row, write the rejects table, then the manifest (which marks the run
+    complete); returns the manifest. Raises ``PipelineError`` when a clip has no row or none was processed."""
     table = shards.read_status(out, wanted_ids)
     missing = set(wanted_ids) - set(table.column("sample_id").to_pylist())
     if missing:
@@ -289,8 +307,7 @@ def _run_locked(samples: Sequence[Sample], out: Path, config: PreprocessConfig, 
         integrity.RECORDS: integrity.shard_records(out),
     }
     shards.atomic_write_json(manifest, out / shards.MANIFEST)
-    return _summary(out, manifest, newly=len(todo), seconds=time.monotonic() - start,
-                    repaired=tuple(str(p) for p in problems))
+    return manifest
 
 
 def _summary(out: Path, manifest: dict[str, Any], *, newly: int, seconds: float,

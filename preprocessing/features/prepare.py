@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from preprocessing.annotations.datasets import parse_dataset_specs, scan_datasets
+from mer_ray.infra.runtime import cache_root
+from preprocessing.annotations.datasets import only_demo, parse_dataset_options, parse_dataset_specs, scan_datasets
 from preprocessing.annotations.protocols import ProtocolResult, apply_protocol, default_protocol
 from preprocessing.features import shards
 from preprocessing.features.pipeline import PipelineSummary, run_pipeline
-from preprocessing.runtime import cache_root
 from preprocessing.vision.clip import PreprocessConfig
 
 SMOKE_CLIPS_PER_SUBJECT = 2  # --smoke-test: a few clips per subject are enough to exercise every stage
@@ -35,7 +37,7 @@ def select_samples(
     """Scan the datasets (the demo when none) and apply the protocol; ``smoke_test`` keeps a few clips."""
     specs = parse_dataset_specs(datasets or ["demo"])
     names = [name for name, _ in specs]
-    is_demo = names == ["demo"]
+    is_demo = only_demo(names)
     options = dict(options or {})
     if is_demo and smoke_test:
         options.setdefault("demo", {}).setdefault("small", True)
@@ -91,3 +93,33 @@ def build_features(
         provenance=provenance,
         num_actors=num_actors,
     )
+
+
+def resolve_features(
+    features: Path | None,
+    datasets: list[str] | None,
+    dataset_options: list[str] | None = None,
+    protocol: str | None = None,
+    *,
+    smoke_test: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> Path:
+    """The features folder a command works on: ``features`` as given (absolute), else ``datasets`` (``NAME=DIR``
+    specs; none: the built-in demo) preprocessed into the feature cache, which a re-run reuses.
+
+    Ray must be initialised when ``features`` is None. ``log`` gets the progress lines (default: printed). Raises
+    ``ValueError`` (``DatasetError`` among them) for a bad dataset spec, option or protocol and ``PipelineError``
+    when the pipeline cannot run.
+    """
+    log = log or partial(print, flush=True)
+    if features:
+        return Path(features).expanduser().resolve()
+    if not datasets:
+        log("no --features or --dataset given: using the built-in demo dataset (real faces, synthetic "
+            "micro-motions, CASME II layout); generated and preprocessed on first use")
+    selection = select_samples(datasets, parse_dataset_options(dataset_options or []), protocol,
+                               smoke_test=smoke_test)
+    summary = build_features(selection, None, smoke_test=smoke_test)
+    log(f"features: {summary.out} ({summary.processed} clips, {summary.rejected} rejected; "
+        f"{summary.seconds:.0f} s)")
+    return summary.out

@@ -27,8 +27,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from mer_ray.infra.atomic import atomic_path, write_json
 from preprocessing.annotations.sample import Exclusion, Sample
-from preprocessing.atomic import atomic_path, write_json
 
 SHARDS_DIR = "shards"
 MANIFEST = "manifest.json"
@@ -96,20 +96,27 @@ def shard_schema(size: int, sequence: tuple[int, int] | None = None) -> pa.Schem
     )
 
 
-def sample_to_row(sample: Sample) -> dict[str, Any]:
-    """A Sample as a plain dict (what Ray Data's ``from_items`` carries to the workers)."""
+def _sample_fields(sample: Sample) -> dict[str, Any]:
+    """The fields of a Sample that the sample rows and the shard rows both carry as they are."""
     return {
         "sample_id": sample.sample_id,
         "dataset": sample.dataset,
         "subject": sample.subject,
         "clip": sample.clip,
         "emotion": sample.emotion,
+        "action_units": sample.action_units,
         "onset": sample.onset,
-        "apex": -1 if sample.apex is None else sample.apex,
         "offset": sample.offset,
+    }
+
+
+def sample_to_row(sample: Sample) -> dict[str, Any]:
+    """A Sample as a plain dict (what Ray Data's ``from_items`` carries to the workers)."""
+    return {
+        **_sample_fields(sample),
+        "apex": -1 if sample.apex is None else sample.apex,
         "frames": list(sample.frames),
         "frame_numbers": list(sample.frame_numbers),
-        "action_units": sample.action_units,
         "label": -1 if sample.label is None else sample.label,
     }
 
@@ -134,19 +141,8 @@ def row_to_sample(row: dict[str, Any]) -> Sample:
 
 
 def _row_base(sample: Sample, face_size: int) -> dict[str, Any]:
-    return {
-        "sample_id": sample.sample_id,
-        "dataset": sample.dataset,
-        "subject": sample.subject,
-        "clip": sample.clip,
-        "emotion": sample.emotion,
-        "action_units": sample.action_units,
-        "label": sample.label,
-        "onset": sample.onset,
-        "annotated_apex": sample.apex,
-        "offset": sample.offset,
-        "face_size": face_size,
-    }
+    """What every shard row records of its sample, processed or rejected."""
+    return {**_sample_fields(sample), "label": sample.label, "annotated_apex": sample.apex, "face_size": face_size}
 
 
 def rejected_row(sample: Sample, face_size: int, stage: str, reason: str, path: str = "") -> dict[str, Any]:

@@ -17,9 +17,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from mer_ray.infra.validation import check_known_keys, from_dict
 from preprocessing.annotations.sample import Exclusion, Sample
-from preprocessing.validation import check_known_keys, from_dict
-from preprocessing.vision.alignment import AlignConfig, AlignmentError, FaceAligner
+from preprocessing.vision.alignment import AlignConfig, Alignment, AlignmentError, FaceAligner
 from preprocessing.vision.apex import ApexConfig, spot_apex
 from preprocessing.vision.flow import FlowConfig, flow_features, tvl1_flow
 from preprocessing.vision.masks import MaskConfig, build_mask
@@ -193,53 +193,22 @@ def process_clip(sample: Sample, config: PreprocessConfig, aligner: FaceAligner)
             f"process_clip: the aligner was built with {aligner.config}, the config asks for "
             f"{config.align}; build FaceAligner(config.align)"
         )
-    onset_path = _frame_path(sample, sample.onset)
     onset_raw = _frame(sample, sample.onset)
-    try:
-        alignment = aligner.fit(onset_raw)
-    except AlignmentError as error:
-        raise ClipRejected(error.stage, f"{error.reason} on the onset frame", onset_path) from None
-    warnings = list(alignment.warnings)
-    size = alignment.size
-    onset_face = aligner.apply(alignment, onset_raw)  # (S, S) uint8
-    mask = build_mask(alignment.landmarks, size, config.mask)  # (S, S) uint8
-
-    apex_spotted = sample.apex is None
-    if apex_spotted:
-        candidates = [n for n in sample.frame_numbers if sample.onset < n <= sample.offset]
-        if not candidates:
-            raise ClipRejected(
-                "apex",
-                f"no frame after the onset {sample.onset} up to the offset {sample.offset} to spot an apex in",
-                onset_path,
-            )
-        faces = [aligner.apply(alignment, _frame(sample, n, onset_raw)) for n in candidates]
-        index = spot_apex(onset_face, faces, mask, config.apex)
-        apex, apex_face = candidates[index], faces[index]
-        aligned = {sample.onset: onset_face, **dict(zip(candidates, faces))}
-    else:
-        apex = sample.apex
-        if apex == sample.onset:
-            raise ClipRejected("apex", f"the apex equals the onset ({apex}): no motion to measure", onset_path)
-        apex_face = aligner.apply(alignment, _frame(sample, apex, onset_raw))
-        aligned = {sample.onset: onset_face, apex: apex_face}
+    alignment = _fit_onset(sample, aligner, onset_raw)
 
     def align_frame(number: int) -> np.ndarray:
         return aligner.apply(alignment, _frame(sample, number, onset_raw))
 
-    flow = tvl1_flow(onset_face, apex_face, config.flow)  # (S, S, 2)
-    bad = int((~np.isfinite(flow)).sum())
-    if bad:
-        raise ClipRejected(
-            "flow",
-            f"TV-L1 flow from frame {sample.onset} to {apex} has {bad} NaN/inf values",
-            _frame_path(sample, apex),
-        )
+    onset_face = aligner.apply(alignment, onset_raw)  # (S, S) uint8
+    mask = build_mask(alignment.landmarks, alignment.size, config.mask)  # (S, S) uint8
+    aligned = {sample.onset: onset_face}  # frame number -> aligned face, reused by the stored sequence
+    apex, apex_face = _apex_face(sample, config.apex, align_frame, aligned, mask)
+    flow = _onset_apex_flow(sample, apex, onset_face, apex_face, config.flow)  # (S, S, 2)
     return ClipFeatures(
         sample_id=sample.sample_id,
         onset=sample.onset,
         apex=apex,
-        apex_spotted=apex_spotted,
+        apex_spotted=sample.apex is None,
         features=flow_features(flow),
         onset_face=onset_face,
         apex_face=apex_face,
@@ -247,9 +216,56 @@ def process_clip(sample: Sample, config: PreprocessConfig, aligner: FaceAligner)
         landmarks=alignment.landmarks.astype(np.float32),
         angle=float(alignment.angle),
         faces_found=alignment.faces_found,
-        warnings=warnings,
+        warnings=list(alignment.warnings),
         sequence=aligned_sequence(sample, config.sequence, align_frame, aligned),
     )
+
+
+def _fit_onset(sample: Sample, aligner: FaceAligner, onset_raw: np.ndarray) -> Alignment:
+    """The clip's alignment, fitted on its onset frame; an ``AlignmentError`` becomes ``ClipRejected``."""
+    try:
+        return aligner.fit(onset_raw)
+    except AlignmentError as error:
+        onset_path = _frame_path(sample, sample.onset)
+        raise ClipRejected(error.stage, f"{error.reason} on the onset frame", onset_path) from None
+
+
+def _apex_face(sample: Sample, config: ApexConfig, align_frame: Callable[[int], np.ndarray],
+               aligned: dict[int, np.ndarray], mask: np.ndarray) -> tuple[int, np.ndarray]:
+    """``(apex frame number, its aligned face)``: the annotated apex, or where ``sample.apex`` is None the frame of
+    onset+1 .. offset that :func:`spot_apex` picks. Every face aligned here is added to ``aligned``."""
+    if sample.apex is not None:
+        if sample.apex == sample.onset:
+            raise ClipRejected("apex", f"the apex equals the onset ({sample.apex}): no motion to measure",
+                               _frame_path(sample, sample.onset))
+        aligned[sample.apex] = align_frame(sample.apex)
+        return sample.apex, aligned[sample.apex]
+    candidates = [n for n in sample.frame_numbers if sample.onset < n <= sample.offset]
+    if not candidates:
+        raise ClipRejected(
+            "apex",
+            f"no frame after the onset {sample.onset} up to the offset {sample.offset} to spot an apex in",
+            _frame_path(sample, sample.onset),
+        )
+    faces = [align_frame(n) for n in candidates]
+    index = spot_apex(aligned[sample.onset], faces, mask, config)
+    aligned.update(zip(candidates, faces))
+    return candidates[index], faces[index]
+
+
+def _onset_apex_flow(sample: Sample, apex: int, onset_face: np.ndarray, apex_face: np.ndarray,
+                     config: FlowConfig) -> np.ndarray:
+    """(S, S, 2) TV-L1 flow from the aligned onset to the aligned apex; ``ClipRejected`` (stage "flow") where it
+    has NaN / inf values."""
+    flow = tvl1_flow(onset_face, apex_face, config)
+    bad = int((~np.isfinite(flow)).sum())
+    if bad:
+        raise ClipRejected(
+            "flow",
+            f"TV-L1 flow from frame {sample.onset} to {apex} has {bad} NaN/inf values",
+            _frame_path(sample, apex),
+        )
+    return flow
 
 
 def sequence_frames(sample: Sample, frames: int) -> list[int]:

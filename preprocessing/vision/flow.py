@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
-from preprocessing.validation import from_dict
+from mer_ray.infra.validation import from_dict
 
 FEATURE_NAMES: tuple[str, ...] = ("u", "v", "strain", "magnitude")
 

@@ -42,6 +42,6 @@ def two_nodes() -> Iterator[TwoNodes]:
         ray.shutdown()
         cluster.shutdown()
         if was_running:  # give the session's ray_local fixture its cluster back
-            from preprocessing.runtime import init_ray
+            from mer_ray.infra.runtime import init_ray
 
             init_ray(num_cpus=2)

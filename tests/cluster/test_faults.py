@@ -10,7 +10,6 @@ import os
 import re
 import signal
 import time
-import types
 from pathlib import Path
 
 import pandas as pd
@@ -18,9 +17,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from mer_ray.run_folder import RunFolder
-from mer_ray.search import LosoSearch, run_serial
-from mer_ray.tune import run_tune
+from mer_ray.search.run_folder import RunFolder
+from mer_ray.search.scheduler import LosoSearch, run_serial
+from mer_ray.search.tune import run_tune
 from tests.cluster._procs import KillTrainingTrial, cli_env, kill_session, run, start, wait_for_files
 from tests.mer_ray import _spaces
 from tests.mer_ray._synthetic import synthetic_features
@@ -39,9 +38,7 @@ def features():
 
 # folds of a few seconds (the test space's 1 epoch takes well under one): long enough that a node which joins
 # cold, importing torch, still gets trials before the warm nodes have run them all
-SPACE = types.ModuleType("fault_space")
-SPACE.__dict__.update({k: v for k, v in vars(_spaces).items() if not k.startswith("__")})
-SPACE.FIXED = {**_spaces.FIXED, "epochs": 50}
+SPACE = _spaces.SPACE.with_fixed(epochs=50)
 
 
 def new_search(run_dir: Path, features) -> LosoSearch:

@@ -19,10 +19,10 @@ import ray
 from ray.data import DataContext
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from mer_ray.data import load_features
-from mer_ray.run_folder import RunFolder
-from mer_ray.search import LosoSearch
-from mer_ray.tune import run_tune
+from mer_ray.data.features import load_features
+from mer_ray.search.run_folder import RunFolder
+from mer_ray.search.scheduler import LosoSearch
+from mer_ray.search.tune import run_tune
 from preprocessing.features.pipeline import ActorPool, plan_actor_pool, run_pipeline
 from preprocessing.features.prepare import select_samples
 from tests.cluster._procs import kill_session
@@ -83,7 +83,7 @@ def test_preprocessing_actors_run_on_both_nodes(two_nodes, preprocessed):
 @pytest.mark.slow
 def test_loso_trials_run_on_both_nodes_and_are_recorded(two_nodes, preprocessed, tmp_path):
     features = load_features(preprocessed[1])
-    search = LosoSearch(tmp_path / "run", _spaces, features, n_trials=1, seed=0, log=lambda _: None)
+    search = LosoSearch(tmp_path / "run", _spaces.SPACE, features, n_trials=1, seed=0, log=lambda _: None)
     # A fresh process per trial: with reused trial actors (the default) these 1-s folds can all finish on the
     # first actor before the second one has started, which says nothing about placement.
     records = run_tune(search, cpus_per_trial=1, reuse_actors=False)
@@ -139,7 +139,7 @@ def test_trials_need_neither_the_run_folder_nor_the_features_folder(two_nodes, b
     features_dir = shutil.copytree(preprocessed[1], hidden / "features")
     run_dir = hidden / "run"
     features = load_features(features_dir)  # the driver reads the features; trials get them from the object store
-    search = LosoSearch(run_dir, _spaces, features, n_trials=1, seed=0, log=lambda _: None)
+    search = LosoSearch(run_dir, _spaces.SPACE, features, n_trials=1, seed=0, log=lambda _: None)
     shared = preprocessed[1]
     assert ray.get(blind_node_sees.remote(str(features_dir), str(run_dir), str(shared))) == [False, False, True]
     # hold the CPU of the two other nodes, so that every trial runs on the blind node

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mer_ray.data import FeatureSet
+from mer_ray.data.features import FeatureSet
 
 # dlib's 68 landmarks of skimage's astronaut aligned by the pipeline (224-px face, rounded): a real face layout
 FACE_68 = np.array([

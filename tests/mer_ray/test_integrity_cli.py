@@ -33,6 +33,6 @@ def test_truncated_shard_is_refused_then_repaired_by_the_named_command(tmp_path,
     assert f"repaired 1 damaged shard (moved to {out / 'damaged'}, their clips recomputed): shards/{shard.name} " \
            "(truncated or unreadable)" in report
     assert "0 (re)computed" not in report
-    from mer_ray.data import load_features
+    from mer_ray.data.features import load_features
 
     assert len(load_features(out)) > 0

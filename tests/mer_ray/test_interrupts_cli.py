@@ -115,7 +115,7 @@ def test_loso_interrupted_by_sigint_and_sigterm_resumes_to_the_uninterrupted_met
 
 def test_two_runs_started_in_the_same_second_get_two_folders(tmp_path):
     """Two real processes ask for the same run folder name at once: each gets its own, none is shared."""
-    code = ("import sys, time; from pathlib import Path; from mer_ray.loso import new_run_folder; "
+    code = ("import sys, time; from pathlib import Path; from mer_ray.search.run_folder import new_run_folder; "
             "time.sleep(max(0, float(sys.argv[1]) - time.time())); "
             "print(new_run_folder(Path(sys.argv[2]), '20260101-000000-vit').root)")
     start = str(time.time() + 3)
@@ -128,7 +128,7 @@ def test_two_runs_started_in_the_same_second_get_two_folders(tmp_path):
 @pytest.mark.ray
 def test_resume_of_a_run_another_process_is_running_is_refused(tmp_path, ray_local, capsys):
     from mer_ray.loso import main
-    from mer_ray.spec import RunSpec
+    from mer_ray.search.spec import RunSpec
     from tests.mer_ray._synthetic import synthetic_features, write_features_folder
 
     folder = write_features_folder(synthetic_features(n_subjects=3, clips=3, size=16), tmp_path / "features")
@@ -150,7 +150,7 @@ def test_resume_of_a_run_another_process_is_running_is_refused(tmp_path, ray_loc
 @pytest.mark.ray
 def test_resume_refuses_features_whose_content_changed(tmp_path, ray_local, capsys):
     from mer_ray.loso import main
-    from mer_ray.spec import RunSpec
+    from mer_ray.search.spec import RunSpec
     from tests.mer_ray._synthetic import synthetic_features, write_features_folder
 
     folder = write_features_folder(synthetic_features(n_subjects=3, clips=3, size=16), tmp_path / "features")

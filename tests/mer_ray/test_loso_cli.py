@@ -68,10 +68,10 @@ def test_resume_of_a_finished_run_runs_nothing_and_keeps_results(smoke_run, caps
                                   board[["config_id", "uar", "uf1"]])
 
 
-def test_resume_with_another_space_is_refused(smoke_run):
+def test_resume_with_another_space_is_refused(smoke_run, capsys):
     _, run_dir, _ = smoke_run
-    with pytest.raises(SystemExit, match="is a 'vit' run"):
-        main(["--search", "cbam", "--resume", str(run_dir)])
+    assert main(["--search", "cbam", "--resume", str(run_dir)]) == 2
+    assert "is a 'vit' run" in capsys.readouterr().err
 
 
 def test_missing_features_folder_is_a_clear_error(tmp_path, capsys, ray_local):

@@ -25,6 +25,14 @@ ADAPTERS = {
 }
 
 
+DEMO = "demo"  # the built-in demo dataset's adapter name
+
+
+def only_demo(datasets) -> bool:
+    """Whether a selection (names, or a manifest's ``datasets`` mapping) is the built-in demo alone."""
+    return list(datasets) == [DEMO]
+
+
 _BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 

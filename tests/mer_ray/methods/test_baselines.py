@@ -1,17 +1,16 @@
 """The hand-crafted baselines as methods: a full LOSO through the same machinery as every model, honest masking,
 and the refusal of features that lack what a method reads, before any fold runs."""
 
-import types
 
 import numpy as np
 import pytest
 
-from mer_ray.data import FeaturesError
-from mer_ray.folds import Fold, FoldTask
+from mer_ray.data.features import FeaturesError
+from mer_ray.evaluation.folds import Fold, FoldTask
+from mer_ray.evaluation.metrics import score_predictions
 from mer_ray.methods import get_method, linear, parse_config, run_task
-from mer_ray.metrics import score_predictions
-from mer_ray.search import LosoSearch, check_space_inputs, run_serial, space_methods
-from search_spaces import get_space
+from mer_ray.search.scheduler import LosoSearch, check_space_inputs, run_serial, space_methods
+from search_spaces import SearchSpace, get_space
 from tests.mer_ray._synthetic import synthetic_features
 
 BASELINES = ("hoof", "mdmo", "lbptop")
@@ -36,7 +35,7 @@ def test_a_baseline_runs_a_complete_loso_through_the_search(name, features, tmp_
 def test_a_baseline_never_reads_the_held_out_labels(name, features):
     """The fold's predictions do not change when the held-out subject's labels are scrambled."""
     held = features.subjects[1]
-    task = FoldTask("c000", Fold(held, (held,)), parse_config(get_space(name).FIXED), seed=3)
+    task = FoldTask("c000", Fold(held, (held,)), parse_config(get_space(name).fixed), seed=3)
     first = run_task(task, features)
     scrambled = features.meta.copy()
     rows = scrambled["subject"] == held
@@ -50,7 +49,7 @@ def test_a_baseline_never_reads_the_held_out_labels(name, features):
 def test_the_linear_probe_is_unchanged_by_the_descriptor_cache(features):
     """The probe's fold equals a direct computation on the fold's rows (its behaviour before the cache)."""
     held = features.subjects[0]
-    config = parse_config(get_space("probe").FIXED)
+    config = parse_config(get_space("probe").fixed)
     result = run_task(FoldTask("c000", Fold(held, (held,)), config, seed=0), features)
     data = features.with_masked_labels(held)
     subjects = data.meta["subject"].to_numpy()
@@ -93,10 +92,10 @@ def test_the_refusal_names_the_preprocessing_command_that_adds_the_sequences():
 
 def test_a_grid_space_is_checked_point_by_point():
     grid = {"peer": ["probe", "lbptop"]}
-    recipes = {"probe": get_space("probe").FIXED, "lbptop": get_space("lbptop").FIXED}
-    space = types.SimpleNamespace(__name__="grid", FIXED={}, DEMO_FIXED={}, SAMPLER="grid", GRID=grid,
-                                  suggest=lambda trial: dict(recipes[trial.suggest_categorical("peer", grid["peer"])]),
-                                  suggest_demo=lambda trial: {})
+    recipes = {"probe": get_space("probe").fixed, "lbptop": get_space("lbptop").fixed}
+    space = SearchSpace(name="grid", description="a grid of two methods", sampler="grid", grid=grid, trials=2,
+                        suggest=lambda trial: dict(recipes[trial.suggest_categorical("peer", grid["peer"])]),
+                        suggest_demo=lambda trial: {})
     assert space_methods(space, demo=False) == ["lbptop", "linear_probe"]
     with pytest.raises(FeaturesError, match="'lbptop'"):
         check_space_inputs(space, synthetic_features(n_subjects=2, clips=3, size=32), demo=False)
@@ -110,7 +109,7 @@ def test_the_row_space_is_an_exact_reparametrisation(classifier, rng):
     test = rng.normal(size=(15, 400))
     scores = []
     for row_space in (False, True):
-        config = parse_config({**get_space("lbptop").FIXED, "classifier": classifier, "c": 0.1, "row_space": row_space})
+        config = parse_config({**get_space("lbptop").fixed, "classifier": classifier, "c": 0.1, "row_space": row_space})
         scores.append(linear.fit_linear(config, x, y, groups).decision_function(test))
     np.testing.assert_allclose(scores[1], scores[0], atol=1e-3 * np.abs(scores[0]).max())
     assert linear.RowSpace().fit_transform(x[:, :30]).shape == (60, 30)  # no more columns than rows: unchanged

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from skimage.feature import local_binary_pattern
 
-from mer_ray.data import FeatureSet
+from mer_ray.data.features import FeatureSet
 from mer_ray.methods import linear
 from mer_ray.methods.hoof import HoofConfig, hoof
 from mer_ray.methods.lbptop import LbpTopConfig, lbp_top
@@ -163,6 +163,74 @@ def test_lbptop_refuses_sequences_too_short_for_its_radius():
     data = _features(_uniform_flow(0, 0, size=8), sequence=np.zeros((1, 2, 16, 16), np.uint8))
     with pytest.raises(ValueError, match="at least 3 frames"):
         lbp_top(LbpTopConfig(), data, np.array([0]))
+
+
+def _texture(rng, side: int = 40) -> np.ndarray:
+    """A smooth random texture (uint8): blurred noise, so that sub-block shifts keep its local structure."""
+    from scipy.ndimage import gaussian_filter
+
+    image = gaussian_filter(rng.standard_normal((side, side)), 1.5)
+    return np.clip(128 + 400 * image, 0, 255).astype(np.uint8)
+
+
+def _moving(texture: np.ndarray, frames: int, dy: int, dx: int) -> np.ndarray:
+    """(1, T, s, s): the texture shifted by (dy, dx) pixels per frame (wrapping round)."""
+    return np.stack([np.roll(texture, (t * dy, t * dx), axis=(0, 1)) for t in range(frames)])[None]
+
+
+def _planes(sequence: np.ndarray, config: LbpTopConfig) -> np.ndarray:
+    """(grid^2, 3, patterns) histograms of one clip."""
+    x = lbp_top(config, _features(_uniform_flow(0, 0, size=8), sequence=sequence), np.array([0]))
+    return x.reshape(config.grid**2, 3, config.patterns)
+
+
+def test_lbptop_of_moving_texture_differs_from_static_on_the_time_planes_only(rng):
+    """Known answer: a static volume's XT / YT slices are constant over time; a texture translated 1 px per frame
+    shears them. The XY histograms (the same texture, shifted) hardly change, the XT / YT ones change a lot."""
+    config = LbpTopConfig(grid=1)
+    texture = _texture(rng)
+    static = _planes(_moving(texture, 7, 0, 0), config)[0]
+    right = _planes(_moving(texture, 7, 0, 1), config)[0]
+    l1 = np.abs(right - static).sum(axis=1)  # per plane, in 0..2
+    assert l1[0] < 0.1  # XY: the same texture
+    assert l1[1] > 0.8 and l1[2] > 0.8  # XT, YT: static slices are constant in t, moving ones are not
+    # a static volume's time planes: the neighbours at t +- 1 equal the centre (>= sets their bits)
+    xt_static_patterns = np.count_nonzero(static[1])
+    assert xt_static_patterns < np.count_nonzero(right[1])
+
+
+def test_lbptop_separates_two_motions_and_swaps_planes_with_the_axes(rng):
+    """Rightward vs leftward motion of one texture give different XT histograms; transposing x and y (rightward
+    -> downward motion of the transposed texture) turns the XT histogram into the YT one, exactly."""
+    config = LbpTopConfig(grid=1)
+    texture = _texture(rng)
+    right = _planes(_moving(texture, 7, 0, 1), config)[0]
+    left = _planes(_moving(texture, 7, 0, -1), config)[0]
+    assert np.abs(right[1] - left[1]).sum() > 0.5  # the shear's direction: nri_uniform is not rotation invariant
+    down = _planes(_moving(texture.T.copy(), 7, 1, 0), config)[0]
+    np.testing.assert_allclose(down[1], right[2], atol=1e-6)  # XT of the transposed volume = YT of the original
+    np.testing.assert_allclose(down[2], right[1], atol=1e-6)
+
+
+def test_lbptop_sees_a_moving_patch_only_in_its_own_blocks(rng):
+    """A textured patch that moves on a still textured background changes the time-plane histograms of the
+    blocks it covers and leaves the other blocks as they are."""
+    config = LbpTopConfig(grid=2)
+    background = _texture(rng, 42)
+    patch = _texture(rng, 12)
+
+    def volume(step: int) -> np.ndarray:
+        frames = []
+        for t in range(7):
+            frame = background.copy()
+            frame[4:16, 4 + step * t : 16 + step * t] = patch  # top-left block, moving right
+            frames.append(frame)
+        return np.stack(frames)[None]
+
+    still, moving = _planes(volume(0), config), _planes(volume(1), config)
+    l1 = np.abs(moving - still).sum(axis=2)  # (block, plane)
+    assert l1[0, 1] > 0.3 and l1[0, 2] > 0.3  # the patch's block: XT / YT change
+    np.testing.assert_allclose(l1[3], 0.0, atol=1e-6)  # the far block (bottom right) is untouched
 
 
 # ---- shared -----------------------------------------------------------------------------------------------------

@@ -63,7 +63,7 @@ def test_the_hard_preset_is_the_composite_scale():
     assert config.amplitude[0] <= 0.15 and config.amplitude[1] >= 2.5
     assert 55 <= config.jpeg_quality_range[0] < config.jpeg_quality_range[1] <= 75
     assert make_config("hard", label_noise=0.1).label_noise == 0.1  # overrides on top of the preset
-    assert set(PRESETS) == {"easy", "hard"} and make_config("easy") == make_config()
+    assert set(PRESETS) == {"easy", "hard", "realistic"} and make_config("easy") == make_config()
 
 
 def test_a_class_is_a_mixture_of_combinations_that_share_action_units(hard_plan):

@@ -7,7 +7,7 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
-from mer_ray.data import FeaturesError, load_features
+from mer_ray.data.features import FeaturesError, load_features
 from preprocessing.features import integrity, shards
 from tests.mer_ray._synthetic import synthetic_features, write_features_folder
 

@@ -38,4 +38,15 @@ def test_in_a_terminal_one_bar_counts_clips_and_rejects(ray_local, capsys):
 
 
 def test_no_counter_means_nobody_is_watching():
-    report(None, {"status": "ok"})  # an actor started without a display: a no-op
+    class Counter:  # what a counter actor's handle looks like to ``report``
+        calls: list = []
+
+        class add:  # noqa: N801
+            @staticmethod
+            def remote(processed, rejected):
+                Counter.calls.append((processed, rejected))
+
+    assert report(None, {"status": "ok"}) is None  # an actor started without a display: a no-op
+    report(Counter, {"status": "ok"})
+    report(Counter, {"status": "rejected"})
+    assert Counter.calls == [(1, 0), (1, 1)]  # each clip counted once, a rejected one as a reject

@@ -1,0 +1,147 @@
+"""Folds and fold tasks: who is held out, who is trained on, and the seed a fold reruns with.
+
+A :class:`Fold` names the subjects it predicts (``held_out``) and those it neither trains on nor predicts
+(``exclude``: the outer test subject of a nested search). A :class:`FoldTask` is one unit of work: one
+configuration on one fold. It carries a typed configuration and becomes a dict only at the Ray Tune boundary.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from mer_ray.data.features import MASKED_LABEL, FeatureSet
+
+
+@dataclass(frozen=True)
+class Fold:
+    """A split: predict ``held_out``, train on everyone else except ``exclude``.
+
+    In LOSO a fold holds out one subject and is named after it; the inner folds of a nested search hold out a
+    group of training subjects and exclude the outer test subject.
+    """
+
+    name: str
+    held_out: tuple[str, ...]
+    exclude: tuple[str, ...] = ()
+
+    @property
+    def hidden(self) -> tuple[str, ...]:
+        """Subjects whose labels the trainer must not see: the held-out and the excluded ones."""
+        return (*self.held_out, *self.exclude)
+
+
+def loso_folds(subjects: list[str]) -> list[Fold]:
+    """One fold per subject, named after it."""
+    return [Fold(subject, (subject,)) for subject in subjects]
+
+
+def inner_folds(subjects: list[str], outer: str, k: int, seed: int) -> list[Fold]:
+    """K groups of the subjects other than ``outer`` (shuffled with ``seed``); ``outer`` is excluded from all."""
+    others = [s for s in subjects if s != outer]
+    if len(others) < 2:
+        raise ValueError(f"a nested search needs at least 3 subjects; got {len(subjects)}")
+    k = max(2, min(k, len(others)))
+    order = np.random.default_rng(seed).permutation(len(others))
+    groups = [tuple(sorted(others[i] for i in order[g::k])) for g in range(k)]
+    return [Fold(f"g{g}", group, (outer,)) for g, group in enumerate(groups)]
+
+
+@dataclass(frozen=True)
+class FoldTask:
+    """Train configuration ``config_id`` on ``fold`` and predict its held-out subjects.
+
+    Attributes:
+        config_id: the configuration's id in its search (``c003``).
+        fold: the split.
+        config: the typed method configuration (``mer_ray.methods.parse_config``).
+        seed: the fold's seed (:func:`fold_seed`).
+        nested_final: the refit of a nested search's chosen configuration on an outer fold (its predictions are
+            the outer ones), not a fold of an inner search.
+    """
+
+    config_id: str
+    fold: Fold
+    config: Any = field(repr=False)
+    seed: int
+    nested_final: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready form that crosses the Ray boundary."""
+        return {"config_id": self.config_id, "fold": self.fold.name, "held_out": list(self.fold.held_out),
+                "exclude": list(self.fold.exclude), "config": self.config.to_dict(), "seed": self.seed,
+                "nested_final": self.nested_final}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], parse_config: Callable[[dict[str, Any]], Any]) -> FoldTask:
+        """Inverse of :meth:`to_dict`; ``parse_config`` is ``mer_ray.methods.parse_config``."""
+        fold = Fold(d["fold"], tuple(d["held_out"]), tuple(d.get("exclude", ())))
+        return cls(d["config_id"], fold, parse_config(d["config"]), int(d["seed"]), bool(d.get("nested_final")))
+
+
+def fold_seed(base_seed: int, config_id: str, subject: str) -> int:
+    """A stable seed per (configuration, held-out subject) so that a fold reruns identically."""
+    digest = hashlib.sha256(f"{base_seed}|{config_id}|{subject}".encode()).digest()
+    return int.from_bytes(digest[:4], "little")
+
+
+def subject_filename(subject: str) -> str:
+    """``casme2/sub01`` -> ``casme2__sub01`` (a file name that keeps the subject readable)."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", subject.replace("/", "__"))
+
+
+@dataclass
+class FoldResult:
+    """Predictions for a fold's held-out subjects (no labels: the caller joins them from its own copy)."""
+
+    subject: str  # the held-out subject, or "+"-joined subjects of a group fold
+    sample_ids: list[str]
+    y_pred: np.ndarray  # (N,) int
+    scores: np.ndarray  # (N, 3) float
+    train_ids: list[str]
+    epochs: int
+    seconds: float
+    model_digest: str = ""  # sha256 of the trained weights: equal digests mean identical training
+    history: dict[str, list[float]] = field(default_factory=dict)
+    # method-specific record of the fold (a portfolio's chosen weights and its members' held-out scores); JSON-ready
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def fold_rows(data: FeatureSet, held: Sequence[str], exclude: Sequence[str] = ()) -> tuple[np.ndarray, np.ndarray]:
+    """``(train_rows, test_rows)`` of a fold, after checking that every hidden subject's labels are masked.
+
+    Raises:
+        ValueError: a held-out subject has no clips, a hidden label is visible, or a training label is masked.
+    """
+    subjects = data.meta["subject"].to_numpy()
+    test_rows = np.flatnonzero(np.isin(subjects, list(held)))
+    if len(test_rows) == 0:
+        raise ValueError(f"held-out subject(s) {list(held)!r} have no clips in the data")
+    labels = data.labels
+    hidden = np.isin(subjects, [*held, *exclude])
+    if np.any(labels[hidden] != MASKED_LABEL):
+        raise ValueError(
+            f"the labels of held-out subject(s) {list(held)!r} must be masked before training "
+            "(pass data.with_masked_labels(subject)): the trainer may not see them"
+        )
+    train_rows = np.flatnonzero(~hidden)
+    if np.any(labels[train_rows] < 0):
+        raise ValueError("training rows carry masked labels: only held-out or excluded subjects may be masked")
+    return train_rows, test_rows
+
+
+def inner_split(subjects: np.ndarray, train_rows: np.ndarray, fraction: float,
+                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Hold back ``fraction`` of the TRAINING subjects (whole subjects) for validation: ``(fit_rows, val_rows)``."""
+    names = np.unique(subjects[train_rows])
+    if len(names) < 2:
+        raise ValueError("inner epoch selection needs at least 2 training subjects")
+    n_val = min(len(names) - 1, max(1, round(fraction * len(names))))
+    val_names = set(rng.choice(names, size=n_val, replace=False).tolist())
+    in_val = np.array([subjects[r] in val_names for r in train_rows])
+    return train_rows[~in_val], train_rows[in_val]

@@ -1,0 +1,306 @@
+"""What ``python -m mer_ray.loso`` does, as a library: :class:`LosoRun`.
+
+One run: resolve the space and ``--set`` / ``--resume`` (before Ray starts), start Ray, find or build the
+features, make or reopen the run folder and hold its lock, run the linear probe and the LOSO (or nested) search
+on Ray Tune, write the report and print the tables. An interrupt ends it through :meth:`LosoRun.stopped`, which
+reads how far the run got (its run folder, once made) to print the ``--resume`` command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+from mer_ray.infra.errors import UsageError, as_usage_error
+from mer_ray.search.run_folder import RUN_LOCK, RunFolder, new_run_folder
+from mer_ray.search.spec import RunSpec
+from search_spaces import get_space
+from search_spaces.space import SearchSpace
+
+PROBE_SPACE = "probe"  # the reference every LOSO report shows
+
+
+class LosoRun:
+    """One ``python -m mer_ray.loso`` run: its parsed command line and, once made, its run folder.
+
+    :meth:`run` does the work and returns the exit status; user errors raise :class:`UsageError` (or a library's
+    own typed error: ``FeaturesError``). :meth:`stopped` is the way out after SIGINT / SIGTERM.
+
+    Attributes:
+        args: the parsed arguments (:func:`mer_ray.loso.build_parser`).
+        folder: the run folder, set once it exists and this process holds its lock (what :meth:`stopped` names).
+    """
+
+    def __init__(self, args: argparse.Namespace):
+        self.args = args
+        self.folder: RunFolder | None = None
+
+    def run(self) -> int:
+        """The whole command: 0 when a configuration (or the nested procedure) completed, 1 when none did."""
+        from mer_ray.data.features import load_features
+        from mer_ray.infra.console import quiet
+        from mer_ray.infra.runtime import cache_root, init_ray
+        from mer_ray.search.scheduler import check_space_inputs
+
+        args = self.args
+        console = quiet(cache_root() / "logs" / f"loso-{os.getpid()}.log", verbose=args.verbose)  # RUN/logs/ later
+        space, resumed = self.resolve_space()  # before Ray starts: a mistyped argument fails at once
+        init_ray(args.address, log_to_driver=console is None, progress_bars=console is None)
+        with as_usage_error(ValueError, RuntimeError):
+            features_dir = Path(resumed.features) if resumed else self.features_dir()
+        features = load_features(features_dir, datasets=resumed.subset if resumed else args.subset)
+        check_space_inputs(space, features)  # before the probe or any trial
+        if resumed:
+            if changed := resumed.features_changed(features):
+                raise UsageError(f"--resume {args.resume}: {changed}")
+            spec, folder = resumed, RunFolder(args.resume)
+        else:
+            spec = RunSpec.from_args(args, space, features)
+            stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+            folder = new_run_folder(args.out.expanduser(), f"{stamp}-{args.search}{'-nested' if spec.nested else ''}")
+        from mer_ray.infra.locks import FolderBusy, exclusive
+
+        try:
+            with exclusive(folder.root / RUN_LOCK, f"running {folder.root}", wait=False):
+                self.folder = folder
+                return run_in_folder(folder, spec, space, features, max_failures=args.max_failures)
+        except FolderBusy as err:
+            raise UsageError(f"{err} (a run folder takes one process; --resume it once that one has stopped)") from err
+
+    def resolve_space(self) -> tuple[SearchSpace, RunSpec | None]:
+        """``(space, resumed)``: the space with the ``--set`` values fixed (a resumed run keeps its own), and the
+        spec of the ``--resume`` run folder (None for a new run). Raises :class:`UsageError`."""
+        from mer_ray.search.settings import fixed_space, parse_settings
+
+        args = self.args
+        with as_usage_error(ValueError):
+            space = get_space(args.search)
+            settings = parse_settings(args.set)
+            resumed = self.resumed_spec() if args.resume else None
+            settings = resumed.settings if resumed else settings  # a resumed run keeps its own --set values
+            return (fixed_space(space, settings) if settings else space), resumed
+
+    def resumed_spec(self) -> RunSpec:
+        """The spec of the ``--resume`` folder, on this command's resources; it must be a run of ``--search``."""
+        args = self.args
+        folder = RunFolder(args.resume)
+        if not folder.run_json.is_file():
+            raise UsageError(f"--resume {args.resume}: {folder.run_json} not found (not a run folder)")
+        spec = RunSpec.from_json(folder.run_json)
+        if spec.space != args.search:
+            raise UsageError(f"--resume {args.resume} is a '{spec.space}' run; got --search {args.search}")
+        return spec.with_resources(args.cpus_per_trial, args.gpus_per_trial)
+
+    def features_dir(self) -> Path:
+        """``--features`` as given, else ``--dataset`` (or the demo) preprocessed into the feature cache."""
+        from preprocessing.features.prepare import resolve_features
+
+        args = self.args
+        return resolve_features(args.features, args.dataset, args.dataset_option, args.protocol,
+                                smoke_test=args.smoke_test)
+
+    def stopped(self, stop) -> int:
+        """After SIGINT / SIGTERM (``stop``: the :class:`~mer_ray.infra.interrupts.Interrupted`): shut Ray down
+        quietly, say how to continue in one line, return 128 + signal."""
+        from mer_ray.infra.runtime import shutdown_ray_after_interrupt
+
+        shutdown_ray_after_interrupt()
+        folder = self.folder
+        if folder is not None and folder.run_json.is_file():
+            print(f"interrupted ({stop.name}): {folder.count_folds()} finished folds kept in {folder.root}; continue "
+                  f"with: {resume_command(self.args, folder)}", file=sys.stderr, flush=True)
+        else:
+            print(f"interrupted ({stop.name}) before a run folder was made: nothing to resume (preprocessed shards "
+                  "are kept); run the same command again", file=sys.stderr, flush=True)
+        return stop.exit_code
+
+
+def resume_command(args: argparse.Namespace, folder: RunFolder) -> str:
+    """The exact command that continues ``folder`` (the resources given to this run included)."""
+    parts = ["python -m mer_ray.loso", f"--search {args.search}", f"--resume {folder.root}"]
+    if args.address:
+        parts.append(f"--address {args.address}")
+    if args.cpus_per_trial != 1.0:
+        parts.append(f"--cpus-per-trial {args.cpus_per_trial:g}")
+    if args.gpus_per_trial:
+        parts.append(f"--gpus-per-trial {args.gpus_per_trial:g}")
+    if args.max_failures != 2:
+        parts.append(f"--max-failures {args.max_failures}")
+    return " ".join(parts)
+
+
+def run_in_folder(folder: RunFolder, spec: RunSpec, space: SearchSpace, features, *, max_failures: int = 2) -> int:
+    """Run ``spec`` in ``folder`` (whose lock the caller holds): ``run.json``, the logs, the plan, then the LOSO or
+    nested search; the exit status of :func:`run_loso` / :func:`run_nested`."""
+    from mer_ray.search.tune import trial_slots
+
+    spec.to_json(folder.run_json)
+    log_to_run_folder(folder)
+    slots = trial_slots(spec.cpus_per_trial, spec.gpus_per_trial)
+    print(f"run folder: {folder.root}")
+    print(f"search '{spec.space}': {space.description}")
+    if spec.demo_space:
+        print(f"demo data: using the space's CPU-sized demo variant ({space.demo_changes()}; its demo search, "
+              f"{space.default_trials(demo=True)} configurations)")
+    if spec.nested:
+        print(f"nested: {len(features.subjects)} outer folds x ({spec.trials} configurations x {spec.inner_folds} "
+              f"inner folds + 1 final fit) ({len(features)} clips); {slots} trials at a time", flush=True)
+        return run_nested(folder, spec, space, features, max_failures=max_failures)
+    print(f"{spec.trials} configurations x {len(features.subjects)} LOSO folds ({len(features)} clips, datasets "
+          f"{', '.join(features.datasets)}); {slots} trials at a time", flush=True)
+    return run_loso(folder, spec, space, features, slots=slots, max_failures=max_failures)
+
+
+def log_to_run_folder(folder: RunFolder) -> None:
+    """With the quiet console on: library output continues in ``RUN/logs/driver.log``; ``RUN/logs/ray`` links to
+    this Ray session's own logs (the workers' output)."""
+    from mer_ray.infra.console import active
+    from mer_ray.infra.runtime import ray_session_dir
+
+    console = active()
+    if console is None:
+        return
+    logs = folder.root / "logs"
+    console.attach(logs / "driver.log")
+    console.route_library_logs()  # Tune and Optuna are imported by now
+    session = ray_session_dir()
+    if session is None:
+        return
+    link = logs / "ray"
+    try:
+        if (session / "logs").is_dir() and not link.exists():
+            link.symlink_to(session / "logs", target_is_directory=True)
+    except OSError:
+        pass
+
+
+def run_loso(folder: RunFolder, spec: RunSpec, space: SearchSpace, features, *, slots: int,
+             max_failures: int = 2) -> int:
+    """The probe, then the LOSO search on Ray Tune; writes the leaderboard, predictions and report, prints the
+    tables. 0 when a configuration completed all its folds, else 1."""
+    from mer_ray.evaluation.report import score_table, write_report
+    from mer_ray.search.scheduler import LosoSearch
+    from mer_ray.search.tune import run_tune
+
+    start = time.monotonic()
+    probe_board, probe = run_probe(folder, spec, features, max_failures=max_failures)
+    search = LosoSearch(folder, space, features, n_trials=spec.trials, seed=spec.seed, objective=spec.objective,
+                        overrides=spec.overrides, use_demo_space=spec.demo_space,
+                        max_open_configs=max(1, math.ceil(slots / len(features.subjects))) + 1)
+    display = live_display(search)
+    try:
+        run_tune(search, cpus_per_trial=spec.cpus_per_trial, gpus_per_trial=spec.gpus_per_trial,
+                 max_failures=max_failures)
+    finally:
+        if display is not None:
+            display.close()
+    board = search.leaderboard()
+    board.to_csv(folder.leaderboard_csv, index=False)
+    predictions = search.all_predictions()
+    predictions.to_parquet(folder.predictions, index=False)
+    report = write_report(folder, board, predictions, spec, probe_board=probe_board, probe=probe)
+    table = score_table(board)
+    if not table.empty:  # the best configuration's training curves (mean and spread over folds)
+        from mer_ray.evaluation.curves import report_section
+
+        report.write_text(report.read_text() + report_section(folder, str(table.iloc[0]["config"])))
+    print_loso_results(table, board, predictions, spec, probe)
+    print(f"report: {report}  ({time.monotonic() - start:.0f} s)")
+    return 0 if not table.empty else 1
+
+
+def print_loso_results(table, board, predictions, spec: RunSpec, probe) -> None:
+    """The score table, the leaderboard against the reference, and the best configuration against the probe."""
+    from mer_ray.evaluation.report import compare_with_probe, format_table, leaderboard
+
+    print()
+    print(format_table(table) if not table.empty else "no configuration completed all its folds")
+    if table.empty:
+        return
+    if spec.reference:
+        table3 = leaderboard(board, predictions, spec.reference, seed=spec.seed)
+        print(f"\nleaderboard (paired 95% intervals against {spec.reference}):")
+        print(format_table(table3))
+    best = table.iloc[0]
+    note = " (optimistic: picked by the search over the same folds)" if spec.trials > 1 else ""
+    print(f"\nbest configuration {best['config']}: UAR {best['UAR']:.4f}, UF1 {best['UF1']:.4f}{note}")
+    print(f"  {best['description']}")
+    if probe is not None:
+        mine = predictions[predictions["config_id"] == best["config"]]
+        print("  " + compare_with_probe(mine, probe, seed=spec.seed).sentence(f"{best['config']}"))
+
+
+def live_display(search):
+    """In a terminal with the quiet console on: a live bar replaces the per-fold lines (None otherwise)."""
+    from mer_ray.infra.console import active, interactive
+
+    if active() is None or not interactive():
+        return None
+    from mer_ray.search.display import FoldDisplay
+
+    display = FoldDisplay(search.folds_total, initial=search.folder.count_folds())
+    search.on_progress = display
+    search.on_fold_epoch = display.fold_epoch  # the epochs of the folds running now (Tune intermediate results)
+    search.log = display.write
+    return display
+
+
+def run_nested(folder: RunFolder, spec: RunSpec, space: SearchSpace, features, *, max_failures: int = 2) -> int:
+    """The probe, then the nested search; writes the predictions and report, prints the unbiased score. 0 when
+    every outer fold has a prediction, else 1."""
+    from mer_ray.evaluation.report import write_nested_report
+    from mer_ray.search.nested import NestedLosoSearch
+    from mer_ray.search.tune import run_tune
+
+    start = time.monotonic()
+    _, probe = run_probe(folder, spec, features, max_failures=max_failures)
+    search = NestedLosoSearch(folder, space, features, n_trials=spec.trials, inner_k=spec.inner_folds,
+                              seed=spec.seed, objective=spec.objective, overrides=spec.overrides,
+                              use_demo_space=spec.demo_space)
+    run_tune(search, cpus_per_trial=spec.cpus_per_trial, gpus_per_trial=spec.gpus_per_trial,
+             max_failures=max_failures)
+    summary = search.summary()
+    predictions = search.outer_predictions()
+    predictions.to_parquet(folder.predictions, index=False)
+    report = write_nested_report(folder, search, spec, probe=probe)
+    if not summary["complete"]:
+        print("nested run incomplete: some outer folds have no prediction (see report)")
+        return 1
+    scores = summary["scores"]
+    slices = " | ".join(f"{d}: UAR {scores[f'uar_{d}']:.4f} UF1 {scores[f'uf1_{d}']:.4f}" for d in features.datasets)
+    print("\nnested LOSO (unbiased: every outer fold chose its configuration on its training subjects only):")
+    print(f"  composite UAR {scores['uar']:.4f}, UF1 {scores['uf1']:.4f}, accuracy {scores['accuracy']:.4f}")
+    print(f"  {slices}")
+    if probe is not None:
+        from mer_ray.evaluation.report import compare_with_probe
+
+        print("  " + compare_with_probe(predictions, probe, seed=spec.seed).sentence("the nested procedure"))
+    print(f"report: {report}  ({time.monotonic() - start:.0f} s)")
+    return 0
+
+
+def run_probe(folder: RunFolder, spec: RunSpec, features, *, max_failures: int = 2):
+    """The linear probe on the same LOSO folds (``RUN/reference/probe``): ``(leaderboard, predictions)``.
+
+    Every report shows it beside the searched models; skipped (``(None, None)``) when the run is the probe itself.
+    """
+    if spec.space == PROBE_SPACE:
+        return None, None
+    from mer_ray.search.scheduler import LosoSearch
+    from mer_ray.search.tune import run_tune
+
+    print("linear probe (reference) on the same LOSO folds...", flush=True)
+    probe = LosoSearch(folder.reference(PROBE_SPACE), get_space(PROBE_SPACE), features, n_trials=1, seed=spec.seed,
+                       objective=spec.objective, log=lambda _: None)
+    run_tune(probe, cpus_per_trial=spec.cpus_per_trial, gpus_per_trial=0.0, max_failures=max_failures)
+    board, predictions = probe.leaderboard(), probe.all_predictions()
+    if predictions.empty or "uar" not in board:
+        print("linear probe: no complete result (see RUN/reference/probe)", flush=True)
+        return None, None
+    print(f"linear probe: UAR {board.iloc[0]['uar']:.4f}, UF1 {board.iloc[0]['uf1']:.4f}", flush=True)
+    return board, predictions
