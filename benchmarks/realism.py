@@ -134,7 +134,7 @@ def _demo_selection(preset: str, seed: int, demo_params: dict):
     import dataclasses
 
     from preprocessing.annotations.datasets import casme2
-    from preprocessing.annotations.datasets.demo import NAME, _relabel
+    from preprocessing.annotations.datasets.demo import NAME, relabel
     from preprocessing.annotations.protocols import apply_protocol
     from preprocessing.annotations.sample import DatasetScan
     from preprocessing.demo import FRAMES_DIR, SHEET_NAME, ensure_demo
@@ -144,8 +144,8 @@ def _demo_selection(preset: str, seed: int, demo_params: dict):
     found = casme2.scan(location, sheet=SHEET_NAME, frames_dir=FRAMES_DIR)
     scan = DatasetScan(
         dataset=NAME, root=location,
-        samples=[dataclasses.replace(x, dataset=NAME, subject=_relabel(x.subject)) for x in found.samples],
-        exclusions=[dataclasses.replace(x, dataset=NAME, subject=_relabel(x.subject)) for x in found.exclusions],
+        samples=[dataclasses.replace(x, dataset=NAME, subject=relabel(x.subject)) for x in found.samples],
+        exclusions=[dataclasses.replace(x, dataset=NAME, subject=relabel(x.subject)) for x in found.exclusions],
         notes=[f"demo ({preset} preset, seed {seed}, {demo_params}) at {location}"])
     return Selection(specs=[(NAME, None)], protocol=apply_protocol("3class", [scan]), is_demo=True)
 

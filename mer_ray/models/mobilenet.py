@@ -13,8 +13,7 @@ from torch import Tensor, nn
 
 from mer_ray.models._base import MERModel
 from mer_ray.models._registry import register_model
-from mer_ray.models.layers import KERAS_LEAKY_SLOPE, check_activation, init_cnn_weights, make_divisible
-from mer_ray.models.layers import make_act as _make_act
+from mer_ray.models.layers import KERAS_LEAKY_SLOPE, check_activation, init_cnn_weights, make_act, make_divisible
 
 # (expansion t, output channels c, repeats n, first stride s), the paper's Table 2.
 INVERTED_RESIDUAL_SETTING = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
@@ -58,7 +57,7 @@ class MobileNetV2(MERModel):
         super().__init__(num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate, head=head)
         check_activation(act, act_slope)
         self.act, self.act_slope = act, act_slope
-        act_factory = partial(_make_act, act, act_slope, relu6=True)
+        act_factory = partial(make_act, act, act_slope, relu6=True)
         inp, last = make_divisible(32), make_divisible(1280)
         features: list[nn.Module] = [_conv_bn_act(in_chans, inp, 3, 2, act_factory)]
         for t, c, n, s in INVERTED_RESIDUAL_SETTING:

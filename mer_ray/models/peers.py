@@ -26,8 +26,7 @@ from torch import Tensor, nn
 
 from mer_ray.models._base import MERModel
 from mer_ray.models._registry import register_model
-from mer_ray.models.layers import KERAS_LEAKY_SLOPE, check_activation
-from mer_ray.models.layers import make_act as _make_act
+from mer_ray.models.layers import KERAS_LEAKY_SLOPE, check_activation, make_act
 
 
 class STSTNet(MERModel):
@@ -43,7 +42,7 @@ class STSTNet(MERModel):
         super().__init__(num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate, head=head)
         check_activation(act, act_slope)
         self.streams = nn.ModuleList(
-            nn.Sequential(nn.Conv2d(in_chans, width, 3, padding=2), _make_act(act, act_slope), nn.BatchNorm2d(width),
+            nn.Sequential(nn.Conv2d(in_chans, width, 3, padding=2), make_act(act, act_slope), nn.BatchNorm2d(width),
                           nn.MaxPool2d(3, stride=3, padding=1), nn.Dropout(stream_dropout))
             for width in (3, 5, 8)
         )
@@ -67,7 +66,7 @@ class OffApexNet(MERModel):
                  act_slope: float = KERAS_LEAKY_SLOPE, drop_rate: float = 0.5, head: str = "softmax") -> None:
         super().__init__(num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate, head=head)
         check_activation(act, act_slope)
-        act_factory = partial(_make_act, act, act_slope)
+        act_factory = partial(make_act, act, act_slope)
 
         def stream() -> nn.Sequential:
             return nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), act_factory(), nn.MaxPool2d(2),
@@ -98,11 +97,11 @@ class SSSNet(MERModel):
         super().__init__(num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate, head=head)
         check_activation(act, act_slope)
         self.conv1 = nn.Conv2d(in_chans, 32, 5)
-        self.block1 = nn.Sequential(_make_act(act, act_slope), nn.MaxPool2d(3, stride=3), nn.BatchNorm2d(32),
+        self.block1 = nn.Sequential(make_act(act, act_slope), nn.MaxPool2d(3, stride=3), nn.BatchNorm2d(32),
                                     nn.Dropout2d(drop_rate))
-        self.block2 = nn.Sequential(nn.Conv2d(32, 64, 3), _make_act(act, act_slope), nn.MaxPool2d(2),
+        self.block2 = nn.Sequential(nn.Conv2d(32, 64, 3), make_act(act, act_slope), nn.MaxPool2d(2),
                                     nn.BatchNorm2d(64), nn.Dropout2d(drop_rate), nn.AdaptiveAvgPool2d(9))
-        self.dense = nn.Sequential(nn.Linear(9 * 9 * 64, 256), _make_act(act, act_slope))
+        self.dense = nn.Sequential(nn.Linear(9 * 9 * 64, 256), make_act(act, act_slope))
         self._build_head(256)
 
     def forward_features(self, x: Tensor) -> Tensor:

@@ -12,8 +12,7 @@ from torch import Tensor, nn
 
 from mer_ray.models._base import MERModel
 from mer_ray.models._registry import register_model
-from mer_ray.models.layers import KERAS_LEAKY_SLOPE, check_activation, init_cnn_weights
-from mer_ray.models.layers import make_act as _make_act
+from mer_ray.models.layers import KERAS_LEAKY_SLOPE, check_activation, init_cnn_weights, make_act
 
 LAYERS = (3, 4, 6, 3)
 EXPANSION = 4
@@ -54,7 +53,7 @@ class ResNet50(MERModel):
         super().__init__(num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate, head=head)
         check_activation(act, act_slope)
         self.act, self.act_slope = act, act_slope
-        act_factory = partial(_make_act, act, act_slope)
+        act_factory = partial(make_act, act, act_slope)
         self.conv1 = nn.Conv2d(in_chans, 64, 7, 2, 3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = act_factory()

@@ -27,8 +27,14 @@ from mer_ray.infra.validation import check_known_keys
 from mer_ray.models._base import MERModel
 from mer_ray.models._registry import register_model
 from mer_ray.models.cbam import CBAM
-from mer_ray.models.layers import KERAS_LEAKY_SLOPE, check_activation, check_choice, check_number, init_cnn_weights
-from mer_ray.models.layers import make_act as _make_act
+from mer_ray.models.layers import (
+    KERAS_LEAKY_SLOPE,
+    check_activation,
+    check_choice,
+    check_number,
+    init_cnn_weights,
+    make_act,
+)
 from mer_ray.models.vit_block import ImprovedViTBlock, ViTBlockConfig
 
 STAGE_REPEATS = (4, 8, 4)  # Table 1: 1 stride-2 unit + 3 / 7 / 3 stride-1 units
@@ -217,7 +223,7 @@ class ShuffleNetV2(MERModel):
         self.config = config
         self.act, self.act_slope, self.attention = config.act, config.act_slope, config.attention
         act, act_slope = config.act, config.act_slope
-        act_factory = partial(_make_act, act, act_slope)
+        act_factory = partial(make_act, act, act_slope)
         self.cbam_placement = config.cbam.placement if config.cbam else None
         reduction = config.cbam.reduction if config.cbam else 16
         unit_cbam = reduction if self.cbam_placement == "units" else None

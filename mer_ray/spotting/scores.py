@@ -112,7 +112,7 @@ def frame_files(folder: str | Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def _affine_basis(size: int, stride: int = 4) -> tuple[np.ndarray, np.ndarray]:
+def affine_basis(size: int, stride: int = 4) -> tuple[np.ndarray, np.ndarray]:
     """Sample coordinates (stride grid) and the pseudo-inverse of the affine design matrix [1, x, y]."""
     ys, xs = np.mgrid[0:size:stride, 0:size:stride].astype(np.float64)
     design = np.stack([np.ones(xs.size), xs.ravel() / size, ys.ravel() / size], axis=1)
@@ -181,7 +181,7 @@ def video_scores(frames: Sequence[tuple[int, Path]] | str | Path, config: ScoreC
     aligner = aligner or FaceAligner(AlignConfig(size=config.size, margin=config.margin, upsample=0))
     n, kmax = len(frames), max(config.ks)
     flow_fn = FLOW_METHODS[config.method]()
-    design, pinv = _affine_basis(config.size)
+    design, pinv = affine_basis(config.size)
     cells = {k: np.full((n, config.grid, config.grid, 2), np.nan, dtype=np.float32) for k in config.ks}
     seconds = {"read": 0.0, "align": 0.0, "flow": 0.0, "cells": 0.0}  # CPU seconds (the machine may be shared)
     wall = time.perf_counter()
@@ -239,7 +239,7 @@ def compare_flow_methods(pairs: Sequence[tuple[np.ndarray, np.ndarray]], methods
         the residual cell magnitudes with the reference's)}``; the reference's own entry has only its time.
     """
     size = pairs[0][0].shape[0]
-    design, pinv = _affine_basis(size)
+    design, pinv = affine_basis(size)
     results: dict[str, dict[str, float]] = {}
     flows: dict[str, list[np.ndarray]] = {}
     for name in (reference, *methods):

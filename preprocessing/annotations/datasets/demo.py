@@ -27,7 +27,7 @@ def demo_size(small: bool = False, n_subjects: int = 0, clips_per_subject: int =
     return params
 
 
-def _relabel(subject: str) -> str:
+def relabel(subject: str) -> str:
     return f"{NAME}/{subject.split('/', 1)[-1]}"
 
 
@@ -54,7 +54,7 @@ def scan(root: str | Path | None = None, *, seed: int = 0, small: bool = False, 
     return DatasetScan(
         dataset=NAME,
         root=location,
-        samples=[dataclasses.replace(s, dataset=NAME, subject=_relabel(s.subject)) for s in found.samples],
-        exclusions=[dataclasses.replace(e, dataset=NAME, subject=_relabel(e.subject)) for e in found.exclusions],
+        samples=[dataclasses.replace(s, dataset=NAME, subject=relabel(s.subject)) for s in found.samples],
+        exclusions=[dataclasses.replace(e, dataset=NAME, subject=relabel(e.subject)) for e in found.exclusions],
         notes=[f"{TITLE} dataset ({preset} preset, seed {seed}) at {location}", *found.notes],
     )
