@@ -309,3 +309,28 @@ def synthetic_features(shape: Shape, seed: int = 0):
 def array_bytes(features) -> int:
     """Bytes of a FeatureSet's arrays (flow + apex faces + masks)."""
     return int(features.flow.nbytes + features.apex_face.nbytes + features.mask.nbytes)
+
+
+def run_fixed_recipe(features, params: dict, folds, seed: int, tmp, name: str):
+    """``(pooled predictions, wall seconds)`` of one fixed recipe over ``folds``, through ``LosoSearch`` + Ray Tune
+    (one trial per fold, as many at a time as CPUs); ``name`` labels the run folder ``tmp/name``."""
+    import time
+
+    from mer_ray.search.scheduler import LosoSearch
+    from mer_ray.search.tune import run_tune
+    from search_spaces.space import SearchSpace
+
+    space = SearchSpace.of_recipe(name, params)
+    search = LosoSearch(tmp / name, space, features, n_trials=1, seed=seed, folds=folds, log=lambda _: None,
+                        max_open_configs=1)
+    start = time.perf_counter()
+    run_tune(search, cpus_per_trial=1.0)
+    return search.all_predictions(), time.perf_counter() - start
+
+
+def grouped_folds(subjects: list[str], k: int):
+    """``k`` folds of whole subjects (a fixed permutation): a cheaper screen than leave-one-subject-out."""
+    from mer_ray.evaluation.folds import Fold
+
+    order = np.random.default_rng(0).permutation(len(subjects))
+    return [Fold(f"g{g}", tuple(sorted(subjects[i] for i in order[g::k]))) for g in range(k)]

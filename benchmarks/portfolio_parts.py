@@ -121,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--boot", type=int, default=1000, help="bootstrap replicates of the paired differences")
     args = p.parse_args(argv)
 
-    from recipe_quality import hard_features, recipe, run_method
+    from _common import run_fixed_recipe
+    from recipe_quality import hard_features, recipe
 
     from mer_ray.data.features import load_features
     from mer_ray.evaluation.folds import loso_folds
@@ -139,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     others = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.versus:
-            others[name] = run_method(features, recipe(name)[0], folds, args.seed, Path(tmp), name)
+            others[name] = run_fixed_recipe(features, recipe(name)[0], folds, args.seed, Path(tmp), name)
             print(f"  {name}: {others[name][1]:.0f} s", flush=True)
         predictions, details, seconds = run(features, params, folds, args.seed, Path(tmp))
     from mer_ray.evaluation.metrics import paired_bootstrap, pooled_scores

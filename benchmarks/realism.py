@@ -46,7 +46,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import cpu_count, fmt_s, machine_line, print_table  # noqa: E402
+from _common import cpu_count, fmt_s, grouped_folds, machine_line, print_table, run_fixed_recipe  # noqa: E402
 
 METHODS = ("probe", "ststnet", "off_apexnet", "sssnet", "hoof", "mdmo", "lbptop", "lbptop_r3")
 # LBP-TOP as the meb toolkit runs it (meb/utils/traditional_methods.py calculate_lbptop: R_x = R_y = R_t = 3,
@@ -150,27 +150,6 @@ def _demo_selection(preset: str, seed: int, demo_params: dict):
     return Selection(specs=[(NAME, None)], protocol=apply_protocol("3class", [scan]), is_demo=True)
 
 
-def run_method(features, params: dict, folds, seed: int, tmp: Path, name: str):
-    """(pooled predictions, wall seconds) of one fixed recipe over ``folds``."""
-    from mer_ray.search.scheduler import LosoSearch
-    from mer_ray.search.tune import run_tune
-    from search_spaces.space import SearchSpace
-
-    space = SearchSpace.of_recipe(f"realism.{name}", params)
-    search = LosoSearch(tmp / name, space, features, n_trials=1, seed=seed, folds=folds, log=lambda _: None,
-                        max_open_configs=1)
-    start = time.perf_counter()
-    run_tune(search, cpus_per_trial=1.0)
-    return search.all_predictions(), time.perf_counter() - start
-
-
-def grouped_folds(subjects: list[str], k: int):
-    from mer_ray.evaluation.folds import Fold
-
-    order = np.random.default_rng(0).permutation(len(subjects))
-    return [Fold(f"g{g}", tuple(sorted(subjects[i] for i in order[g::k]))) for g in range(k)]
-
-
 def kendall(scores: dict[str, float], published: dict[str, float]) -> tuple[float, float, int]:
     """(tau, p-value, n) between this run's scores and the published ones over the methods both have."""
     from scipy.stats import kendalltau
@@ -267,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for name in methods:
             params, _ = plan[name]
-            predictions, seconds = run_method(features, params, folds, args.seed, Path(tmp), name)
+            predictions, seconds = run_fixed_recipe(features, params, folds, args.seed, Path(tmp), name)
             s = pooled_scores(predictions["y_true"], predictions["y_pred"])
             if probe is None:
                 probe, versus = predictions, "(reference)"

@@ -18,17 +18,13 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
-
-import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import cpu_count, machine_line, print_table  # noqa: E402
+from _common import cpu_count, grouped_folds, machine_line, print_table, run_fixed_recipe  # noqa: E402
 
 from mer_ray.infra.runtime import init_ray  # noqa: E402
-from search_spaces.space import SearchSpace  # noqa: E402
 
 METHODS = ("probe", "paper", "recommended", "vit", "cbam", "baseline", "adaptive")
 QUICK = {"epochs": 1, "pretrain_epochs": 1}
@@ -66,27 +62,6 @@ def hard_features(seed: int, quick: bool) -> Path:
     return summary.out
 
 
-def run_method(features, params: dict, folds, seed: int, tmp: Path, name: str) -> tuple[pd.DataFrame, float]:
-    from mer_ray.search.scheduler import LosoSearch
-    from mer_ray.search.tune import run_tune
-
-    space = SearchSpace.of_recipe(f"recipe_quality.{name}", params)
-    search = LosoSearch(tmp / name, space, features, n_trials=1, seed=seed, folds=folds, log=lambda _: None,
-                        max_open_configs=1)
-    start = time.perf_counter()
-    run_tune(search, cpus_per_trial=1.0)
-    return search.all_predictions(), time.perf_counter() - start
-
-
-def grouped_folds(subjects: list[str], k: int):
-    import numpy as np
-
-    from mer_ray.evaluation.folds import Fold
-
-    order = np.random.default_rng(0).permutation(len(subjects))
-    return [Fold(f"g{g}", tuple(sorted(subjects[i] for i in order[g::k]))) for g in range(k)]
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python benchmarks/recipe_quality.py", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -115,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
                 params, how = recipe(name)
                 if args.quick:
                     params = quick(params)
-                predictions, seconds = run_method(features, params, folds, seed, Path(tmp), name)
+                predictions, seconds = run_fixed_recipe(features, params, folds, seed, Path(tmp), name)
                 s = pooled_scores(predictions["y_true"], predictions["y_pred"])
                 uar = bootstrap_ci(predictions, metric="uar", n_boot=args.boot, seed=seed)
                 uf1 = bootstrap_ci(predictions, metric="uf1", n_boot=args.boot, seed=seed)
