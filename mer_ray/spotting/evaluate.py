@@ -39,8 +39,10 @@ class Fold:
     train_f1: float
 
 
-def _spot_all(motions: Mapping[str, VideoMotion], keys: Sequence[str], micro: SpotterConfig, macro: SpotterConfig,
+def spot_all(motions: Mapping[str, VideoMotion], keys: Sequence[str], micro: SpotterConfig, macro: SpotterConfig,
               top: int) -> dict[str, list[Interval]]:
+    """Spotted intervals of ``keys`` with one micro and one macro setting (``motions``: anything with
+    ``scores(k, top)`` and ``frame_numbers``: a ``VideoMotion`` or a ``data.MotionSummary``)."""
     out = {}
     for key in keys:
         m = motions[key]
@@ -59,14 +61,14 @@ def choose(motions: Mapping[str, VideoMotion], truth: Mapping[str, list[Interval
     for p in p_grid:
         for w in smooth_grid:
             candidate = macro.with_(p=p, smooth=w)
-            f1 = evaluate_spotting(_spot_all(motions, keys, never, candidate, top), sub_truth).macro.f1
+            f1 = evaluate_spotting(spot_all(motions, keys, never, candidate, top), sub_truth).macro.f1
             if f1 > best:
                 best_macro, best = candidate, f1
     best_micro, best = micro, -1.0
     for p in p_grid:
         for w in smooth_grid:
             candidate = micro.with_(p=p, smooth=w)
-            f1 = evaluate_spotting(_spot_all(motions, keys, candidate, best_macro, top), sub_truth).overall.f1
+            f1 = evaluate_spotting(spot_all(motions, keys, candidate, best_macro, top), sub_truth).overall.f1
             if f1 > best:
                 best_micro, best = candidate, f1
     return best_micro, best_macro, best
@@ -83,7 +85,7 @@ def loso(motions: Mapping[str, VideoMotion], truth: Mapping[str, list[Interval]]
         test = [k for k in motions if subject_of[k] == subject]
         mi, ma, f1 = choose(motions, truth, train, micro, macro, top)
         folds.append(Fold(subject, mi, ma, f1))
-        spotted.update(_spot_all(motions, test, mi, ma, top))
+        spotted.update(spot_all(motions, test, mi, ma, top))
     return evaluate_spotting(spotted, {k: truth[k] for k in motions}), folds
 
 

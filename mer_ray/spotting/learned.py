@@ -1,0 +1,289 @@
+"""The learned spotter: a per-frame classifier over windowed motion features, then peaks / runs -> intervals.
+
+Per frame ``t`` of a video and each flow distance k (micro and macro), from the motion summary
+(``data.MotionSummary``: sorted cell magnitudes of ``d_t = f_{t-k} - f_t``):
+
+- the baseline score ``s_t`` (mean of the 4 largest cell magnitudes), normalised per VIDEO (robust z-score:
+  median and MAD of the video's own scores, so footage with more noise or motion is on the same scale; no
+  statistic of any other video is used), and its log ratio to the median;
+- a window around t: the z-score at offsets ``0, +-k/2, +-k, +-2k`` and its moving average over ``k/2`` and ``k``;
+- how much t stands out locally: ``z_t`` minus the window maximum over ``[t - k, t + k]`` (0 at a local peak),
+  ``z_t`` minus the window mean over ``[t - 3k, t + 3k]``;
+- how concentrated the motion is: the largest cell over the mean of the 16 largest (one region moving vs the
+  whole face), normalised the same way; the video-level percentile of ``s_t``.
+
+Labels: a frame inside an annotated micro interval is class 1, inside a macro interval class 2, else 0, from the
+TRAINING subjects' annotations only. A gradient-boosted tree classifier (``HistGradientBoostingClassifier``,
+class-balanced weights) gives per-frame probabilities ``P(micro)`` and ``P(macro)``.
+
+Intervals (per kind, on the probability smoothed over ``smooth`` frames): ``"peak"`` mode, the baseline's step:
+local maxima above ``threshold``, at least ``min_distance`` apart, each ``[peak - left, peak + right]``; ``"run"``
+mode: every run of consecutive frames above ``threshold`` is an interval (micro runs longer than 0.53 s and
+macro runs shorter than the shortest micro-expression are dropped). A micro interval mostly inside a macro one
+is dropped (as in the baseline).
+
+Hyperparameters (threshold, smoothing, mode per kind) are chosen on the TRAINING subjects only, without
+in-sample optimism: an inner leave-one-subject-out over the training subjects (at most ``inner_folds`` groups)
+gives out-of-fold probabilities for every training frame; the settings with the best pooled F1 on those are
+kept (macro first on macro F1, then micro on overall F1, the baseline's order); the classifier is then refitted
+on all training subjects and applied to the held-out one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from mer_ray.spotting.baseline import SpotterConfig, find_peaks, smooth
+from mer_ray.spotting.data import MotionSummary, truth_frames
+from mer_ray.spotting.intervals import Interval, evaluate_spotting
+
+THRESHOLDS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+SMOOTHS = (1, 5, 9)
+MODES = ("peak", "run")
+
+
+def _shift(x: np.ndarray, offset: int) -> np.ndarray:
+    """``x[t + offset]`` with edge values repeated."""
+    n = x.size
+    index = np.clip(np.arange(n) + offset, 0, n - 1)
+    return x[index]
+
+
+def _window_max(x: np.ndarray, half: int) -> np.ndarray:
+    from scipy.ndimage import maximum_filter1d
+
+    return maximum_filter1d(x, size=2 * half + 1, mode="nearest")
+
+
+def _robust_z(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(robust z-score, log ratio to the median) of ``x`` (NaN -> the median: no evidence either way)."""
+    finite = x[np.isfinite(x)]
+    if finite.size == 0:
+        return np.zeros_like(x), np.zeros_like(x)
+    median = float(np.median(finite))
+    mad = float(np.median(np.abs(finite - median))) * 1.4826
+    scale = max(mad, 1e-6, 1e-3 * abs(median))
+    filled = np.where(np.isfinite(x), x, median)
+    return (filled - median) / scale, np.log((np.maximum(filled, 0) + 1e-6) / (max(median, 0) + 1e-6))
+
+
+def frame_features(summary: MotionSummary, ks: Sequence[int], top: int = 4) -> np.ndarray:
+    """(n, features) per-frame features of one video (see the module docstring); uses this video only."""
+    columns = []
+    for k in ks:
+        mags = summary.mags[k].astype(np.float64)
+        s = mags[:, :top].mean(axis=1)
+        z, log_ratio = _robust_z(s)
+        half = max(k // 2, 1)
+        columns += [z, log_ratio]
+        columns += [_shift(z, o) for o in (-2 * k, -k, -half, half, k, 2 * k)]
+        columns += [smooth(z, half | 1), smooth(z, k | 1)]
+        columns += [z - _window_max(z, k), z - smooth(z, 6 * k + 1)]
+        finite = np.isfinite(s)
+        filled = np.where(np.isfinite(mags), mags, 0.0)
+        concentration = filled[:, 0] / (filled.mean(axis=1) + 1e-6)
+        columns.append(_robust_z(np.where(finite, concentration, np.nan))[0])
+        rank = np.zeros_like(s)
+        if finite.any():
+            order = np.argsort(np.argsort(np.where(finite, s, -np.inf)))
+            rank = order / max(s.size - 1, 1)
+        columns += [rank, finite.astype(np.float64)]
+    return np.stack(columns, axis=1).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class LearnedConfig:
+    """The classifier's settings (fixed) and the interval step's frame counts (from the baseline's configs)."""
+
+    model: str = "logreg"  # "logreg" (standardised features, L2 logistic regression) or "hgb" (boosted trees)
+    c: float = 1.0  # logreg's inverse regularisation
+    max_iter: int = 40  # hgb's boosting rounds
+    learning_rate: float = 0.1
+    max_leaf_nodes: int = 15
+    l2_regularization: float = 1.0
+    inner_folds: int = 5
+    seed: int = 0
+    top: int = 4
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class IntervalRule:
+    """Probability -> intervals for one kind."""
+
+    kind: str
+    threshold: float = 0.5
+    smooth: int = 1
+    mode: str = "peak"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _classifier(config: LearnedConfig):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    if config.model == "logreg":
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        return make_pipeline(StandardScaler(), LogisticRegression(C=config.c, class_weight="balanced",
+                                                                  max_iter=500))
+    return HistGradientBoostingClassifier(max_iter=config.max_iter, learning_rate=config.learning_rate,
+                                          max_leaf_nodes=config.max_leaf_nodes,
+                                          l2_regularization=config.l2_regularization, early_stopping=False,
+                                          class_weight="balanced", random_state=config.seed)
+
+
+def _design(summaries: Mapping[str, MotionSummary], keys: Sequence[str], ks: Sequence[int], top: int,
+            truth: Mapping[str, list[Interval]] | None):
+    xs, ys = [], []
+    for key in keys:
+        xs.append(frame_features(summaries[key], ks, top))
+        if truth is not None:
+            ys.append(truth_frames(truth, key, summaries[key].frame_numbers))
+    return np.concatenate(xs), (np.concatenate(ys) if truth is not None else None)
+
+
+def fit_classifier(summaries, truth, keys, ks, config: LearnedConfig):
+    """The classifier fitted on ``keys`` (training videos) with their annotations."""
+    x, y = _design(summaries, keys, ks, config.top, truth)
+    model = _classifier(config)
+    model.fit(x, y)
+    return model
+
+
+def predict_probabilities(model, summaries, keys, ks, config: LearnedConfig) -> dict[str, np.ndarray]:
+    """key -> (n, 3) probabilities of none / micro / macro per frame (a class absent in training: 0)."""
+    out = {}
+    for key in keys:
+        proba = model.predict_proba(frame_features(summaries[key], ks, config.top))
+        full = np.zeros((proba.shape[0], 3))
+        for column, label in enumerate(model.classes_):
+            full[:, int(label)] = proba[:, column]
+        out[key] = full
+    return out
+
+
+def intervals_from_probability(prob: np.ndarray, rule: IntervalRule, shape: SpotterConfig,
+                               first_frame: int = 1) -> list[Interval]:
+    """One kind's intervals from its per-frame probability (``shape``: the baseline's frame counts for the kind)."""
+    s = smooth(prob, rule.smooth)
+    n = s.size
+    if rule.mode == "peak":
+        peaks = find_peaks(s, rule.threshold, shape.min_distance)
+        spans = sorted((max(p - shape.left, 0), min(p + shape.right, n - 1), float(s[p])) for p in peaks)
+    else:
+        above = np.concatenate([[False], s >= rule.threshold, [False]])
+        edges = np.flatnonzero(np.diff(above.astype(np.int8)))
+        spans = [(a, b - 1, float(s[a:b].max())) for a, b in zip(edges[::2], edges[1::2])]
+        if rule.kind == "micro":
+            spans = [sp for sp in spans if not shape.max_length or sp[1] - sp[0] + 1 <= shape.max_length]
+    merged: list[list] = []
+    for a, b, value in spans:
+        if merged and a <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], b)
+            merged[-1][2] = max(merged[-1][2], value)
+        else:
+            merged.append([a, b, value])
+    out = []
+    for a, b, value in merged:
+        if rule.kind == "micro" and shape.max_length and b - a + 1 > shape.max_length:
+            continue
+        if rule.kind == "macro" and b - a + 1 < 2 * max(shape.left, 1) // 3:
+            continue
+        out.append(Interval(int(a) + first_frame, int(b) + first_frame, kind=rule.kind, score=value))
+    return out
+
+
+def spot_video(prob: np.ndarray, micro: IntervalRule, macro: IntervalRule, micro_shape: SpotterConfig,
+               macro_shape: SpotterConfig, first_frame: int = 1) -> list[Interval]:
+    """Both kinds for one video; a micro interval mostly inside a macro one is dropped."""
+    macros = intervals_from_probability(prob[:, 2], macro, macro_shape, first_frame)
+    micros = []
+    for m in intervals_from_probability(prob[:, 1], micro, micro_shape, first_frame):
+        inside = max((min(m.offset, M.offset) - max(m.onset, M.onset) + 1 for M in macros), default=0)
+        if inside < 0.5 * m.length:
+            micros.append(m)
+    return sorted(micros + macros, key=lambda i: (i.onset, i.offset))
+
+
+def _groups(subjects: Sequence[str], n: int) -> list[list[str]]:
+    """``subjects`` dealt into at most ``n`` groups (leave-one-subject-out when there are at most ``n``)."""
+    ordered = sorted(subjects)
+    n = min(n, len(ordered))
+    return [ordered[i::n] for i in range(n)]
+
+
+def choose_rules(probs: Mapping[str, np.ndarray], summaries, truth, keys, micro_shape: SpotterConfig,
+                 macro_shape: SpotterConfig) -> tuple[IntervalRule, IntervalRule, float]:
+    """The rules with the best pooled F1 on ``keys`` (their out-of-fold probabilities): macro, then micro."""
+    sub_truth = {k: truth[k] for k in keys}
+    first = {k: int(summaries[k].frame_numbers[0]) for k in keys}
+    never = IntervalRule("micro", threshold=2.0)
+
+    def f1(micro, macro, which):
+        spotted = {k: spot_video(probs[k], micro, macro, micro_shape, macro_shape, first[k]) for k in keys}
+        result = evaluate_spotting(spotted, sub_truth)
+        return getattr(result, which).f1
+
+    grid = [(t, w, m) for m in MODES for t in THRESHOLDS for w in SMOOTHS]
+    best_macro, best = IntervalRule("macro"), -1.0
+    for t, w, m in grid:
+        rule = IntervalRule("macro", t, w, m)
+        value = f1(never, rule, "macro")
+        if value > best:
+            best_macro, best = rule, value
+    best_micro, best = IntervalRule("micro"), -1.0
+    for t, w, m in grid:
+        rule = IntervalRule("micro", t, w, m)
+        value = f1(rule, best_macro, "overall")
+        if value > best:
+            best_micro, best = rule, value
+    return best_micro, best_macro, best
+
+
+@dataclass
+class LearnedFold:
+    micro: IntervalRule
+    macro: IntervalRule
+    inner_f1: float
+    probabilities: dict[str, np.ndarray]  # held-out key -> (n, 3)
+    intervals: dict[str, list[Interval]]
+
+
+def learned_fold(summaries: Mapping[str, MotionSummary], truth: Mapping[str, list[Interval]],
+                 subject_of: Mapping[str, str], held_out: str, fps: float,
+                 config: LearnedConfig | None = None) -> LearnedFold:
+    """Train on every subject but ``held_out`` (annotations of ``held_out`` are never read), spot ``held_out``."""
+    from mer_ray.spotting.data import ks_for
+
+    config = config or LearnedConfig()
+    ks = ks_for(fps)
+    micro_shape, macro_shape = SpotterConfig.micro_for(fps, k=ks[0]), SpotterConfig.macro_for(fps, k=ks[1])
+    train = sorted(k for k in summaries if subject_of[k] != held_out)
+    test = sorted(k for k in summaries if subject_of[k] == held_out)
+    train_truth = {k: truth.get(k, []) for k in train}  # the only annotations this fold reads
+    subjects = sorted({subject_of[k] for k in train})
+    oof: dict[str, np.ndarray] = {}
+    groups = _groups(subjects, config.inner_folds) if len(subjects) > 1 else []
+    for group in groups:
+        inner_test = [k for k in train if subject_of[k] in group]
+        inner_train = [k for k in train if subject_of[k] not in group]
+        model = fit_classifier(summaries, train_truth, inner_train, ks, config)
+        oof.update(predict_probabilities(model, summaries, inner_test, ks, config))
+    if oof:
+        micro, macro, inner_f1 = choose_rules(oof, summaries, train_truth, train, micro_shape, macro_shape)
+    else:  # one training subject: no inner split; fixed middle settings
+        micro, macro, inner_f1 = IntervalRule("micro"), IntervalRule("macro"), float("nan")
+    model = fit_classifier(summaries, train_truth, train, ks, config)
+    probs = predict_probabilities(model, summaries, test, ks, config)
+    spotted = {k: spot_video(probs[k], micro, macro, micro_shape, macro_shape, int(summaries[k].frame_numbers[0]))
+               for k in test}
+    return LearnedFold(micro, macro, inner_f1, probs, spotted)
