@@ -311,9 +311,10 @@ def array_bytes(features) -> int:
     return int(features.flow.nbytes + features.apex_face.nbytes + features.mask.nbytes)
 
 
-def run_fixed_recipe(features, params: dict, folds, seed: int, tmp, name: str):
+def run_fixed_recipe(features, params: dict, folds, seed: int, tmp, name: str, *, details: bool = False):
     """``(pooled predictions, wall seconds)`` of one fixed recipe over ``folds``, through ``LosoSearch`` + Ray Tune
-    (one trial per fold, as many at a time as CPUs); ``name`` labels the run folder ``tmp/name``."""
+    (one trial per fold, as many at a time as CPUs); ``name`` labels the run folder ``tmp/name``. With
+    ``details``, also each fold's ``FoldResult.details`` (fold name -> record; a portfolio's weights)."""
     import time
 
     from mer_ray.search.scheduler import LosoSearch
@@ -325,7 +326,10 @@ def run_fixed_recipe(features, params: dict, folds, seed: int, tmp, name: str):
                         max_open_configs=1)
     start = time.perf_counter()
     run_tune(search, cpus_per_trial=1.0)
-    return search.all_predictions(), time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    if details:
+        return search.all_predictions(), seconds, search.folder.fold_details("c000")
+    return search.all_predictions(), seconds
 
 
 def grouped_folds(subjects: list[str], k: int):

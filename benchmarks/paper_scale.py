@@ -6,7 +6,7 @@
     python benchmarks/paper_scale.py --synthetic          # random arrays of the same shapes (clearly labelled)
     python benchmarks/paper_scale.py --quick              # tiny synthetic set at 64 px: a smoke run, not a figure
     python benchmarks/paper_scale.py --device cuda --trials-per-gpu 4   # all 68 folds through Ray Tune, measured
-    python benchmarks/paper_scale.py --space recommended --synthetic    # another space's fixed recipe (default paper)
+    python benchmarks/paper_scale.py --space ensemble --synthetic       # another space's fixed recipe (default paper)
 
 Data (68 subjects, 442 clips, 224 px faces, like the composite's SMIC + CASME II + SAMM):
 

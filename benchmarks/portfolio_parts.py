@@ -1,11 +1,11 @@
-"""The adaptive recipe's parts on the hard demo: each portfolio member's pooled row beside the combination, and the
-weights chosen in each fold.
+"""The recommended (portfolio) recipe's parts on a benchmark setting: each portfolio member's pooled row beside the
+combination, and the weights chosen in each fold.
 
     python benchmarks/portfolio_parts.py --seed 1                  # LOSO over all 30 subjects
     python benchmarks/portfolio_parts.py --seed 2 --subjects 6     # a screen: the folds of 6 subjects only
     python benchmarks/portfolio_parts.py --seed 2 --subjects 6 --compare   # + other combination rules, offline
 
-Runs ``search_spaces/adaptive.py`` through ``LosoSearch`` (the same tasks, seeds and predictions as ``run_tune``),
+Runs ``search_spaces/recommended.py`` through ``LosoSearch`` (the same tasks, seeds and predictions as ``run_tune``),
 each fold a Ray task, one per CPU; unlike the Tune layer (which returns predictions only) it keeps each fold's
 ``FoldResult.details`` (the portfolio's weights and its members' held-out scores). ``--compare`` records the
 members' out-of-fold probabilities and refits other combination rules and member subsets on them: the same trained
@@ -52,7 +52,7 @@ def run(features, params: dict, folds, seed: int, tmp: Path):
     from mer_ray.search.scheduler import LosoSearch, Schedule
     from search_spaces.space import SearchSpace
 
-    search = LosoSearch(tmp / "adaptive", SearchSpace.of_recipe("adaptive", params), features, n_trials=1,
+    search = LosoSearch(tmp / "recommended", SearchSpace.of_recipe("recommended", params), features, n_trials=1,
                         seed=seed, folds=folds, log=lambda _: None, max_open_configs=1)
     ref = ray.put(features)
     start = time.perf_counter()
@@ -110,10 +110,13 @@ def compare(predictions, details: dict, params: dict) -> list[list[str]]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python benchmarks/portfolio_parts.py", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--seed", type=int, default=1, help="hard-demo generator seed (default 1)")
+    p.add_argument("--seed", type=int, default=1, help="generator seed (default 1)")
+    p.add_argument("--setting", default="hard", help="benchmark setting (benchmarks/_settings.py; default hard)")
+    p.add_argument("--features", default="", help="a features folder instead of the setting's demo")
+    p.add_argument("--folds", type=int, default=0, help="grouped K folds over subjects instead of LOSO (0)")
     p.add_argument("--subjects", type=int, default=0, help="run the folds of N subjects only (0: all)")
     p.add_argument("--offset", type=int, default=0, help="with --subjects: skip the folds of the first K subjects")
-    p.add_argument("--set", default="{}", help="JSON settings laid over the adaptive recipe")
+    p.add_argument("--set", default="{}", help="JSON settings laid over the recommended recipe")
     p.add_argument("--compare", action="store_true", help="also refit other rules and member subsets offline")
     p.add_argument("--save", default="", help="write predictions and details to this JSON file")
     p.add_argument("--versus", nargs="*", default=[], help="also run these recipe_quality methods on the same folds "
@@ -121,20 +124,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--boot", type=int, default=1000, help="bootstrap replicates of the paired differences")
     args = p.parse_args(argv)
 
-    from _common import run_fixed_recipe
-    from recipe_quality import hard_features, recipe
+    from _common import grouped_folds, run_fixed_recipe
+    from _settings import SETTINGS, setting_features
+    from recipe_quality import recipe
 
     from mer_ray.data.features import load_features
     from mer_ray.evaluation.folds import loso_folds
-    from mer_ray.methods.portfolio import member_predictions, portfolio_section
+    from mer_ray.evaluation.parts import member_predictions, portfolio_section
     from search_spaces import get_space
 
     print(machine_line())
     init_ray(num_cpus=cpu_count(), progress_bars=False, fresh=True)
-    features = load_features(hard_features(args.seed, False))
-    params = {**get_space("adaptive").params(), **json.loads(args.set), **({"record_inner": True} if args.compare
+    if args.setting not in SETTINGS:
+        p.error(f"--setting {args.setting}: expected one of {', '.join(SETTINGS)}")
+    features = load_features(args.features or setting_features(args.setting, args.seed))
+    params = {**get_space("recommended").params(), **json.loads(args.set), **({"record_inner": True} if args.compare
                                                                              else {})}
-    folds = loso_folds(features.subjects)
+    folds = grouped_folds(features.subjects, args.folds) if args.folds else loso_folds(features.subjects)
     if args.subjects:
         folds = folds[args.offset : args.offset + args.subjects]
     others = {}
@@ -148,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     if others:
         reference = others.get("probe", (None,))[0]
         print("method | UAR | UF1 | UAR - probe [paired 95% CI] | wall s")
-        for name, (frame, secs) in [*others.items(), ("adaptive", (predictions, seconds))]:
+        for name, (frame, secs) in [*others.items(), ("recommended", (predictions, seconds))]:
             s = pooled_scores(frame["y_true"], frame["y_pred"])
             versus = ""
             if reference is not None and name != "probe":
@@ -160,8 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     for d in details.values():  # the offline comparison's training labels and subjects (the driver's own copy)
         if "inner_ids" in d:
             d["_truth"] = {i: labels[i] for i in d["inner_ids"]}
-    print(f"hard demo seed {args.seed}: {len(features)} clips, {len(features.subjects)} subjects, {len(folds)} folds "
-          f"(LOSO{'' if not args.subjects else ' screen'}), {cpu_count()} CPUs, wall {seconds:.0f} s")
+    protocol = f"{'grouped' if args.folds else 'LOSO'}{'' if not args.subjects else ' screen'}"
+    print(f"{args.features or args.setting} seed {args.seed}: {len(features)} clips, {len(features.subjects)} "
+          f"subjects, {len(folds)} folds ({protocol}), {cpu_count()} CPUs, wall {seconds:.0f} s")
     for name, frame in member_predictions(predictions, details).items():
         s = pooled_scores(frame["y_true"].to_numpy(), frame["y_pred"].to_numpy(dtype=np.int64))
         print(f"  {name}: UAR {s['uar']:.4f} UF1 {s['uf1']:.4f}")

@@ -39,7 +39,6 @@ import json
 import math
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +46,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import cpu_count, fmt_s, grouped_folds, machine_line, print_table, run_fixed_recipe  # noqa: E402
+from _settings import build_features  # noqa: E402
 
 METHODS = ("probe", "ststnet", "off_apexnet", "sssnet", "hoof", "mdmo", "lbptop", "lbptop_r3")
 # LBP-TOP as the meb toolkit runs it (meb/utils/traditional_methods.py calculate_lbptop: R_x = R_y = R_t = 3,
@@ -100,54 +100,6 @@ def recipes(train_clips: float, epochs_scale: float, quick: bool) -> dict[str, t
         params["epochs"] = epochs
         out[name] = (params, how)
     return out
-
-
-def build_features(preset: str, seed: int, demo_params: dict) -> Path:
-    """Generate the preset's demo and preprocess it with the real pipeline (both cached); the features folder."""
-    import hashlib
-    import json
-
-    from mer_ray.infra.runtime import cache_root
-    from preprocessing.features.prepare import build_features as build
-    from preprocessing.features.prepare import select_samples
-
-    options = {"demo": {"preset": preset, "seed": seed, **demo_params}}
-    # an explicit folder per preset, seed and size: the default features cache key names the demo's samples but
-    # not its preset, so two presets of one seed (same clip names) would share a folder and the second is skipped
-    tag = f"-{hashlib.sha1(json.dumps(demo_params, sort_keys=True).encode()).hexdigest()[:8]}" if demo_params else ""
-    out = cache_root() / "features" / f"realism-{preset}-seed{seed}{tag}"
-    start = time.perf_counter()
-    sizes = {"n_subjects", "clips_per_subject"}
-    if set(demo_params) <= sizes:
-        selection = select_samples(["demo"], options)
-    else:  # generator settings (--set) the demo adapter does not take: generate, then read it as the adapter does
-        selection = _demo_selection(preset, seed, demo_params)
-    summary = build(selection, out)
-    print(f"{preset} demo seed {seed}{' ' + str(demo_params) if demo_params else ''}: {summary.out} "
-          f"({summary.processed} clips, {summary.rejected} rejected; {fmt_s(time.perf_counter() - start)})",
-          flush=True)
-    return summary.out
-
-
-def _demo_selection(preset: str, seed: int, demo_params: dict):
-    """``select_samples(["demo"], ...)`` for a demo with generator settings beyond its size (``--set``)."""
-    import dataclasses
-
-    from preprocessing.annotations.datasets import casme2
-    from preprocessing.annotations.datasets.demo import NAME, relabel
-    from preprocessing.annotations.protocols import apply_protocol
-    from preprocessing.annotations.sample import DatasetScan
-    from preprocessing.demo import FRAMES_DIR, SHEET_NAME, ensure_demo
-    from preprocessing.features.prepare import Selection
-
-    location = ensure_demo(seed=seed, preset=preset, **demo_params)
-    found = casme2.scan(location, sheet=SHEET_NAME, frames_dir=FRAMES_DIR)
-    scan = DatasetScan(
-        dataset=NAME, root=location,
-        samples=[dataclasses.replace(x, dataset=NAME, subject=relabel(x.subject)) for x in found.samples],
-        exclusions=[dataclasses.replace(x, dataset=NAME, subject=relabel(x.subject)) for x in found.exclusions],
-        notes=[f"demo ({preset} preset, seed {seed}, {demo_params}) at {location}"])
-    return Selection(specs=[(NAME, None)], protocol=apply_protocol("3class", [scan]), is_demo=True)
 
 
 def kendall(scores: dict[str, float], published: dict[str, float]) -> tuple[float, float, int]:

@@ -12,7 +12,7 @@ import importlib
 from search_spaces.space import SearchSpace
 
 SPACES = ("recommended", "vit", "cbam", "baseline", "paper", "ablation", "probe", "peers", "hoof", "mdmo", "lbptop",
-          "adaptive")
+          "ensemble")
 
 __all__ = ["SPACES", "SearchSpace", "get_space", "list_spaces"]
 

@@ -107,12 +107,17 @@ class SearchSpace:
     def with_settings(self, settings: Mapping[str, Any]) -> SearchSpace:
         """A one-configuration view: the fixed settings plus ``settings`` (``--set``), nothing searched; ``settings``
         win over the demo variant's sizes too."""
+        from mer_ray.methods import with_overrides
+
         text = ", ".join(f"{k}={json.dumps(v)}" for k, v in settings.items())
+        settings = dict(settings)
         return SearchSpace(
             name=self.name,
             description=f"{self.name} fixed settings with --set {text} (one configuration, no search)",
-            fixed={**self.fixed, **settings},
-            demo_fixed={**self.demo_fixed, **settings},
+            fixed=with_overrides(self.fixed, settings, strict=True),
+            # a portfolio's settings may land inside its members' recipes: its demo variant is then the whole dict
+            demo_fixed=({**self.demo_fixed, **settings} if self.fixed.get("method") != "portfolio" else
+                        with_overrides(self.params(demo=True), settings, strict=True) if self.demo_fixed else {}),
             reference=self.reference,
         )
 

@@ -9,6 +9,9 @@ an SVC is numeric arrays read with ``allow_pickle=False``)::
     BUNDLE/network_<k>.pt         the k-th network's state_dict (k < ensemble)
     BUNDLE/svc_<k>.npz            the k-th network's scaler + SVC as arrays (classifier "svc" only)
 
+A portfolio bundle (``"kind": "portfolio"`` in bundle.json) holds a linear probe as arrays and network bundles of
+cross-fitted networks under ``members/``: :mod:`mer_ray.deploy.portfolio_bundle`; :func:`load_bundle` reads both.
+
 :func:`load_bundle` refuses a bundle of another format version, one whose preprocessing this version of the code
 would not reproduce (its recorded hash differs from the hash of its recorded configuration), or one whose files
 changed, with a one-line :class:`BundleError`.
@@ -38,12 +41,14 @@ from mer_ray.training.ensemble import ensemble_prediction
 from preprocessing.annotations.datasets import only_demo
 
 if TYPE_CHECKING:
+    from mer_ray.deploy.portfolio_bundle import PortfolioBundle
     from preprocessing.vision.clip import PreprocessConfig
 
 FORMAT = "mer-ray-bundle"
 FORMAT_VERSION = 1
 BUNDLE_JSON = "bundle.json"
 MODEL_CARD = "README.md"
+KINDS = ("network", "portfolio")  # bundle.json "kind" (absent: "network")
 SCORE_KINDS = {"softmax": "probability", "hinge": "softmax of the SVM margins (uncalibrated)",
                "svc": "SVC one-vs-rest decision value"}
 
@@ -148,7 +153,7 @@ def save_bundle(out: str | Path, *, config: TrainConfig, members: list[Member], 
                        epochs=epochs, seed=seed, source=source, loso=loso, notes=notes, history=history)
     (tmp / BUNDLE_JSON).write_text(json.dumps(info, indent=2) + "\n")
     (tmp / MODEL_CARD).write_text(model_card({**info, "path": str(out)}))
-    _move_into_place(tmp, out)
+    move_into_place(tmp, out)
     return out
 
 
@@ -189,10 +194,10 @@ def bundle_info(*, config: TrainConfig, features: FeatureSet, preprocess: Prepro
                 history: dict[str, list[float]] | None) -> dict[str, Any]:
     """The content of bundle.json (arguments as :func:`save_bundle`'s, plus what :func:`write_members` wrote)."""
     manifest = features.manifest or {}
-    meta = features.meta
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
+        "kind": "network",
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "labels": list(CLASS_NAMES),
         "train_config": config.to_dict(),
@@ -205,11 +210,7 @@ def bundle_info(*, config: TrainConfig, features: FeatureSet, preprocess: Prepro
         "classifier": {"kind": config.classifier, "scores": SCORE_KINDS[config.classifier]},
         "members": member_info,
         "files": files,
-        "features": {"folder": features.source, "content_hash": manifest.get("content_hash"),
-                     "config_hash": manifest.get("config_hash"), "protocol": manifest.get("protocol"),
-                     "datasets": sorted(meta["dataset"].unique().tolist()), "clips": len(meta),
-                     "subjects": int(meta["subject"].nunique()),
-                     "class_counts": {CLASS_NAMES[c]: int((meta["label"] == c).sum()) for c in range(3)}},
+        "features": features_record(features),
         "source": source,
         "loso": loso,
         "notes": list(notes or []),
@@ -218,7 +219,19 @@ def bundle_info(*, config: TrainConfig, features: FeatureSet, preprocess: Prepro
     }
 
 
-def _move_into_place(tmp: Path, out: Path) -> None:
+def features_record(features: FeatureSet) -> dict[str, Any]:
+    """bundle.json's ``features``: folder, content and preprocessing hashes, protocol, datasets, clips, subjects,
+    class counts."""
+    manifest = features.manifest or {}
+    meta = features.meta
+    return {"folder": features.source, "content_hash": manifest.get("content_hash"),
+            "config_hash": manifest.get("config_hash"), "protocol": manifest.get("protocol"),
+            "datasets": sorted(meta["dataset"].unique().tolist()), "clips": len(meta),
+            "subjects": int(meta["subject"].nunique()),
+            "class_counts": {CLASS_NAMES[c]: int((meta["label"] == c).sum()) for c in range(3)}}
+
+
+def move_into_place(tmp: Path, out: Path) -> None:
     """Rename the complete folder ``tmp`` to ``out`` (which may exist only empty; else ``tmp`` is removed)."""
     if out.exists():
         if any(out.iterdir()):
@@ -275,8 +288,10 @@ def model_card(info: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def load_bundle(path: str | Path, device: str = "cpu") -> Bundle:
-    """Read a bundle folder and rebuild its networks and classifiers.
+def load_bundle(path: str | Path, device: str = "cpu") -> Bundle | PortfolioBundle:
+    """Read a bundle folder and rebuild its networks and classifiers (a portfolio bundle, ``"kind": "portfolio"``:
+    :class:`mer_ray.deploy.portfolio_bundle.PortfolioBundle`, with the same ``predict``, ``labels``,
+    ``score_kind`` and ``preprocess``).
 
     Raises:
         BundleError: one line naming the bundle and the reason (missing, not a bundle, another format version,
@@ -302,9 +317,13 @@ def load_bundle(path: str | Path, device: str = "cpu") -> Bundle:
     if version != FORMAT_VERSION:
         raise BundleError(f"{root}: bundle format version {version}, this mer-ray reads version {FORMAT_VERSION}; "
                           "refit it with this version's `python -m mer_ray.fit`")
+    kind = info.get("kind", "network")
+    if kind not in KINDS:
+        raise BundleError(f"{root}: a bundle of kind {kind!r}, this mer-ray reads {', '.join(map(repr, KINDS))}; "
+                          "refit it with this version's `python -m mer_ray.fit`")
     try:
         preprocess = PreprocessConfig.from_dict(info["preprocess"]["config"])
-        config = TrainConfig.from_dict(info["train_config"])
+        config = TrainConfig.from_dict(info["train_config"]) if kind == "network" else None
     except (KeyError, TypeError, ValueError) as err:
         raise BundleError(f"{root}: incompatible bundle: this version cannot read its configuration ({err})") from None
     recorded = info["preprocess"].get("config_hash")
@@ -318,6 +337,10 @@ def load_bundle(path: str | Path, device: str = "cpu") -> Bundle:
             raise BundleError(f"{root}: {name} is missing; the bundle is incomplete")
         if file_sha256(file) != digest:
             raise BundleError(f"{root}: {name} changed since the bundle was written (checksum mismatch)")
+    if kind == "portfolio":
+        from mer_ray.deploy.portfolio_bundle import load_portfolio
+
+        return load_portfolio(root, info, preprocess, device)
     members = []
     head = head_kind(config.classifier)
     for entry in info["members"]:

@@ -105,6 +105,10 @@ def fit_command(args: argparse.Namespace) -> int:
     source = fit_source(args, settings)
     features = load_fit_features(args, source)
     params, loso, notes = fit_params(args, source, settings, features)
+    if loso is not None:
+        loso = {**loso, "run": source.record["run"], "config_id": source.record["config_id"]}
+    if params.get("method", "network") == "portfolio":
+        return fit_portfolio_command(args, out, source, features, params, loso, notes)
     config = network_config(params)
     if config.pretrained_from or config.save_pretrained:
         notes.append("a saved pretraining is keyed by a held-out subject: the flow pretraining ran here on every "
@@ -113,11 +117,53 @@ def fit_command(args: argparse.Namespace) -> int:
           f"({', '.join(features.datasets)}) from {features.source}", flush=True)
     print(f"  {describe(config)}", flush=True)
     fitted = fit_all(config, features, args.seed, device=args.device)
-    if loso is not None:
-        loso = {**loso, "run": source.record["run"], "config_id": source.record["config_id"]}
     gap, train_acc = save_checked_bundle(out, fitted, features, seed=args.seed, source=source.record, loso=loso,
                                          notes=notes)
     print(f"fitted in {fitted.seconds:.0f} s; {fitted.epochs} fine-tuning epochs ({config.epoch_selection})")
+    print_ending(out, gap, train_acc, loso, notes)
+    return 0
+
+
+def fit_portfolio_command(args: argparse.Namespace, out: Path, source: FitSource, features: FeatureSet,
+                          params: dict[str, Any], loso: dict[str, Any] | None, notes: list[str]) -> int:
+    """:func:`fit_command` for a portfolio (method ``portfolio``): fit it on every subject
+    (:func:`mer_ray.deploy.portfolio_bundle.fit_portfolio`), write its bundle, read it back and check it."""
+    from mer_ray.deploy.portfolio_bundle import check_exportable, fit_portfolio, network_member_configs
+    from mer_ray.methods import parse_config
+
+    with as_usage_error(ValueError):
+        config = parse_config(params)
+    check_exportable(config)
+    networks = network_member_configs(config)
+    if any(c.pretrained_from or c.save_pretrained for c in networks):
+        notes.append("a saved pretraining is keyed by a held-out subject: the flow pretraining ran here on every "
+                     "subject instead")
+    groups = max(2, min(config.inner_folds, len(features.subjects)))  # as mer_ray.evaluation.folds.inner_folds
+    print(f"fitting on all {len(features)} clips of {len(features.subjects)} subjects "
+          f"({', '.join(features.datasets)}) from {features.source}", flush=True)
+    print(f"  portfolio of {', '.join(config.members)} ({config.combiner}, {config.objective}); every member fitted "
+          f"on {groups} subject-wise inner folds for the out-of-fold scores", flush=True)
+    for name in config.members:
+        member = config.member_config(name, inner=True)
+        what = describe(member) if isinstance(member, TrainConfig) else describe_probe(member)
+        print(f"  {name}: {what}" + (" (cross-fitted: one per inner fold)" if name in config.crossfit else ""),
+              flush=True)
+    fitted = fit_portfolio(config, features, args.seed, device=args.device)
+    gap, train_acc = save_checked_portfolio(out, fitted, features, seed=args.seed, source=source.record, loso=loso,
+                                            notes=notes)
+    comb = fitted.combination
+    print(f"fitted in {fitted.seconds:.0f} s ({', '.join(f'{k} {v:.0f} s' for k, v in fitted.member_seconds.items())})")
+    weights = ", ".join(f"{m} {w:.2f} (temperature {t:g})" for m, w, t in zip(comb.members, comb.weights,
+                                                                              comb.temperatures))
+    inner = comb.inner.get("combination", {})
+    print(f"  weights chosen on the out-of-fold scores: {weights}"
+          + (f"; out-of-fold UAR {inner['uar']:.4f}" if "uar" in inner else ""))
+    print_ending(out, gap, train_acc, loso, notes)
+    return 0
+
+
+def print_ending(out: Path, gap: float, train_acc: float, loso: dict[str, Any] | None, notes: list[str]) -> None:
+    """The summary's last lines: training accuracy, round-trip gap, LOSO score, notes, the bundle."""
     print(f"  training accuracy {train_acc:.3f} (on the training clips: not an estimate of anything); bundle read "
           f"back and checked (max score difference {gap:.1e})")
     if loso is not None:
@@ -126,7 +172,6 @@ def fit_command(args: argparse.Namespace) -> int:
     for note in notes:
         print(f"  note: {note}")
     print(f"bundle: {out}")
-    return 0
 
 
 def empty_out_folder(out: Path) -> Path:
@@ -175,6 +220,8 @@ def fit_params(args: argparse.Namespace, source: FitSource, settings: dict[str, 
                features: FeatureSet) -> tuple[dict[str, Any], dict[str, Any] | None, list[str]]:
     """``(params, loso, notes)``: the configuration to fit (``--set`` and ``--smoke-test`` applied), the LOSO
     scores that still describe it (None when ``--set`` changed it) and the notes the bundle records."""
+    from mer_ray.methods import with_overrides
+
     notes: list[str] = []
     loso = source.loso
     if source.params is None:
@@ -185,7 +232,7 @@ def fit_params(args: argparse.Namespace, source: FitSource, settings: dict[str, 
             notes.append(f"demo data: the space's CPU-sized demo variant ({source.space.demo_changes()})")
     else:
         changed = {k: v for k, v in settings.items() if source.params.get(k) != v}
-        params = {**source.params, **settings}
+        params = with_overrides(source.params, settings, strict=True)
         if changed and loso is not None:
             notes.append(f"--set changed {changed} from the run's configuration {source.record['config_id']}: its "
                          f"LOSO score (UAR {loso['uar']:.4f}) does not apply to this bundle")
@@ -195,10 +242,9 @@ def fit_params(args: argparse.Namespace, source: FitSource, settings: dict[str, 
             notes.append(f"fitted on {Path(args.features).resolve()}, while the LOSO score was measured on "
                          f"{run_features}")
     if args.smoke_test:
-        from mer_ray.methods import applicable
         from mer_ray.search.spec import SMOKE_OVERRIDES
 
-        params.update(applicable(params, SMOKE_OVERRIDES))
+        params = with_overrides(params, SMOKE_OVERRIDES)
         notes.append(f"--smoke-test limits: {SMOKE_OVERRIDES}")
     return params, loso, notes
 
@@ -220,14 +266,33 @@ def save_checked_bundle(out: Path, fitted: FittedModel, features: FeatureSet, *,
     return gap, float((y_pred == features.labels).mean())
 
 
+def save_checked_portfolio(out: Path, fitted, features: FeatureSet, *, seed: int, source: dict[str, Any],
+                           loso: dict[str, Any] | None, notes: list[str]) -> tuple[float, float]:
+    """:func:`save_checked_bundle` for a :class:`~mer_ray.deploy.portfolio_bundle.FittedPortfolio`: write, read
+    back, score the training clips; ``(gap, training accuracy)``. Raises ``BundleError`` past
+    :data:`ROUND_TRIP_TOLERANCE`."""
+    from mer_ray.deploy.bundle import load_bundle
+    from mer_ray.deploy.portfolio_bundle import save_portfolio
+
+    save_portfolio(out, fitted, features=features, seed=seed, source=source, loso=loso, notes=notes)
+    y_pred, scores = load_bundle(out).predict(features)
+    gap = float(np.abs(scores - fitted.scores).max())
+    if gap > ROUND_TRIP_TOLERANCE:
+        raise BundleError(f"{out}: the bundle read back scores the training clips up to {gap:.2e} away from the "
+                          f"fitted portfolio (tolerance {ROUND_TRIP_TOLERANCE}); it is not usable")
+    return gap, float((y_pred == features.labels).mean())
+
+
 def network_config(params: dict[str, Any]) -> TrainConfig:
-    """The ``TrainConfig`` of a configuration dict; only torch networks (method ``network``) make a bundle."""
+    """The ``TrainConfig`` of a configuration dict; torch networks (method ``network``) make a network bundle
+    (portfolios, method ``portfolio``, go through :func:`fit_portfolio_command`)."""
     from mer_ray.methods import parse_config
 
     method = params.get("method", "network")
     if method != "network":
         raise UsageError(f"method {method!r} cannot be exported as a bundle (only torch networks, method 'network', "
-                        "can); pick a network configuration")
+                        "and portfolios of a linear probe and cross-fitted networks, method 'portfolio', can); pick "
+                        "one of those")
     return parse_config(params)
 
 
@@ -236,6 +301,13 @@ def describe(config: TrainConfig) -> str:
     pretrain = f", flow pretraining {config.pretrain_epochs} epochs" if config.pretrain else ""
     return (f"{config.model} on {config.modality} at {config.input_size} px, classifier {config.classifier}, "
             f"{config.epochs} epochs ({config.epoch_selection}){pretrain}")
+
+
+def describe_probe(config: Any) -> str:
+    """One line: a linear probe's descriptor and classifier."""
+    c = f"C {config.c:g}" if config.c > 0 else f"C chosen on {config.inner_folds} grouped folds"
+    return (f"{config.method}: masked ({', '.join(config.channels)}) flow pooled to {config.pool}x{config.pool}, "
+            f"standardised, {config.classifier} ({c})")
 
 
 def config_from_run(run: Path, wanted: str) -> tuple[Any, str, dict[str, Any], dict[str, Any] | None]:

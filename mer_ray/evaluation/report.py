@@ -17,6 +17,7 @@ from mer_ray.evaluation.metrics import (
     pooled_scores,
     score_predictions,
 )
+from mer_ray.evaluation.parts import portfolio_section
 from mer_ray.infra.atomic import write_text
 from mer_ray.search.run_folder import RunFolder
 from mer_ray.search.spec import RunSpec
@@ -224,6 +225,10 @@ def write_report(folder: RunFolder, board: pd.DataFrame, predictions: pd.DataFra
         lines += probe_section(compare_with_probe(best, probe, n_boot=n_boot, seed=spec.seed),
                                f"The best configuration `{best_id}`")
     lines += slice_section(folder, best, best_id, n_boot=n_boot, seed=spec.seed)
+    details = {fold: d for fold, d in folder.fold_details(best_id).items() if "portfolio" in d}
+    parts = portfolio_section(best, details)
+    if parts:
+        lines += [parts]
     write_text(folder.report, "\n".join(lines) + "\n")
     return folder.report
 

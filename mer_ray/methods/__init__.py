@@ -106,6 +106,44 @@ def applicable(params: dict[str, Any], overrides: dict[str, Any]) -> dict[str, A
     return {k: v for k, v in overrides.items() if k in names}
 
 
+def with_overrides(params: dict[str, Any], overrides: dict[str, Any], *, strict: bool = False) -> dict[str, Any]:
+    """``params`` with ``overrides`` laid over them (``--set``, smoke-test limits, demo sizes).
+
+    A plain method takes every key (``strict``: unknown keys are refused later, by its configuration class) or only
+    the keys it has a field for (not ``strict``: a probe ignores ``epochs``). A portfolio takes its own fields; a
+    key ``MEMBER.KEY`` goes to that member's recipe; any other key goes to every member whose method has that field
+    (``epochs=3``: the networks). Under ``strict`` a key that nothing takes is refused here.
+
+    Raises:
+        ValueError: ``strict`` and a key no field takes, or ``MEMBER.KEY`` naming no member.
+    """
+    from dataclasses import fields
+
+    if params.get("method", DEFAULT_METHOD) != "portfolio":
+        return {**params, **(overrides if strict else applicable(params, overrides))}
+    out = {**params, "recipes": {name: dict(recipe) for name, recipe in params.get("recipes", {}).items()}}
+    recipes, own = out["recipes"], {f.name for f in fields(portfolio.PortfolioConfig)}
+    for key, value in overrides.items():
+        member, dot, sub = key.partition(".")
+        if dot:
+            if member not in recipes:
+                raise ValueError(f"--set {key}: the portfolio has no member {member!r}; members: "
+                                 f"{', '.join(recipes)}")
+            recipes[member][sub] = value
+            continue
+        if key in own:
+            out[key] = value
+            continue
+        takers = [name for name, recipe in recipes.items() if applicable(recipe, {key: value})]
+        if not takers and strict:
+            mine = ", ".join(sorted(own - {"method"}))
+            raise ValueError(f"unknown parameter {key!r}: neither the portfolio ({mine}) nor any of its members "
+                             f"({', '.join(recipes)}) has it; MEMBER.KEY sets one member's")
+        for name in takers:
+            recipes[name][key] = value
+    return out
+
+
 def run_task(task: FoldTask, features: FeatureSet, device: str | None = None,
              log: Callable[[str], None] | None = None, on_epoch: Callable | None = None) -> FoldResult:
     """Run one fold task: mask the fold's hidden subjects, train, predict its held-out subjects.

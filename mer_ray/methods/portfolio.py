@@ -13,7 +13,9 @@ The adaptive recipe of issue 24: no data-dependent choice is fixed in advance. P
    probabilities; ``"select"`` keeps the single best member; ``"stack"`` fits a multinomial logistic regression on
    the members' concatenated log-probabilities, its C chosen by a grouped K-fold over the training subjects;
 3. every member is trained on all training subjects and predicts the held-out subject(s); the fitted combination
-   turns their scores into the fold's scores.
+   turns their scores into the fold's scores. A ``crossfit`` member is not trained again: its inner-fold models
+   (each trained on all training groups but one) also predict the held-out subject(s), and their mean is its
+   held-out score (cross-fitting, a cross-validation ensemble: the OOF scores come at no extra training cost).
 
 Honest by construction: the held-out (and excluded) subjects' labels arrive masked (``run_task``), every inner fold
 masks its own group on top, and every member fit goes through its method's ``fit_predict``, which checks the masks
@@ -26,7 +28,7 @@ a multinomial logistic regression is exactly its ``predict_proba``.
 
 The fold's ``FoldResult.details`` records the combination (weights, temperatures, inner scores) and each member's
 held-out probabilities, so a report can show every member's pooled row beside the combination
-(:func:`portfolio_section`).
+(:func:`mer_ray.evaluation.parts.portfolio_section`).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ import hashlib
 import itertools
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -71,6 +73,9 @@ class PortfolioConfig:
         stack_c_grid: candidates of the stacker's C (``"stack"``), chosen by grouped K-fold on the OOF rows.
         record_inner: also record the out-of-fold probabilities of the training clips in ``FoldResult.details``
             (``inner_ids``, ``inner_scores``: to compare combination rules offline on the same members).
+        crossfit: members whose held-out scores are the mean of their ``inner_folds`` inner-fold models' scores
+            instead of a final fit on all training subjects (an ensemble of ``inner_folds`` models, each trained
+            on (inner_folds - 1) / inner_folds of the training subjects; no extra training).
     """
 
     method: str = setting("portfolio", choices=("portfolio",))
@@ -84,9 +89,11 @@ class PortfolioConfig:
     calibrate: bool = True
     stack_c_grid: tuple[float, ...] = setting((0.01, 0.1, 1.0, 10.0), gt=0)
     record_inner: bool = False
+    crossfit: tuple[str, ...] = ()
 
     def __post_init__(self):
         object.__setattr__(self, "members", tuple(self.members))
+        object.__setattr__(self, "crossfit", tuple(self.crossfit))
         object.__setattr__(self, "stack_c_grid", tuple(float(c) for c in self.stack_c_grid))
         check_fields(self)
         if not self.members:
@@ -96,9 +103,10 @@ class PortfolioConfig:
         missing = [m for m in self.members if m not in self.recipes]
         if missing:
             raise ValueError(f"members {missing} have no recipe; recipes: {sorted(self.recipes)}")
-        unknown = sorted(set(self.inner_settings) - set(self.members))
-        if unknown:
-            raise ValueError(f"inner_settings names {unknown}, which are not members {list(self.members)}")
+        for key in ("inner_settings", "crossfit"):
+            unknown = sorted(set(getattr(self, key)) - set(self.members))
+            if unknown:
+                raise ValueError(f"{key} names {unknown}, which are not members {list(self.members)}")
         steps = 1.0 / self.weight_step
         if abs(steps - round(steps)) > 1e-9:
             raise ValueError(f"weight_step={self.weight_step}: 1 / weight_step must be a whole number")
@@ -277,7 +285,8 @@ def out_of_fold(config: PortfolioConfig, data: FeatureSet, held_out: Sequence[st
     """Every member's out-of-fold probabilities for every training clip of the fold.
 
     Returns ``(train_rows, [(len(train_rows), C) per member], the rows' subjects, record)``; ``record``: the inner
-    folds' subjects (``groups``) and each member's seconds over its inner fits (``seconds``).
+    folds' subjects (``groups``), each member's seconds over its inner fits (``seconds``) and, per ``crossfit``
+    member, its inner models' mean probabilities of the held-out clips (``crossfit``: name -> (sample_ids, (N, C))).
     """
     train_rows, _ = fold_rows(data, held_out, exclude_subjects)  # checks the outer fold's masks
     subjects = data.meta["subject"].to_numpy()
@@ -289,19 +298,35 @@ def out_of_fold(config: PortfolioConfig, data: FeatureSet, held_out: Sequence[st
     position = {sid: i for i, sid in enumerate(sample_ids[train_rows])}
     oof = [np.full((len(train_rows), 3), np.nan) for _ in config.members]
     seconds = dict.fromkeys(config.members, 0.0)
+    held_probs: dict[str, list[tuple[list[str], np.ndarray]]] = {name: [] for name in config.crossfit}
     for g, group in enumerate(groups):
         inner_data = data.with_masked_labels(list(group))  # the outer hidden subjects stay masked
         for i, name in enumerate(config.members):
+            crossfit = name in config.crossfit  # its inner model also predicts the held-out subject(s)
             started = time.monotonic()
-            result = _member_fit(name, config.member_config(name, inner=True), inner_data, group,
-                                 member_seed(seed, name, f"g{g}"), hidden, device, log)
+            result = _member_fit(name, config.member_config(name, inner=True), inner_data,
+                                 [*group, *held_out] if crossfit else group, member_seed(seed, name, f"g{g}"),
+                                 exclude_subjects if crossfit else hidden, device, log)
             seconds[name] += time.monotonic() - started
-            rows = [position[sid] for sid in result.sample_ids]
-            oof[i][rows] = probabilities(result.scores)
+            probs = probabilities(result.scores)
+            inner = [k for k, sid in enumerate(result.sample_ids) if sid in position]
+            oof[i][[position[result.sample_ids[k]] for k in inner]] = probs[inner]
+            if crossfit:
+                outer = [k for k, sid in enumerate(result.sample_ids) if sid not in position]
+                held_probs[name].append(([result.sample_ids[k] for k in outer], probs[outer]))
     if any(np.isnan(p).any() for p in oof):
         raise RuntimeError("a training clip got no out-of-fold score")
-    record = {"groups": {f"g{g}": list(group) for g, group in enumerate(groups)}, "seconds": seconds}
+    record = {"groups": {f"g{g}": list(group) for g, group in enumerate(groups)}, "seconds": seconds,
+              "crossfit": {name: _mean_held(parts) for name, parts in held_probs.items()}}
     return train_rows, oof, subjects[train_rows], record
+
+
+def _mean_held(parts: list[tuple[list[str], np.ndarray]]) -> tuple[list[str], np.ndarray]:
+    """The inner models' mean probabilities of the held-out clips (every inner model predicts them in one order)."""
+    ids = parts[0][0]
+    if any(other != ids for other, _ in parts[1:]):
+        raise RuntimeError("inner models returned the held-out clips in different orders")
+    return ids, np.mean([p for _, p in parts], axis=0)
 
 
 def fit_predict(config: PortfolioConfig, data: FeatureSet, held_out: Sequence[str], seed: int, *,
@@ -315,20 +340,23 @@ def fit_predict(config: PortfolioConfig, data: FeatureSet, held_out: Sequence[st
                                                         device=device, log=log)
     combination = fit_combination(config, oof, data.labels[train_rows], groups)
     seconds_inner = time.monotonic() - start
-    finals = [_member_fit(name, config.member_config(name, inner=False), data, held,
-                          member_seed(seed, name, "final"), exclude_subjects, device, log)
-              for name in config.members]
-    sample_ids = finals[0].sample_ids
-    if any(r.sample_ids != sample_ids for r in finals[1:]):
+    finals = {name: _member_fit(name, config.member_config(name, inner=False), data, held,
+                                member_seed(seed, name, "final"), exclude_subjects, device, log)
+              for name in config.members if name not in config.crossfit}
+    held_ids = [list(r.sample_ids) for r in finals.values()] + [ids for ids, _ in inner_record["crossfit"].values()]
+    sample_ids = held_ids[0]
+    if any(ids != sample_ids for ids in held_ids[1:]):
         raise RuntimeError("portfolio members returned the held-out clips in different orders")
-    member_probs = [probabilities(r.scores) for r in finals]
+    member_probs = [probabilities(finals[name].scores) if name in finals else inner_record["crossfit"][name][1]
+                    for name in config.members]
     scores = combination(member_probs).astype(np.float32)
     details = {
         "portfolio": combination.record(),
         "inner_groups": inner_record["groups"],
         "sample_ids": list(sample_ids),
         "member_scores": {name: p.astype(np.float32).tolist() for name, p in zip(config.members, member_probs)},
-        "member_seconds": {name: r.seconds for name, r in zip(config.members, finals)},
+        "member_seconds": {name: finals[name].seconds if name in finals else inner_record["seconds"][name]
+                           for name in config.members},
         "inner_member_seconds": inner_record["seconds"],
         "inner_seconds": seconds_inner,
     }
@@ -341,63 +369,11 @@ def fit_predict(config: PortfolioConfig, data: FeatureSet, held_out: Sequence[st
         y_pred=scores.argmax(axis=1).astype(np.int64),
         scores=scores,
         train_ids=data.meta["sample_id"].iloc[train_rows].tolist(),
-        epochs=max(r.epochs for r in finals),
+        epochs=max((r.epochs for r in finals.values()), default=0),
         seconds=time.monotonic() - start,
-        model_digest=hashlib.sha256("|".join(r.model_digest for r in finals).encode()).hexdigest(),
+        model_digest=hashlib.sha256("|".join([*(r.model_digest for r in finals.values()),
+                                              *(hashlib.sha256(p.tobytes()).hexdigest()
+                                                for _, p in inner_record["crossfit"].values())]).encode()
+                                    ).hexdigest(),
         details=details,
     )
-
-
-# ---- the report's section ---------------------------------------------------------------------------------------
-
-
-def member_predictions(predictions, details: Mapping[str, dict]) -> dict:
-    """One predictions frame per part: ``"combination"`` (``predictions`` itself) and each member, whose frame is
-    ``predictions`` with the member's held-out scores and their argmax in place of the combination's.
-
-    ``predictions``: the portfolio's pooled frame (columns ``fold``, ``sample``, ``y_true``, ``y_pred``,
-    ``scores``); ``details``: fold name -> that fold's ``FoldResult.details``.
-    """
-    frames = {"combination": predictions}
-    members = next(iter(details.values()))["portfolio"]["members"] if details else []
-    for name in members:
-        by_sample = {sid: row for d in details.values()
-                     for sid, row in zip(d["sample_ids"], d["member_scores"][name])}
-        frame = predictions.copy()
-        rows = [by_sample[sid] for sid in frame["sample"]]
-        frame["scores"] = rows
-        frame["y_pred"] = np.asarray(rows).argmax(axis=1).astype(np.int64)
-        frames[name] = frame
-    return frames
-
-
-def portfolio_section(predictions, details: Mapping[str, dict]) -> str:
-    """Markdown: each member's pooled UAR / UF1 beside the combination's, then the weights chosen in each fold.
-
-    ``predictions``: the portfolio configuration's pooled predictions (``LosoSearch.config_predictions``: columns
-    ``fold``, ``sample``, ``y_true``, ``y_pred``, ``scores``); ``details``: fold name -> that fold's
-    ``FoldResult.details``.
-    """
-    from mer_ray.evaluation.metrics import pooled_scores
-
-    if not details:
-        return ""
-    frames = member_predictions(predictions, details)
-    lines = ["## Portfolio: members and combination", "",
-             "| part | pooled UAR | pooled UF1 |", "|---|---|---|"]
-    for name, frame in frames.items():
-        s = pooled_scores(frame["y_true"].to_numpy(), frame["y_pred"].to_numpy(dtype=np.int64))
-        lines.append(f"| {name} | {s['uar']:.4f} | {s['uf1']:.4f} |")
-    first = next(iter(details.values()))["portfolio"]
-    members = first["members"]
-    lines += ["", f"Weights fitted per fold on inner subject-wise folds of the training subjects "
-                  f"(combiner {first['combiner']}; temperatures in brackets):", "",
-              "| fold | " + " | ".join(members) + " | inner UAR (combination) |",
-              "|---|" + "---|" * (len(members) + 1)]
-    for fold, d in details.items():
-        rec = d["portfolio"]
-        cells = [f"{rec['weights'][m]:.2f} [{rec['temperatures'][m]:.2g}]" for m in members]
-        lines.append(f"| {fold} | " + " | ".join(cells) + f" | {rec['inner']['combination']['uar']:.3f} |")
-    mean = {m: np.mean([d["portfolio"]["weights"][m] for d in details.values()]) for m in members}
-    lines.append("| mean | " + " | ".join(f"{mean[m]:.2f}" for m in members) + " | |")
-    return "\n".join(lines) + "\n"

@@ -108,10 +108,10 @@ class NestedLosoSearch:
         return FoldTask(best, Fold(subject, (subject,)), config, seed, nested_final=True)
 
     def complete_fold(self, task: FoldTask, sample_ids: list[str], y_pred: list[int], scores: list[list[float]],
-                      seconds: float = float("nan")) -> None:
+                      seconds: float = float("nan"), details: dict | None = None) -> None:
         self.done_now += 1
         if not task.nested_final:
-            self.inner[task.fold.exclude[0]].complete_fold(task, sample_ids, y_pred, scores, seconds)
+            self.inner[task.fold.exclude[0]].complete_fold(task, sample_ids, y_pred, scores, seconds, details)
         else:
             frame = predictions_frame(self.truth, task, sample_ids, y_pred, scores, seconds)
             frame.insert(1, "chosen", task.config_id)

@@ -76,6 +76,10 @@ class RunFolder:
     def fold_path(self, config_id: str, fold: str) -> Path:
         return self.root / "folds" / config_id / f"{subject_filename(fold)}.parquet"
 
+    def details_path(self, config_id: str, fold: str) -> Path:
+        """A fold's method-specific record (``FoldResult.details``: a portfolio's weights and members' scores)."""
+        return self.root / "folds" / config_id / f"{subject_filename(fold)}.details.json"
+
     def nested(self, subject: str) -> RunFolder:
         """The inner search folder of outer subject ``subject`` in a nested run."""
         return RunFolder(self.root / "nested" / subject_filename(subject))
@@ -112,6 +116,18 @@ class RunFolder:
 
     def write_fold(self, frame: pd.DataFrame, config_id: str, fold: str) -> None:
         write_parquet(frame, self.fold_path(config_id, fold))
+
+    def write_fold_details(self, details: dict[str, Any], config_id: str, fold: str) -> None:
+        write_json(self.details_path(config_id, fold), {"fold": fold, "details": details})
+
+    def fold_details(self, config_id: str) -> dict[str, dict[str, Any]]:
+        """Fold name -> ``FoldResult.details`` of every finished fold of ``config_id`` that recorded any."""
+        out = {}
+        for path in sorted((self.root / "folds" / config_id).glob("*.details.json")):
+            record = json.loads(path.read_text())
+            if self.has_fold(config_id, record["fold"]):
+                out[record["fold"]] = record["details"]
+        return out
 
     def fold_predictions(self, config_id: str) -> pd.DataFrame:
         """Every finished fold of ``config_id``, concatenated (empty if none)."""

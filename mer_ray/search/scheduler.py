@@ -22,7 +22,7 @@ import pandas as pd
 from mer_ray.data.features import FeaturesError, FeatureSet
 from mer_ray.evaluation.folds import Fold, FoldTask, fold_seed, loso_folds
 from mer_ray.evaluation.metrics import score_predictions
-from mer_ray.methods import DEFAULT_METHOD, applicable, check_inputs, parse_config, run_task
+from mer_ray.methods import DEFAULT_METHOD, check_inputs, parse_config, run_task, with_overrides
 from mer_ray.search.display import timing_text
 from mer_ray.search.run_folder import RunFolder
 from search_spaces.space import SearchSpace
@@ -56,8 +56,9 @@ class FoldScheduler(Protocol):
         """The next fold to run, or :attr:`Schedule.WAIT` / :attr:`Schedule.DONE`."""
 
     def complete_fold(self, task: FoldTask, sample_ids: list[str], y_pred: list[int], scores: list[list[float]],
-                      seconds: float = float("nan")) -> None:
-        """A fold's held-out predictions (the labels are joined by the scheduler, never by the trainer)."""
+                      seconds: float = float("nan"), details: dict | None = None) -> None:
+        """A fold's held-out predictions (the labels are joined by the scheduler, never by the trainer) and its
+        method's record (``FoldResult.details``), if any."""
 
     def fail_fold(self, task: FoldTask, error: str) -> None:
         """A fold failed for good (after Tune's retries)."""
@@ -150,7 +151,7 @@ class LosoSearch:
     def _resolve(self, suggested: dict[str, Any]) -> dict[str, Any]:
         params = {**self.space.params(self.use_demo_space), **suggested}
         # forced parameters (smoke-test limits, saved pretraining) apply where the method has them
-        params.update(applicable(params, self.overrides))
+        params = with_overrides(params, self.overrides)
         config = parse_config(params)  # validates every value before any fold runs
         check_inputs(config.method, self.features)  # a method the space chose only now
         return config.to_dict()
@@ -217,9 +218,11 @@ class LosoSearch:
     # ---- folds ----------------------------------------------------------------------------------------
 
     def complete_fold(self, task: FoldTask, sample_ids: list[str], y_pred: list[int], scores: list[list[float]],
-                      seconds: float = float("nan")) -> None:
+                      seconds: float = float("nan"), details: dict | None = None) -> None:
         """Persist one fold's predictions (labels joined here, never by the trainer) and pool when complete."""
         frame = predictions_frame(self.truth, task, sample_ids, y_pred, scores, seconds)
+        if details:  # before the fold file: a finished fold always has its record
+            self.folder.write_fold_details(details, task.config_id, task.fold.name)
         self.folder.write_fold(frame, task.config_id, task.fold.name)
         self.folds_done_now += 1
         self._pool_if_complete(task.config_id)
@@ -349,4 +352,5 @@ def run_serial(search: FoldScheduler, *, device: str | None = None) -> None:
         if task is Schedule.WAIT:  # cannot happen serially: every handed-out fold completes before the next call
             raise RuntimeError("serial search stalled with configurations still open")
         result = run_task(task, search.features, device)
-        search.complete_fold(task, result.sample_ids, result.y_pred.tolist(), result.scores.tolist(), result.seconds)
+        search.complete_fold(task, result.sample_ids, result.y_pred.tolist(), result.scores.tolist(), result.seconds,
+                             result.details)

@@ -46,9 +46,9 @@ def resolve_config(space: SearchSpace, settings: dict[str, Any], *, demo: bool =
     Raises:
         ValueError: a key no configuration field has (the message lists the valid ones) or an invalid value.
     """
-    from mer_ray.methods import parse_config
+    from mer_ray.methods import parse_config, with_overrides
 
-    params = {**space.params(demo), **settings}
+    params = with_overrides(space.params(demo), settings, strict=True)
     try:
         return parse_config(params).to_dict()
     except TypeError as err:  # a value of the wrong kind (a list where a number belongs)

@@ -54,17 +54,30 @@ def fold_trainable(config: dict[str, Any], features_ref: list) -> None:
 
     with threadpool_limits(limits=threads):
         result = run_task(task, features, device, on_epoch=on_epoch)
-    predictions = {"sample_ids": result.sample_ids, "y_pred": result.y_pred.tolist(), "scores": result.scores.tolist()}
+    predictions = {"sample_ids": result.sample_ids, "y_pred": result.y_pred.tolist(), "scores": result.scores.tolist(),
+                   "details": result.details}
     tune.report(
         {
             "fold_done": 1,
-            "predictions": json.dumps(predictions),  # one string: Tune's loggers skip it instead of warning
+            # one string: Tune's loggers skip it instead of warning
+            "predictions": json.dumps(predictions, default=_plain),
             "fold_seconds": result.seconds,
             "node_ip": ray.util.get_node_ip_address(),
             "node_id": ray.get_runtime_context().get_node_id(),
             "pid": os.getpid(),
         }
     )
+
+
+def _plain(value: Any) -> Any:
+    """JSON for the numpy values a fold's ``details`` may hold."""
+    import numpy as np
+
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 class FoldSearcher(Searcher):
@@ -128,7 +141,7 @@ class FoldSearcher(Searcher):
         append_trial_record(self.search.folder.trials_csv, record)
         predictions = json.loads(result["predictions"])
         self.search.complete_fold(task, predictions["sample_ids"], predictions["y_pred"], predictions["scores"],
-                                  record["fold_seconds"])
+                                  record["fold_seconds"], predictions.get("details") or None)
 
     # All state lives in the run folder (Optuna SQLite + fold files); Tune's own searcher checkpoint is unused,
     # and the bookkeeping object (which holds the feature arrays) must not be pickled into Tune's experiment state.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -54,9 +55,17 @@ def select_samples(
 
 
 def default_features_dir(selection: Selection, config: PreprocessConfig, smoke_test: bool) -> Path:
-    """A cache folder keyed by the datasets, protocol and configuration (re-runs reuse it)."""
+    """A cache folder keyed by the datasets, protocol and configuration (re-runs reuse it).
+
+    A dataset without a root (the built-in demo) is keyed by where its frames are: demos of two presets or
+    generator settings share clip names, and must not share a cache folder.
+    """
+    rootless = {name for name, root in selection.specs if root is None}
+    frames = [s.frames[0] for s in selection.protocol.samples if s.dataset in rootless and s.frames]
     key = json.dumps(
         {
+            **({"frames_root": os.path.commonpath([str(Path(f).resolve().parent) for f in frames])}
+               if frames else {}),
             "datasets": [(name, str(root.resolve()) if root else None) for name, root in selection.specs],
             "protocol": selection.protocol.protocol,
             "config": config.config_hash(),

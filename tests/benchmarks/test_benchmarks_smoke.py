@@ -94,17 +94,19 @@ def test_peers_quick(cache):
 @pytest.mark.slow
 @pytest.mark.ray
 def test_recipe_quality_quick(cache):
-    out = check_ok(run_benchmark("recipe_quality.py", cache, "--quick", "--seeds", "0", "--methods", "probe",
-                                 "recommended", timeout=900))
+    out = check_ok(run_benchmark("recipe_quality.py", cache, "--quick", "--settings", "hard", "linear", "--methods",
+                                 "probe", "recommended", timeout=900))
     assert "UAR - probe [paired 95% CI]" in out and "| probe |" in out and "| recommended |" in out
+    assert "recommended: shufflenet" in out and "mean weight" in out  # the portfolio's members beside it
+    assert "leave one setting out" in out and "issue 24 goals" in out
 
 
 @pytest.mark.slow
 def test_gpu_folds_quick_on_cpu(cache, tmp_path):
     out = check_ok(run_benchmark("gpu_folds.py", cache, "--device", "cpu", "--quick", "--trials-per-gpu", "2",
-                                 "--config", "recommended", "--out", str(tmp_path)))
+                                 "--config", "ensemble", "--out", str(tmp_path)))
     assert "MEASURED: 6 LOSO folds on CPU" in out
-    assert (tmp_path / "gpu_folds_recommended_fp32.json").is_file()
+    assert (tmp_path / "gpu_folds_ensemble_fp32.json").is_file()
 
 
 def test_gpu_folds_without_a_gpu_says_so(cache):

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-BUNDLE_SETTINGS = ("--set", "epochs=3")  # the recommended recipe, 3 epochs: seconds on a CPU
+BUNDLE_SETTINGS = ("--set", "epochs=3")  # the 5-network ensemble recipe, 3 epochs: seconds on a CPU
+PORTFOLIO_SETTINGS = ("--set", "epochs=1")  # the recommended portfolio, its networks 1 epoch each
 
 
 def demo_features(base: Path, demo_root: Path) -> Path:
@@ -23,13 +24,24 @@ def demo_features(base: Path, demo_root: Path) -> Path:
 
 
 def demo_bundle(base: Path, demo_root: Path) -> Path:
-    """A bundle of the recommended recipe fitted on :func:`demo_features` with ``python -m mer_ray.fit``."""
+    """A network bundle (the ``ensemble`` space: 5 small ShuffleNetV2s) fitted on :func:`demo_features` with
+    ``python -m mer_ray.fit``."""
+    return _fitted(base, demo_root, "issue14-demo-bundle", "ensemble", BUNDLE_SETTINGS)
+
+
+def demo_portfolio_bundle(base: Path, demo_root: Path) -> Path:
+    """A portfolio bundle (the ``recommended`` space: the probe and cross-fitted ShuffleNetV2s) fitted on
+    :func:`demo_features` with ``python -m mer_ray.fit``."""
+    return _fitted(base, demo_root, "demo-portfolio-bundle", "recommended", PORTFOLIO_SETTINGS)
+
+
+def _fitted(base: Path, demo_root: Path, name: str, space: str, settings: tuple[str, ...]) -> Path:
     from mer_ray.fit import main
 
-    bundle = base / "issue14-demo-bundle"
+    bundle = base / name
     if not (bundle / "bundle.json").is_file():
         features = demo_features(base, demo_root)
-        code = main(["--search", "recommended", "--features", str(features), *BUNDLE_SETTINGS, "--out", str(bundle)])
+        code = main(["--search", space, "--features", str(features), *settings, "--out", str(bundle)])
         assert code == 0, f"mer_ray.fit exited {code}"
     return bundle
 

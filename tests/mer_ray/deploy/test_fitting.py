@@ -34,13 +34,14 @@ def bundle(tmp_path_factory, small_demo, ray_local):
 def test_fit_from_a_space_records_everything_a_user_needs(bundle, features):
     info = json.loads((bundle / "bundle.json").read_text())
     manifest = shards.read_manifest(features)
-    expected = TrainConfig.from_dict({**get_space("recommended").fixed, "epochs": 3}).to_dict()
+    expected = TrainConfig.from_dict({**get_space("ensemble").fixed, "epochs": 3}).to_dict()
     assert info["train_config"] == expected and info["epochs_used"] == 3
     assert info["preprocess"]["config_hash"] == manifest["config_hash"]
     assert info["preprocess"]["config"] == manifest["config"]
     assert info["features"]["content_hash"] == manifest["content_hash"] and info["features"]["clips"] == 9
     assert info["labels"] == ["negative", "positive", "surprise"]
-    assert info["source"] == {"kind": "space", "space": "recommended", "settings": {"epochs": 3}}
+    assert info["source"] == {"kind": "space", "space": "ensemble", "settings": {"epochs": 3}}
+    assert info["kind"] == "network" and len(info["members"]) == 5
     assert info["loso"] is None
     assert {"opencv", "dlib"} <= set(info["versions"]["preprocessing"]) and "torch" in info["versions"]
     assert len(info["members"][0]["mean"]) == 3  # u, v, strain statistics of the training clips
@@ -49,20 +50,20 @@ def test_fit_from_a_space_records_everything_a_user_needs(bundle, features):
 
 
 def test_unknown_set_key_is_a_clear_error_before_any_work(tmp_path, capsys):
-    assert main(["--search", "recommended", "--set", "input_sise=64", "--out", str(tmp_path / "b")]) == 2
+    assert main(["--search", "ensemble", "--set", "input_sise=64", "--out", str(tmp_path / "b")]) == 2
     err = capsys.readouterr().err
     assert "unknown training parameters ['input_sise']" in err and "input_size" in err
     assert not (tmp_path / "b").exists()
 
 
 def test_an_existing_bundle_folder_is_not_overwritten(bundle, tmp_path, capsys):
-    assert main(["--search", "recommended", "--out", str(bundle)]) == 2
+    assert main(["--search", "ensemble", "--out", str(bundle)]) == 2
     assert "exists and is not empty" in capsys.readouterr().err
 
 
 def _fake_run(folder, features, trials: int):
     """A finished LOSO run folder: run.json, two configurations and their leaderboard."""
-    base = {**get_space("recommended").fixed, "epochs": 1}
+    base = {**get_space("ensemble").fixed, "epochs": 1}
     (folder / "configs").mkdir(parents=True)
     for config_id, epochs in (("c000", 1), ("c001", 2)):
         config = TrainConfig.from_dict({**base, "epochs": epochs}).to_dict()
@@ -71,7 +72,7 @@ def _fake_run(folder, features, trials: int):
                    "uar_demo": 0.7, "uf1_demo": 0.65},
                   {"config_id": "c000", "state": "COMPLETE", "uar": 0.5, "uf1": 0.45, "accuracy": 0.55,
                    "uar_demo": 0.5, "uf1_demo": 0.45}]).to_csv(folder / "leaderboard.csv", index=False)
-    RunSpec(space="recommended", features=str(features), trials=trials).to_json(folder / "run.json")
+    RunSpec(space="ensemble", features=str(features), trials=trials).to_json(folder / "run.json")
     return folder
 
 

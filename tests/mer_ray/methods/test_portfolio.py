@@ -14,8 +14,9 @@ import pytest
 
 from mer_ray import methods
 from mer_ray.evaluation.folds import Fold, FoldResult, FoldTask, fold_rows
+from mer_ray.evaluation.parts import portfolio_section
 from mer_ray.methods import Method, parse_config, run_task
-from mer_ray.methods.portfolio import PortfolioConfig, fit_combination, portfolio_section, probabilities, simplex_grid
+from mer_ray.methods.portfolio import PortfolioConfig, fit_combination, probabilities, simplex_grid
 from tests.mer_ray._synthetic import synthetic_features
 
 PROBE = {"method": "linear_probe", "pool": 16, "classifier": "logreg", "c": 0.0}
@@ -151,3 +152,36 @@ def test_portfolio_section_shows_each_member_and_the_weights_per_fold(noise_meth
     assert "| combination |" in text and "| probe |" in text and "| noise |" in text
     for subject in features.subjects:
         assert f"| {subject} |" in text
+
+
+def test_a_crossfit_member_is_its_inner_models_mean_and_stays_honest(noise_method):
+    from dataclasses import replace
+
+    from mer_ray.methods.portfolio import member_seed
+
+    features = synthetic_features(n_subjects=4, clips=6, size=64, seed=6)
+    held = features.subjects[2]
+    config = portfolio(members=["probe", "net"], inner_settings={"net": {"ensemble": 1}}, inner_folds=3,
+                       crossfit=["net"])
+    with pytest.raises(ValueError, match="crossfit names"):
+        portfolio(crossfit=["other"])
+    task = FoldTask("c000", Fold(held, (held,)), config, seed=13)
+    a = run_task(task, features)
+    # the net's held-out scores: the mean of the 3 inner models, each trained without its group and the held subject
+    masked = features.with_masked_labels([held])
+    net = config.member_config("net", inner=True)
+    parts = []
+    for g, group in a.details["inner_groups"].items():
+        result = methods.get_method("network").fit_predict(
+            net, masked.with_masked_labels(list(group)), [*group, held], member_seed(13, "net", g))
+        keep = [k for k, sid in enumerate(result.sample_ids) if sid in a.details["sample_ids"]]
+        assert [result.sample_ids[k] for k in keep] == a.details["sample_ids"]
+        parts.append(probabilities(result.scores)[keep])
+    np.testing.assert_allclose(a.details["member_scores"]["net"], np.mean(parts, axis=0), atol=1e-6)
+    # scrambling the held-out subject's labels changes nothing
+    scrambled = features.meta.copy()
+    hit = scrambled["subject"] == held
+    scrambled.loc[hit, "label"] = (scrambled.loc[hit, "label"] + 2) % 3
+    b = run_task(task, replace(features, meta=scrambled))
+    assert a.details["portfolio"] == b.details["portfolio"] and a.model_digest == b.model_digest
+    np.testing.assert_array_equal(a.scores, b.scores)

@@ -56,7 +56,7 @@ def test_unknown_keys_and_bad_values_name_what_is_valid():
 def test_loso_refuses_an_unknown_key_with_exit_2_before_starting_anything(tmp_path, capsys):
     from mer_ray.loso import main
 
-    assert main(["--search", "recommended", "--set", "input_sise=16", "--out", str(tmp_path)]) == 2
+    assert main(["--search", "ensemble", "--set", "input_sise=16", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: TrainConfig: unknown training parameters ['input_sise']") and "input_size" in err
     assert list(tmp_path.iterdir()) == []
@@ -81,3 +81,16 @@ def test_loso_with_set_runs_one_fixed_configuration(tmp_path, ray_local):
     values = json.loads(config.read_text())
     assert values["epochs"] == 1 and values["input_size"] == 8 and values["model"] == "shufflenet_v2"
     assert values["lr"] == get_space("vit").fixed.get("lr", values["lr"])  # nothing sampled: the space's own
+
+
+def test_set_on_a_portfolio_reaches_its_members():
+    from mer_ray.search.settings import resolve_config
+
+    config = resolve_config(get_space("recommended"),
+                            parse_settings(["epochs=3", "c=0.5", "inner_folds=3", "shufflenet.lr=0.01"]))
+    net, probe = config["recipes"]["shufflenet"], config["recipes"]["probe"]
+    assert net["epochs"] == 3 and net["lr"] == 0.01 and "epochs" not in probe  # only the fields a member has
+    assert probe["c"] == 0.5 and "c" not in net and config["inner_folds"] == 3
+    space = fixed_space(get_space("recommended"), parse_settings(["epochs=2"]))
+    assert space.params()["recipes"]["shufflenet"]["epochs"] == 2
+    assert space.params(demo=True)["recipes"]["shufflenet"]["epochs"] == 2

@@ -108,11 +108,12 @@ def test_every_field_declares_a_type_and_numbers_and_names_a_range():
 
 
 @pytest.mark.parametrize(("values", "message"), [
-    ({"method": "hoof", "grid": "abc"}, "grid='abc': expected an integer"),
+    ({"method": "hoof", "grid": "abc"}, "grid='abc': expected an integer >= 1"),
     ({"method": "mdmo", "row_space": "False"}, "row_space='False': expected true or false"),
-    ({"method": "lbptop", "c_grid": [0.1, "a"]}, "c_grid=[0.1, 'a']: expected a list of numbers"),
-    ({"method": "linear_probe", "channels": "uv"}, "channels='uv': expected a list of strings"),
-    ({"method": "linear_probe", "pool": 1.5}, "pool=1.5: expected an integer"),
+    ({"method": "lbptop", "c_grid": [0.1, "a"]}, "c_grid=[0.1, 'a']: expected a list of numbers > 0"),
+    ({"method": "linear_probe", "channels": "uv"}, "channels='uv': expected a list of values, each one of "
+     "['u', 'v', 'strain', 'magnitude']"),
+    ({"method": "linear_probe", "pool": 1.5}, "pool=1.5: expected an integer >= 1"),
 ])
 def test_method_configurations_refuse_a_wrong_type_naming_the_key(values, message):
     with pytest.raises(ValueError) as err:
@@ -150,8 +151,11 @@ def test_every_method_configuration_checks_its_types(method):
 def test_set_values_are_checked_before_anything_runs(items, message):
     settings = parse_settings(items)
     with pytest.raises(ValueError) as err:
-        resolve_config(get_space("recommended"), settings)
+        resolve_config(get_space("ensemble"), settings)
     assert str(err.value) == message
+    with pytest.raises(ValueError) as err:  # the recommended portfolio hands a network key to its network member
+        resolve_config(get_space("recommended"), settings)
+    assert str(err.value) == f"member 'shufflenet': {message}"
     with pytest.raises(ValueError) as err:
         fixed_space(get_space("vit"), settings)
     assert str(err.value) == message
@@ -169,9 +173,13 @@ def test_set_python_spellings_mean_true_false_and_null():
 
 def test_set_an_unknown_key_is_named_with_the_valid_ones():
     with pytest.raises(ValueError) as err:
-        resolve_config(get_space("recommended"), parse_settings(["learning_rate=1e-3"]))
+        resolve_config(get_space("ensemble"), parse_settings(["learning_rate=1e-3"]))
     assert str(err.value).startswith("TrainConfig: unknown training parameters ['learning_rate']; valid training "
                                      "parameters: [") and "'lr'" in str(err.value)
+    with pytest.raises(ValueError, match=r"^unknown parameter 'learning_rate': neither the portfolio \(.*inner_folds"):
+        resolve_config(get_space("recommended"), parse_settings(["learning_rate=1e-3"]))
+    with pytest.raises(ValueError, match=r"^--set nets.lr: the portfolio has no member 'nets'; members: probe, "):
+        resolve_config(get_space("recommended"), parse_settings(["nets.lr=1e-3"]))
     with pytest.raises(ValueError, match=r"^HoofConfig: unknown parameters \['epochs'\]; valid parameters: \["):
         resolve_config(get_space("hoof"), {"epochs": 3})
 
