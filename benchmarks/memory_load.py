@@ -4,11 +4,12 @@
     python benchmarks/memory_load.py --demo                # the built-in demo features: checks the 6 GiB goal
     python benchmarks/memory_load.py --folds 8 --trials 2  # the first 8 held-out subjects, 2 trials at a time
     python benchmarks/memory_load.py --quick               # a tiny synthetic set, 1 epoch: a smoke run, not a figure
+    python benchmarks/memory_load.py --features DIR --trials 1 --folds 12  # an existing features folder
     python benchmarks/memory_load.py --out memory.json     # also write the figures as JSON
 
 Data: random arrays of the composite's shapes (68 subjects, 442 clips, 224 px faces; ``_common.synthetic_features``,
 labelled as such: memory does not depend on pixel values), or with ``--demo`` the built-in demo's features (built
-into the feature cache on first use, in a Ray cluster of its own, not measured).
+into the feature cache on first use, in a Ray cluster of its own, not measured), or ``--features DIR``.
 
 One fixed configuration (``--space``'s fixed settings, with its demo variant for ``--demo``; ``--epochs`` default 2)
 runs through
@@ -26,6 +27,11 @@ shares, so sums over processes count shared libraries and the object store's cop
 the output says so. Also sampled: the machine's used memory (total - available, which includes /dev/shm, where the
 object store lives) minus its value before the run. Other processes on the machine move that last figure (and every
 timing).
+
+Growth per fold of a reused trial process (Tune runs successive folds in the same process): each trial process's
+peak PSS during each of its folds (a fold ends when the driver receives its result), and the least-squares slope
+of those peaks over the folds after its third (the first folds warm up: imports, allocator pools, torch's kernels).
+The goal (issue 20): <= 5 MiB per fold. Use ``--trials 1`` and ``--folds`` >= 8 for a clear figure.
 """
 
 from __future__ import annotations
@@ -95,6 +101,7 @@ class TrialPeak:
     uss: float = 0.0
     rss: float = 0.0
     series: list[list[float]] = field(default_factory=list)  # [t, PSS MiB] per sample: growth over reused folds
+    fold_ends: list[float] = field(default_factory=list)  # sampler times at which its folds' results arrived
 
 
 @dataclass
@@ -180,9 +187,42 @@ def growth(series: list[list[float]]) -> tuple[float, float]:
     return max(v for _, v in series[:third]), max(v for _, v in series[-third:])
 
 
+GROWTH_AFTER = 3  # folds of warm-up left out of the growth per fold
+GROWTH_GOAL_MIB = 5.0  # issue 20's goal: growth per fold after fold 3
+
+
+def fold_peaks(trial: TrialPeak) -> list[float]:
+    """Peak PSS (MiB) of ``trial`` during each of its completed folds (between successive results)."""
+    peaks, start = [], float("-inf")
+    for end in trial.fold_ends:
+        values = [v for t, v in trial.series if start < t <= end + 0.5]  # + the sample just after the report
+        if values:
+            peaks.append(max(values))
+        start = end
+    return peaks
+
+
+def growth_per_fold(peaks: list[float], after: int = GROWTH_AFTER) -> float | None:
+    """Least-squares slope (MiB per fold) of the per-fold peaks after the first ``after`` folds; None when fewer
+    than 3 folds remain."""
+    tail = peaks[after:]
+    if len(tail) < 3:
+        return None
+    x = list(range(len(tail)))
+    mx, my = statistics.fmean(x), statistics.fmean(tail)
+    return sum((a - mx) * (b - my) for a, b in zip(x, tail)) / sum((a - mx) ** 2 for a in x)
+
+
 def used_mib() -> float:
     vm = psutil.virtual_memory()
     return (vm.total - vm.available) / MIB
+
+
+def folder_features(path: Path):
+    """The features of an existing features folder (``python -m preprocessing run --out DIR``)."""
+    from mer_ray.data.features import load_features
+
+    return lambda: load_features(path), f"the features folder {path}"
 
 
 def demo_features():
@@ -224,7 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=2, help="training epochs (memory does not depend on them; 2)")
     p.add_argument("--trials", type=int, default=4, help="trials at a time (cpus_per_trial = CPUs / trials; 4)")
     p.add_argument("--folds", type=int, default=0, help="only the first K held-out subjects (default: all)")
-    p.add_argument("--demo", action="store_true", help="the built-in demo's features; checks the 6 GiB goal")
+    data = p.add_mutually_exclusive_group()
+    data.add_argument("--demo", action="store_true", help="the built-in demo's features; checks the 6 GiB goal")
+    data.add_argument("--features", type=Path, metavar="DIR", help="an existing features folder")
     p.add_argument("--quick", action="store_true", help="a tiny synthetic set and 1 epoch: a smoke run")
     p.add_argument("--interval", type=float, default=0.25, help="sampling interval in seconds (0.25)")
     p.add_argument("--seed", type=int, default=0)
@@ -244,7 +286,9 @@ def main(argv: list[str] | None = None) -> int:
     from mer_ray.search.tune import run_tune
 
     print(machine_line())
-    if args.demo:
+    if args.features:
+        load, source = folder_features(args.features.expanduser())
+    elif args.demo:
         load, source = demo_features()
     else:
         shape = QUICK_SHAPE if args.quick else COMPOSITE
@@ -272,6 +316,10 @@ def main(argv: list[str] | None = None) -> int:
             search = LosoSearch(Path(tmp) / "run", space, features, n_trials=1, seed=args.seed, folds=folds,
                                 log=lambda _: None, max_open_configs=1)
             with LoadSampler(args.interval, baseline) as sampler:
+                ends: list[float] = []  # when each fold's result arrived (the order of run_tune's records)
+                complete = search.complete_fold
+                search.complete_fold = lambda *a, **k: (ends.append(time.monotonic() - sampler._start),
+                                                        complete(*a, **k))[1]
                 start = time.perf_counter()
                 nodes = run_tune(search, cpus_per_trial=cpus_per_trial)
                 wall = time.perf_counter() - start
@@ -284,6 +332,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{len({n['pid'] for n in nodes})} trial process(es); {peaks.samples} samples "
           f"(one every {peaks.seconds / max(1, peaks.samples - 1):.2f} s on average)")
 
+    for node, end in zip(nodes, ends, strict=False):
+        if node.get("pid") in peaks.trials:
+            peaks.trials[node["pid"]].fold_ends.append(end)
     trials = sorted(peaks.trials.values(), key=lambda t: t.pid)
     metric = peaks.metric
     trial_pss = [t.pss for t in trials] or [0.0]
@@ -323,7 +374,8 @@ def main(argv: list[str] | None = None) -> int:
     ]
     print_table(["peak memory", f"{metric} MiB", "RSS MiB", "note"], rows,
                 title=f"peak memory, {len(folds)} folds, {args.trials} trials at a time "
-                      f"(cpus_per_trial {cpus_per_trial:g}), {'demo' if args.demo else 'synthetic'} data"
+                      f"(cpus_per_trial {cpus_per_trial:g}), "
+                      f"{'a features folder' if args.features else 'demo' if args.demo else 'synthetic'} data"
                       f"{' (QUICK: a smoke run, not a figure)' if args.quick else ''}")
     how = ("private pages + a share of shared ones (sums count shared pages once)" if metric == "PSS"
            else f"PSS unreadable for {peaks.fallbacks} process samples: RSS used (sums overstate)")
@@ -336,6 +388,24 @@ def main(argv: list[str] | None = None) -> int:
               f"the last third): median {statistics.median(a for a, _ in thirds):.0f} -> "
               f"{statistics.median(b for _, b in thirds):.0f} MiB, max {max(a for a, _ in thirds):.0f} -> "
               f"{max(b for _, b in thirds):.0f} MiB")
+    per_fold = {t.pid: fold_peaks(t) for t in trials}
+    slopes = {pid: growth_per_fold(v) for pid, v in per_fold.items()}
+    measured = [g for g in slopes.values() if g is not None]
+    figures["growth_per_fold"] = max(measured) if measured else None
+    for t in trials:
+        if per_fold[t.pid]:
+            slope = slopes[t.pid]
+            print(f"- trial process {t.pid}: {len(per_fold[t.pid])} folds, peak {metric} per fold (MiB) "
+                  f"{' '.join(f'{v:.0f}' for v in per_fold[t.pid])}; growth per fold after fold {GROWTH_AFTER}: "
+                  + ("- (too few folds)" if slope is None else f"{slope:+.1f} MiB"))
+    if measured:
+        met = max(measured) <= GROWTH_GOAL_MIB
+        print(f"- growth per fold after fold {GROWTH_AFTER} (least-squares slope of a reused trial process's per-fold "
+              f"peaks): max {max(measured):+.1f} MiB, median {statistics.median(measured):+.1f} MiB over "
+              f"{len(measured)} process(es); goal <= {GROWTH_GOAL_MIB:g} MiB -> {'met' if met else 'MISSED'}")
+    else:
+        print(f"- growth per fold: no trial process ran more than {GROWTH_AFTER + 2} folds (more --folds, fewer "
+              "--trials)")
     per_trial = figures["trial_max"]
     if per_trial:
         fixed = figures["total"] - figures["trials_sum"]
@@ -351,7 +421,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.out:
         report = {
-            "data": source, "demo": args.demo, "quick": args.quick, "clips": len(features),
+            "data": source, "demo": args.demo,
+            "per_fold_peaks_mib": {str(k): v for k, v in per_fold.items()}, "quick": args.quick, "clips": len(features),
             "subjects": len(features.subjects), "feature_mib": array_bytes(features) / MIB,
             "space": args.space, "epochs": args.epochs, "config": params, "folds": len(folds), "folds_done": done,
             "trials_at_once": args.trials, "cpus": cpus, "cpus_per_trial": cpus_per_trial,

@@ -28,6 +28,21 @@ def ray_session_dir() -> Path | None:
     return _session_dir
 
 
+MALLOC_ARENA_MAX = "2"  # glibc malloc arenas per Ray worker process (worker_env; a value set by the user wins)
+
+
+def worker_env() -> dict[str, str]:
+    """Environment variables of every Ray worker of the job (``ray.init``'s ``runtime_env``).
+
+    ``MALLOC_ARENA_MAX``: Ray Tune runs each trial of a reused trial process (one LOSO fold) in a NEW thread, and
+    glibc gives each new thread a malloc arena of its own (up to 8 per CPU), which keeps the pages the fold freed;
+    a reused process then grew by about a fold's working set per fold until every arena was taken (issue 20:
+    ~30-40 MiB per fold, no plateau over 17 folds). Two arenas keep it flat (``benchmarks/memory_load.py``: growth
+    per fold after fold 3).
+    """
+    return {"MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX") or MALLOC_ARENA_MAX}
+
+
 def init_ray(address: str | None = None, *, num_cpus: int | None = None, num_gpus: int | None = None,
              progress_bars: bool = True, fresh: bool = False, log_to_driver: bool = True) -> float:
     """Start (or join) Ray once per process; returns the seconds ``ray.init`` took (0 if already running).
@@ -62,6 +77,7 @@ def init_ray(address: str | None = None, *, num_cpus: int | None = None, num_gpu
         include_dashboard=False if address is None else None,
         logging_level=logging.WARNING,
         log_to_driver=log_to_driver,
+        runtime_env={"env_vars": worker_env()},
     )
     seconds = time.perf_counter() - start
     session = (getattr(context, "address_info", None) or {}).get("session_dir")  # a client's context has none

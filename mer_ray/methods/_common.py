@@ -2,30 +2,37 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any, ClassVar
 
 import numpy as np
 
-from mer_ray.infra.validation import from_dict
+from mer_ray.infra.validation import check_fields, check_known_keys, from_dict, setting
 
 LINEAR_CLASSIFIERS = ("logreg", "linear_svm")
 HEAD_FIELDS = ("classifier", "c", "c_grid", "inner_folds", "row_space")  # the classifier half; the rest: descriptor
 
 
 def check_head(config: Any) -> None:
-    """Validate the classifier fields of a linear method's configuration (``HEAD_FIELDS``)."""
-    if config.classifier not in LINEAR_CLASSIFIERS:
-        raise ValueError(f"classifier must be one of {list(LINEAR_CLASSIFIERS)}; got {config.classifier!r}")
-    if config.c < 0 or (config.c == 0 and not config.c_grid) or any(c <= 0 for c in config.c_grid):
-        raise ValueError(f"c must be > 0, or 0 with a grid of positive values; got c={config.c}, "
-                         f"c_grid={list(config.c_grid)}")
-    if config.inner_folds < 2:
-        raise ValueError(f"inner_folds must be >= 2; got {config.inner_folds}")
+    """The check across the classifier fields of a linear method's configuration (``HEAD_FIELDS``), after
+    :func:`check_fields` has checked each field's type and range (declared with the field: :func:`setting`)."""
+    if config.c == 0 and not config.c_grid:
+        raise ValueError(f"c={config.c!r}: expected a number > 0, or 0 with a non-empty c_grid of numbers > 0 "
+                         f"(c_grid={list(config.c_grid)!r})")
+
+
+class KnownKeys:
+    """Mixin of a configuration dataclass: an unknown keyword at construction is a ``ValueError`` naming it and
+    listing the valid ones (``HoofConfig: unknown parameters ['bin']; valid parameters: [...]``), the message of
+    ``from_dict``, instead of Python's ``TypeError: __init__() got an unexpected keyword argument``."""
+
+    def __new__(cls, *args: Any, **kwargs: Any):
+        check_known_keys(cls.__name__, kwargs, [f.name for f in fields(cls) if f.init], "parameters")
+        return super().__new__(cls)
 
 
 @dataclass(frozen=True)
-class DescriptorConfig:
+class DescriptorConfig(KnownKeys):
     """Base of a hand-crafted descriptor + linear classifier method (standardise, then a linear SVM by default).
 
     Subclasses set ``NAME`` (the method) and add the descriptor's own fields.
@@ -40,21 +47,28 @@ class DescriptorConfig:
             rows (``linear.RowSpace``, with the linear SVM's dual solver): the same L2-regularised solution (the
             weights of such a model lie in that span), several times faster where the descriptor has many more
             dimensions than there are training clips (LBP-TOP's 4425 for ~430 clips: the default there).
+
+    Every field has a type (its annotation) and a range or choices (:func:`setting`), checked at construction by
+    :func:`check_fields` (subclasses' fields included): a refused value raises one ``ValueError`` line naming the
+    key, the value and what was expected, e.g. ``bins=1: expected an integer >= 2``. A subclass declares ``method``
+    as ``setting(NAME, choices=(NAME,))`` and its own fields' ranges the same way; its ``__post_init__`` (if any)
+    calls ``super().__post_init__()`` first.
     """
 
     NAME: ClassVar[str] = ""
 
     method: str = ""
-    classifier: str = "linear_svm"
-    c: float = 0.0
-    c_grid: tuple[float, ...] = (0.001, 0.01, 0.1, 1.0)
-    inner_folds: int = 4
+    classifier: str = setting("linear_svm", choices=LINEAR_CLASSIFIERS)
+    c: float = setting(0.0, ge=0)
+    c_grid: tuple[float, ...] = setting((0.001, 0.01, 0.1, 1.0), gt=0)
+    inner_folds: int = setting(4, ge=2)
     row_space: bool = False
 
     def __post_init__(self):
+        check_fields(self)  # every field's type and range, this class's and the subclass's
         object.__setattr__(self, "c_grid", tuple(float(c) for c in self.c_grid))
         if self.method != self.NAME:
-            raise ValueError(f"{type(self).__name__}.method must be {self.NAME!r}; got {self.method!r}")
+            raise ValueError(f"method={self.method!r}: expected {self.NAME!r} ({type(self).__name__})")
         check_head(self)
 
     @classmethod

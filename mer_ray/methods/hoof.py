@@ -15,6 +15,7 @@ from typing import ClassVar
 import numpy as np
 
 from mer_ray.data.features import FeatureSet
+from mer_ray.infra.validation import setting
 from mer_ray.methods._common import DescriptorConfig, block_grid, normalise_rows
 
 
@@ -30,17 +31,10 @@ class HoofConfig(DescriptorConfig):
 
     NAME: ClassVar[str] = "hoof"
 
-    method: str = "hoof"
-    grid: int = 8
-    bins: int = 8
+    method: str = setting("hoof", choices=("hoof",))
+    grid: int = setting(8, ge=1)
+    bins: int = setting(8, ge=2)
     apply_mask: bool = True
-
-    def __post_init__(self):
-        super().__post_init__()
-        if self.grid < 1:
-            raise ValueError(f"grid must be >= 1; got {self.grid}")
-        if self.bins < 2:
-            raise ValueError(f"bins must be >= 2; got {self.bins}")
 
 
 def orientation_bins(u: np.ndarray, v: np.ndarray, bins: int) -> np.ndarray:

@@ -22,6 +22,7 @@ from typing import ClassVar
 import numpy as np
 
 from mer_ray.data.features import FeatureSet
+from mer_ray.infra.validation import setting
 from mer_ray.methods._common import DescriptorConfig, block_grid, normalise_rows
 
 PLANES = ("xy", "xt", "yt")
@@ -40,20 +41,11 @@ class LbpTopConfig(DescriptorConfig):
 
     NAME: ClassVar[str] = "lbptop"
 
-    method: str = "lbptop"
-    grid: int = 5
-    points: int = 8
-    radius: int = 1
+    method: str = setting("lbptop", choices=("lbptop",))
+    grid: int = setting(5, ge=1)
+    points: int = setting(8, ge=4)
+    radius: int = setting(1, ge=1)
     row_space: bool = True
-
-    def __post_init__(self):
-        super().__post_init__()
-        if self.grid < 1:
-            raise ValueError(f"grid must be >= 1; got {self.grid}")
-        if self.points < 4:
-            raise ValueError(f"points must be >= 4; got {self.points}")
-        if self.radius < 1:
-            raise ValueError(f"radius must be >= 1; got {self.radius}")
 
     @property
     def patterns(self) -> int:

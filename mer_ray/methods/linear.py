@@ -29,17 +29,20 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from mer_ray.data.features import OPTIONAL_ARRAYS, FeatureSet
 from mer_ray.evaluation.folds import FoldResult, fold_rows
-from mer_ray.infra.validation import from_dict
+from mer_ray.infra.validation import check_fields, from_dict, setting
 from mer_ray.methods import hoof, lbptop, mdmo
-from mer_ray.methods._common import HEAD_FIELDS, LINEAR_CLASSIFIERS, DescriptorConfig, check_head
+from mer_ray.methods._common import HEAD_FIELDS, LINEAR_CLASSIFIERS, DescriptorConfig, KnownKeys, check_head
 from preprocessing.features.shards import FLOW_CHANNELS
 
 __all__ = ["DESCRIPTORS", "LINEAR_CLASSIFIERS", "LinearConfig", "describe", "fit_linear", "fit_predict",
            "pooled_flow"]
 
 
+PROBES = ("linear_probe",)  # the methods LinearConfig describes
+
+
 @dataclass(frozen=True)
-class LinearConfig:
+class LinearConfig(KnownKeys):
     """A descriptor and a linear classifier on it.
 
     Attributes:
@@ -51,27 +54,26 @@ class LinearConfig:
         c: inverse regularisation; 0 = chosen on the training subjects from ``c_grid``.
         c_grid: candidates of the inner choice.
         inner_folds: grouped folds (of training subjects) of the inner choice.
+
+    Every field's type (its annotation) and range or choices (:func:`setting`) are checked at construction
+    (:func:`check_fields`): a refused value is one ``ValueError`` line naming the key, the value and what was
+    expected, e.g. ``pool=0: expected an integer >= 1``.
     """
 
-    method: str = "linear_probe"
-    pool: int = 16
-    channels: tuple[str, ...] = ("u", "v")
+    method: str = setting("linear_probe", choices=PROBES)
+    pool: int = setting(16, ge=1)
+    channels: tuple[str, ...] = setting(("u", "v"), choices=FLOW_CHANNELS)
     apply_mask: bool = True
-    classifier: str = "logreg"
-    c: float = 0.0
-    c_grid: tuple[float, ...] = (0.001, 0.01, 0.1, 1.0)
-    inner_folds: int = 4
+    classifier: str = setting("logreg", choices=LINEAR_CLASSIFIERS)
+    c: float = setting(0.0, ge=0)
+    c_grid: tuple[float, ...] = setting((0.001, 0.01, 0.1, 1.0), gt=0)
+    inner_folds: int = setting(4, ge=2)
 
     def __post_init__(self):
-        object.__setattr__(self, "channels", tuple(self.channels))
+        check_fields(self)  # each field's type and range; then across fields:
         object.__setattr__(self, "c_grid", tuple(float(c) for c in self.c_grid))
-        if self.method not in PROBES:
-            raise ValueError(f"method must be one of {sorted(PROBES)}; got {self.method!r}")
-        unknown = [c for c in self.channels if c not in FLOW_CHANNELS]
-        if unknown or not self.channels:
-            raise ValueError(f"channels must be a non-empty subset of {list(FLOW_CHANNELS)}; got {list(self.channels)}")
-        if self.pool < 1:
-            raise ValueError(f"pool must be >= 1; got {self.pool}")
+        if not self.channels:
+            raise ValueError(f"channels=[]: expected a non-empty list of values, each one of {list(FLOW_CHANNELS)}")
         check_head(self)
 
     @classmethod
@@ -100,7 +102,6 @@ def pooled_flow(config: LinearConfig, data: FeatureSet, rows: np.ndarray, chunk:
     return np.concatenate(out) if out else np.zeros((0, len(index) * config.pool**2), np.float32)
 
 
-PROBES = ("linear_probe",)  # the methods LinearConfig describes
 # method -> descriptor: (config, data, rows) -> (len(rows), D) float32, a function of each row's own arrays only
 DESCRIPTORS: dict[str, Callable[[Any, FeatureSet, np.ndarray], np.ndarray]] = {
     "linear_probe": pooled_flow,

@@ -30,6 +30,7 @@ from typing import ClassVar, NamedTuple
 import numpy as np
 
 from mer_ray.data.features import FeatureSet
+from mer_ray.infra.validation import setting
 from mer_ray.methods._common import DescriptorConfig
 from mer_ray.methods.hoof import orientation_bins
 
@@ -99,16 +100,9 @@ class MdmoConfig(DescriptorConfig):
 
     NAME: ClassVar[str] = "mdmo"
 
-    method: str = "mdmo"
-    bins: int = 8
-    roi_size: float = 0.25
-
-    def __post_init__(self):
-        super().__post_init__()
-        if self.bins < 2:
-            raise ValueError(f"bins must be >= 2; got {self.bins}")
-        if not 0 < self.roi_size <= 2:
-            raise ValueError(f"roi_size must be in (0, 2] inter-ocular distances; got {self.roi_size}")
+    method: str = setting("mdmo", choices=("mdmo",))
+    bins: int = setting(8, ge=2)
+    roi_size: float = setting(0.25, gt=0, le=2)  # inter-ocular distances
 
 
 def _anchor_weights() -> tuple[np.ndarray, np.ndarray]:

@@ -1,9 +1,10 @@
 """What ``python -m mer_ray.loso`` does, as a library: :class:`LosoRun`.
 
-One run: resolve the space and ``--set`` / ``--resume`` (before Ray starts), start Ray, find or build the
-features, make or reopen the run folder and hold its lock, run the linear probe and the LOSO (or nested) search
-on Ray Tune, write the report and print the tables. An interrupt ends it through :meth:`LosoRun.stopped`, which
-reads how far the run got (its run folder, once made) to print the ``--resume`` command.
+One run: resolve the space and ``--set`` / ``--resume`` and check that a given features folder is one (before Ray
+starts), start Ray, find or build the features, make or reopen the run folder and hold its lock, run the linear
+probe and the LOSO (or nested) search on Ray Tune, write the report and print the tables. An interrupt ends it
+through :meth:`LosoRun.stopped`, which reads how far the run got (its run folder, once made) to print the
+``--resume`` command.
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ class LosoRun:
         args = self.args
         console = quiet(cache_root() / "logs" / f"loso-{os.getpid()}.log", verbose=args.verbose)  # RUN/logs/ later
         space, resumed = self.resolve_space()  # before Ray starts: a mistyped argument fails at once
+        if resumed or args.features:  # a folder that is not a features folder, too
+            given = Path(resumed.features) if resumed else args.features
+            check_features_folder(given, f"--resume {args.resume}: its features folder" if resumed else "--features")
         init_ray(args.address, log_to_driver=console is None, progress_bars=console is None)
         with as_usage_error(ValueError, RuntimeError):
             features_dir = Path(resumed.features) if resumed else self.features_dir()
@@ -118,6 +122,26 @@ class LosoRun:
             print(f"interrupted ({stop.name}) before a run folder was made: nothing to resume (preprocessed shards "
                   "are kept); run the same command again", file=sys.stderr, flush=True)
         return stop.exit_code
+
+
+def check_features_folder(path: Path, what: str = "--features") -> None:
+    """Refuse, before Ray starts, a ``path`` that is not a features folder (no such folder, a file, a folder without
+    the preprocessing run's manifest), naming it as ``what``. The shards' integrity is checked when they are loaded
+    (``load_features``). Raises :class:`UsageError`."""
+    from preprocessing.features.shards import MANIFEST
+
+    given = path
+    path = Path(path).expanduser().resolve()
+    where = "" if str(given) == str(path) else f" ({path})"
+    if not path.exists():
+        raise UsageError(f"{what} {given}: no such folder{where}; give the --out folder of "
+                         "`python -m preprocessing run`")
+    if not path.is_dir():
+        raise UsageError(f"{what} {given}: not a folder{where}; give the --out folder of "
+                         "`python -m preprocessing run`")
+    if not (path / MANIFEST).is_file():
+        raise UsageError(f"{what} {given}: {path / MANIFEST} not found: {path} is not a complete features folder; "
+                         f"run `python -m preprocessing run --out {path}` (an interrupted run resumes)")
 
 
 def resume_command(args: argparse.Namespace, folder: RunFolder) -> str:

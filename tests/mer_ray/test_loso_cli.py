@@ -74,9 +74,74 @@ def test_resume_with_another_space_is_refused(smoke_run, capsys):
     assert "is a 'vit' run" in capsys.readouterr().err
 
 
-def test_missing_features_folder_is_a_clear_error(tmp_path, capsys, ray_local):
-    assert main(["--search", "vit", "--features", str(tmp_path / "nowhere"), "--out", str(tmp_path)]) == 2
-    assert "python -m preprocessing run" in capsys.readouterr().err
+def _no_ray(*args, **kwargs):
+    raise AssertionError("Ray was started")
+
+
+@pytest.mark.parametrize("kind", ["missing", "file", "empty folder", "manifest-less folder"])
+def test_a_features_folder_that_is_not_one_is_refused_before_ray(tmp_path, capsys, monkeypatch, kind):
+    import mer_ray.infra.runtime
+
+    monkeypatch.setattr(mer_ray.infra.runtime, "init_ray", _no_ray)
+    monkeypatch.setenv("MER_RAY_CACHE", str(tmp_path / "cache"))
+    given = tmp_path / "features"
+    if kind == "file":
+        given.write_text("x")
+    elif kind != "missing":
+        given.mkdir()
+        if kind == "manifest-less folder":
+            (given / "shards").mkdir()
+    out = tmp_path / "runs"
+    assert main(["--search", "vit", "--features", str(given), "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    [line] = captured.err.splitlines()
+    expected = {
+        "missing": f"error: --features {given}: no such folder; give the --out folder of "
+                   "`python -m preprocessing run`",
+        "file": f"error: --features {given}: not a folder; give the --out folder of "
+                "`python -m preprocessing run`",
+    }.get(kind, f"error: --features {given}: {given / 'manifest.json'} not found: {given} is not a complete features "
+                f"folder; run `python -m preprocessing run --out {given}` (an interrupted run resumes)")
+    assert line == expected
+    assert not out.exists() and "linear probe" not in captured.out
+
+
+def test_a_resumed_run_whose_features_folder_is_gone_is_refused_before_ray(tmp_path, capsys, monkeypatch):
+    import mer_ray.infra.runtime
+    from mer_ray.search.spec import RunSpec
+
+    monkeypatch.setattr(mer_ray.infra.runtime, "init_ray", _no_ray)
+    monkeypatch.setenv("MER_RAY_CACHE", str(tmp_path / "cache"))
+    run = tmp_path / "run"
+    run.mkdir()
+    RunSpec(space="vit", features=str(tmp_path / "gone")).to_json(run / "run.json")
+    assert main(["--search", "vit", "--resume", str(run)]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"error: --resume {run}: its features folder {tmp_path / 'gone'}: no such folder")
+
+
+def test_the_command_line_refuses_a_missing_features_folder_at_once_without_ray(tmp_path):
+    """The real command, as a user types it: exit 2, one ``error:`` line, no Ray started, no run folder."""
+    import os
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "MER_RAY_CACHE": str(tmp_path / "cache")}
+    start = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "mer_ray.loso", "--search", "recommended", "--features",
+                           str(tmp_path / "nowhere"), "--out", str(tmp_path / "runs")], cwd=repo, env=env,
+                          capture_output=True, text=True, timeout=120)
+    seconds = time.monotonic() - start
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 2, done.stderr
+    assert lines == [f"error: --features {tmp_path / 'nowhere'}: no such folder; give the --out folder of "
+                     "`python -m preprocessing run`"], done.stderr
+    assert "Ray" not in done.stdout + done.stderr  # no "Started a local Ray instance"
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "cache" / "ray").exists()
+    assert seconds < 20, f"took {seconds:.1f} s"
 
 
 @pytest.mark.slow

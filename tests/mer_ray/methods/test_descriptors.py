@@ -265,13 +265,17 @@ def test_the_descriptor_cache_follows_the_arrays_not_the_labels():
 
 
 @pytest.mark.parametrize(("cls", "values", "message"), [
-    (HoofConfig, {"bins": 1}, "bins must be >= 2"),
-    (HoofConfig, {"classifier": "forest"}, "classifier must be one of"),
-    (HoofConfig, {"method": "mdmo"}, "HoofConfig.method must be 'hoof'"),
-    (MdmoConfig, {"roi_size": 0}, "roi_size must be in"),
-    (LbpTopConfig, {"radius": 0}, "radius must be >= 1"),
-    (LbpTopConfig, {"c": 0, "c_grid": []}, "c must be > 0, or 0 with a grid"),
+    (HoofConfig, {"bins": 1}, "bins=1: expected an integer >= 2"),
+    (HoofConfig, {"classifier": "forest"}, "classifier='forest': expected one of ['logreg', 'linear_svm']"),
+    (HoofConfig, {"method": "mdmo"}, "method='mdmo': expected one of ['hoof']"),
+    (MdmoConfig, {"roi_size": 0}, "roi_size=0: expected a number in (0, 2]"),
+    (LbpTopConfig, {"radius": 0}, "radius=0: expected an integer >= 1"),
+    (LbpTopConfig, {"c": 0, "c_grid": []},
+     "c=0: expected a number > 0, or 0 with a non-empty c_grid of numbers > 0 (c_grid=[])"),
 ])
 def test_bad_settings_are_refused_naming_the_parameter(cls, values, message):
-    with pytest.raises(ValueError, match=message):
-        cls.from_dict(values)
+    """(Every field of every method configuration: ``test_method_configs.py``.)"""
+    for build in (cls.from_dict, lambda v: cls(**v)):
+        with pytest.raises(ValueError) as err:
+            build(values)
+        assert str(err.value) == message
