@@ -5,9 +5,11 @@
     python benchmarks/recipe_quality.py --settings hard linear --seeds 3 4
     python benchmarks/recipe_quality.py --methods probe ensemble recommended paper
     python benchmarks/recipe_quality.py --quick                 # tiny demos, 1 epoch: a smoke run, not a figure
+    python benchmarks/recipe_quality.py --tables a.json b.json  # the tables of earlier --save runs, together
 
-Settings (``benchmarks/_settings.py``): ``hard``, ``realistic``, ``linear`` (a linear model is hard to beat) and
-``samm`` (SAMM's layout: 15 subjects x 11 clips, long clips). The recipes' own choices were made on hard seed 0;
+Settings (``benchmarks/_settings.py``): ``hard``, ``realistic``, ``symmetric`` (no one-sided AU combinations,
+8 % label noise), ``samm`` (SAMM's layout: 15 subjects x 11 clips, long clips), ``small`` (60 clips) and ``easy``
+(the built-in demo, where a linear model is hard to beat). The recipes' own choices were made on hard seed 0;
 the default seed 3 was used for none of them.
 
 Every method runs through the project's own machinery (``LosoSearch`` + Ray Tune, one trial per fold, as many
@@ -41,7 +43,7 @@ from _settings import SETTINGS, setting_features  # noqa: E402
 
 from mer_ray.infra.runtime import init_ray  # noqa: E402
 
-METHODS = ("probe", "ensemble", "recommended", "paper", "vit", "cbam", "baseline")
+METHODS = ("probe", "ensemble", "recommended", "crossfit", "paper", "vit", "cbam", "baseline")
 DEFAULT_METHODS = ("probe", "ensemble", "recommended")
 QUICK = {"epochs": 1, "pretrain_epochs": 1}
 QUICK_DEMO = {"n_subjects": 4, "clips_per_subject": 4}
@@ -51,13 +53,15 @@ PROBE_MARGIN = -0.02  # the goal: paired interval's lower bound against the prob
 
 def recipe(name: str) -> tuple[dict, str]:
     """The fixed configuration a method runs with, and how it was chosen."""
-    from search_spaces import get_space
+    from search_spaces import get_space, recommended
 
+    if name == "crossfit":
+        return dict(recommended.CROSSFIT), "the recommended recipe cross-fitted: its 5 inner networks are the member"
     space = get_space(name)
     if name == "paper":
         return space.params(demo=True), "the paper's settings, CPU-sized demo variant"
     if name == "recommended":
-        return dict(space.best), "probe + cross-fitted networks, weights fitted per fold on the training subjects"
+        return dict(space.best), "probe + 5 networks, weights fitted per fold on the training subjects"
     if space.best is not None:
         return dict(space.best), "the space's best fixed recipe (chosen on hard seed 0)"
     return space.params(), "the space's fixed settings"
@@ -135,7 +139,8 @@ def run_setting(setting: str, seed: int, methods: dict[str, tuple[dict, str]], a
 
 def leave_one_setting_out(results: dict[tuple[str, int], dict], methods: list[str]) -> None:
     """For each held-out setting: the method chosen on the others (best mean UAR) and its held-out score."""
-    settings = sorted({s for s, _ in results}, key=list(SETTINGS).index)
+    order = list(SETTINGS)
+    settings = sorted({s for s, _ in results}, key=lambda s: order.index(s) if s in order else len(order))
     candidates = [m for m in methods if m != "probe"]
     if len(settings) < 2 or not candidates:
         return
@@ -188,14 +193,36 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--boot", type=int, default=1000, help="bootstrap replicates")
     p.add_argument("--save", default="", help="write every figure and prediction to this JSON file")
     p.add_argument("--quick", action="store_true", help="tiny demos and 1 epoch: a smoke run")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a setting laid over every method but the probe (as mer_ray.loso --set; a stress test: "
+                        "recommended --set shufflenet.epochs=2 has networks that lose to the probe)")
+    p.add_argument("--tables", nargs="+", default=[], metavar="SAVED",
+                   help="no run: print the goals and leave-one-setting-out tables of earlier --save files together")
     args = p.parse_args(argv)
+    if args.tables:
+        results = {}
+        for path in args.tables:
+            for key, value in json.loads(Path(path).read_text()).items():
+                setting, seed = key.split("|")
+                known = results.setdefault((setting, int(seed)), {**value, "methods": {}})
+                known["methods"].update(value["methods"])  # methods of one setting from several runs
+        names = sorted({m for r in results.values() for m in r["methods"]}, key=lambda m: (m != "probe", m))
+        goals(results)
+        leave_one_setting_out(results, [m for m in names if all(m in r["methods"] for r in results.values())])
+        return 0
 
     print(machine_line())
     init_ray(num_cpus=cpu_count(), progress_bars=False, fresh=True)
     names = ["probe", *[m for m in args.methods if m != "probe"]]  # the probe is every row's reference
+    from mer_ray.methods import with_overrides
+    from mer_ray.search.settings import parse_settings
+
+    settings = parse_settings(args.set)
     methods = {}  # resolved once, before any run
     for name in names:
         params, how = recipe(name)
+        if settings and name != "probe":
+            params, how = with_overrides(params, settings, strict=True), f"{how}; --set {' '.join(args.set)}"
         methods[name] = (quick(params) if args.quick else params, how)
     results = {}
     with tempfile.TemporaryDirectory() as tmp:

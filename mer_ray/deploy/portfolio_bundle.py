@@ -6,7 +6,8 @@ the subjects are split into ``inner_folds`` subject-wise groups (the groups ``po
 group, every member is fitted on the other groups and scores the group's clips (out-of-fold probabilities); the
 combination (temperatures and weights) is fitted on those (``portfolio.fit_combination``). A ``crossfit`` network
 member is the set of its inner-fold networks (one per group, each trained without that group), their probabilities
-averaged; a ``linear_probe`` member is refitted on every clip. Only these two member kinds can be exported.
+averaged; any other network member and a ``linear_probe`` member are refitted on every clip (the networks: as one
+group). Only these member kinds can be exported.
 
 Layout::
 
@@ -16,8 +17,9 @@ Layout::
     BUNDLE/README.md                    the model card
     BUNDLE/probe_<name>.npz             a linear_probe member: scaler mean / scale, coef, intercept, classes
                                         (read with allow_pickle=False); its LinearConfig in bundle.json
-    BUNDLE/members/<name>/              a crossfit network member: a network bundle (mer_ray.deploy.bundle) whose
-                                        networks are the cross-fitted ones (one per subject group)
+    BUNDLE/members/<name>/              a network member: a network bundle (mer_ray.deploy.bundle) holding its
+                                        networks (crossfit: the cross-fitted ones, one group per subject group;
+                                        else the ones refitted on every clip, one group)
 
 Prediction (:meth:`PortfolioBundle.predict`): the probe's pooled flow -> standardised -> ``x @ coef.T + intercept``
 -> softmax; each network group's scores -> probabilities, averaged over the groups; then the stored combination.
@@ -68,8 +70,8 @@ if TYPE_CHECKING:
 KIND = "portfolio"
 SCORE_KIND = "probability (portfolio combination)"
 MEMBERS_DIR = "members"
-SUPPORTED = ("a portfolio bundle holds linear_probe members (refitted on every subject) and crossfit network members "
-             "(method 'network', listed in crossfit) with combiner 'weights' or 'select'")
+SUPPORTED = ("a portfolio bundle holds linear_probe members (refitted on every subject) and network members "
+             "(cross-fitted or refitted) with combiner 'weights' or 'select'")
 
 
 # ---- the members as the bundle holds them ---------------------------------------------------------------------
@@ -206,10 +208,9 @@ def check_exportable(config: PortfolioConfig) -> None:
         crossfit = name in config.crossfit
         if method == "linear_probe" and not crossfit:
             continue
-        if method == "network" and crossfit:
+        if method == "network":
             continue
-        what = (f"a crossfit {method} member" if crossfit else f"a {method} member refitted on every subject"
-                if method == "network" else f"method {method!r}")
+        what = f"a crossfit {method} member" if crossfit else f"method {method!r}"
         raise UsageError(f"portfolio member {name!r} ({what}) cannot be exported as a bundle; {SUPPORTED}")
 
 
@@ -252,6 +253,12 @@ def fit_portfolio(config: PortfolioConfig, data: FeatureSet, seed: int, device: 
             started = time.monotonic()
             if isinstance(member_config, TrainConfig):
                 fitted = fit_all(member_config, data.subset(train), member, device=device, log=log)
+                if name not in config.crossfit:  # out-of-fold scores only; the member is refitted on every clip
+                    inner = CrossfitNetworks(Bundle(Path(), {}, fitted.config, None, list(fitted.members)),
+                                             [list(range(len(fitted.members)))])
+                    oof[name][held] = inner.group_probabilities(held_data, 0, device)
+                    seconds[name] += time.monotonic() - started
+                    continue
                 part = networks.setdefault(name, CrossfitNetworks(Bundle(Path(), {}, fitted.config, None), []))
                 first = len(part.bundle.members)
                 part.bundle.members.extend(fitted.members)
@@ -278,6 +285,15 @@ def fit_portfolio(config: PortfolioConfig, data: FeatureSet, seed: int, device: 
             continue
         started = time.monotonic()
         member_config = config.member_config(name, inner=False)
+        if isinstance(member_config, TrainConfig):  # a refitted network member: its networks on every clip
+            fitted = fit_all(member_config, data, member_seed(seed, name, "final"), device=device, log=log)
+            members[name] = CrossfitNetworks(Bundle(Path(), {}, fitted.config, None, list(fitted.members)),
+                                             [list(range(len(fitted.members)))])
+            epochs[name] = [int(fitted.epochs)]
+            history[name] = {f"final_{k}": list(v) for k, v in fitted.history.items()}
+            seconds[name] += time.monotonic() - started
+            reference[name] = members[name].probabilities(data, "cpu")
+            continue
         x = describe(member_config, data)
         estimator = fit_linear(member_config, x, labels, subjects, member_seed(seed, name, "final"))
         members[name] = ProbeArrays.from_pipeline(member_config, estimator)
@@ -312,17 +328,20 @@ def save_portfolio(out: str | Path, fitted: FittedPortfolio, *, features: Featur
             continue
         folder = f"{MEMBERS_DIR}/{name}"
         epochs = fitted.epochs[name]
+        crossfit = name in config.crossfit
         note = (f"member {name!r} of the portfolio bundle {out}: {len(member.bundle.members)} cross-fitted networks, "
                 f"{len(member.groups)} subject groups, each group's networks trained without that group's subjects "
                 f"({'; '.join(', '.join(g) for g in fitted.subject_groups)}); the portfolio averages the groups' "
-                "probabilities (this bundle on its own averages every network's scores)")
+                "probabilities (this bundle on its own averages every network's scores)" if crossfit else
+                f"member {name!r} of the portfolio bundle {out}: {len(member.bundle.members)} networks fitted on "
+                "every clip, their scores averaged")
         sub_source = {"kind": "portfolio member", "member": name, "portfolio": source}
         save_bundle(tmp / folder, config=member.bundle.config, members=member.bundle.members, features=features,
                     epochs=max(epochs), seed=seed, source=sub_source, loso=None,
                     notes=[note, f"epochs per group: {epochs}"], history=fitted.history.get(name, {}))
         sub_info = json.loads((tmp / folder / BUNDLE_JSON).read_text())
         (tmp / folder / MODEL_CARD).write_text(model_card({**sub_info, "path": str(out / folder)}))
-        members[name] = {"kind": "network", "crossfit": True, "bundle": folder, "groups": member.groups,
+        members[name] = {"kind": "network", "crossfit": crossfit, "bundle": folder, "groups": member.groups,
                          "epochs_used": epochs}
     files = {str(p.relative_to(tmp)): file_sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
     info = {
@@ -381,10 +400,13 @@ def portfolio_card(info: dict[str, Any]) -> str:
             c = entry["config"]
             what = (f"linear probe: masked ({', '.join(c['channels'])}) flow pooled to {c['pool']}x{c['pool']}, "
                     f"standardised, {c['classifier']}; refitted on every clip ({entry['arrays']})")
-        else:
+        elif entry.get("crossfit", True):
             what = (f"{len(entry['groups'])} cross-fitted networks (each trained without one of {info['inner_folds']} "
                     f"subject groups), their probabilities averaged; epochs {entry['epochs_used']} "
                     f"(the network bundle {entry['bundle']}/)")
+        else:
+            what = (f"{len(entry['groups'][0])} networks fitted on every clip, their scores averaged; epochs "
+                    f"{entry['epochs_used']} (the network bundle {entry['bundle']}/)")
         lines.append(f"- `{name}` (weight {weight:.2f}, temperature {temperature:g}): {what}.")
     inner = comb.get("inner", {})
     if "combination" in inner:

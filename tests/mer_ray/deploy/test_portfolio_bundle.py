@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -132,16 +134,15 @@ def test_a_missing_member_or_unknown_kind_is_refused(fitted, tmp_path):
 @pytest.mark.parametrize(("changes", "expected"), [
     ({"members": ["probe", "hoof"], "recipes": {"probe": PROBE, "hoof": {"method": "hoof"}}, "crossfit": []},
      "portfolio member 'hoof' (method 'hoof') cannot be exported"),
-    ({"crossfit": []}, "portfolio member 'net' (a network member refitted on every subject) cannot be exported"),
     ({"crossfit": ["probe", "net"]}, "portfolio member 'probe' (a crossfit linear_probe member) cannot be exported"),
     ({"combiner": "stack"}, "portfolio combiner 'stack' cannot be exported"),
-], ids=["hoof", "refitted-network", "crossfit-probe", "stack"])
+], ids=["hoof", "crossfit-probe", "stack"])
 def test_members_a_bundle_cannot_hold_are_refused_in_one_line(changes, expected):
     config = portfolio(**changes)
     with pytest.raises(UsageError, match=re.escape(expected)) as err:
         check_exportable(config)
     message = str(err.value)
-    assert len(message.splitlines()) == 1 and "linear_probe members" in message and "crossfit network" in message
+    assert len(message.splitlines()) == 1 and "linear_probe members" in message and "network members" in message
     with pytest.raises(UsageError, match=re.escape(expected)):  # before any work
         fit_portfolio(config, synthetic_features(n_subjects=3, clips=3, size=16), seed=0)
 
@@ -168,9 +169,11 @@ def test_fit_search_recommended_writes_a_checked_portfolio_bundle(demo):
                                                               "settings": {"epochs": 1}}
     fixed = get_space("recommended").fixed
     assert info["portfolio_config"]["members"] == fixed["members"] and info["portfolio_config"]["crossfit"] == \
-        fixed["crossfit"]
+        list(fixed.get("crossfit", []))
     assert info["portfolio_config"]["recipes"]["shufflenet"]["epochs"] == 1  # --set epochs=1 reached the networks
-    assert info["members"]["shufflenet"]["groups"] == [[0], [1], [2]]  # 3 subjects: 3 inner folds of one each
+    # the networks refitted on every clip: one group of the ensemble's 5 (the 3 inner folds' networks only scored)
+    member = info["members"]["shufflenet"]
+    assert member["groups"] == [[0, 1, 2, 3, 4]] and not member["crossfit"]
     assert info["features"]["clips"] == 9 and info["loso"] is None
     loaded = load_bundle(bundle)
     _, scores = loaded.predict(load_features(features))
@@ -218,9 +221,26 @@ def test_fit_from_a_portfolio_run_and_a_refused_combiner(demo, tmp_path, capsys)
     assert "weights chosen on the out-of-fold scores: probe" in out and "read back and checked" in out
     info = json.loads((tmp_path / "b" / BUNDLE_JSON).read_text())
     assert info["kind"] == "portfolio" and info["loso"]["uar"] == 0.6 and info["loso"]["config_id"] == "c000"
-    assert len(info["members"]["shufflenet"]["groups"]) == 2
+    assert info["subject_groups"] and len(info["subject_groups"]) == 2  # inner_folds 2 of the run's configuration
     assert "pooled LOSO UAR 0.6000" in (tmp_path / "b" / "README.md").read_text()
     assert main(["--from-run", str(run), "--set", "combiner=stack", "--out", str(tmp_path / "c")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "combiner 'stack' cannot be exported" in err
     assert not (tmp_path / "c").exists()
+
+
+def test_a_refitted_network_member_is_its_networks_fitted_on_every_clip():
+    data = synthetic_features(n_subjects=4, clips=6, size=16)
+    config = portfolio(crossfit=[], recipes={"probe": PROBE, "net": {**TINY_NET, "ensemble": 2}},
+                       inner_settings={"net": {"ensemble": 1}})
+    model = fit_portfolio(config, data, seed=0, device="cpu")
+    nets = model.members["net"]
+    assert isinstance(nets, CrossfitNetworks) and nets.groups == [[0, 1]] and len(nets.bundle.members) == 2
+    assert model.epochs["net"] == [1]
+    with tempfile.TemporaryDirectory() as tmp:
+        out = save_portfolio(Path(tmp) / "b", model, features=data, seed=0, source={"kind": "space", "space": "t"},
+                             loso=None)
+        info = json.loads((out / BUNDLE_JSON).read_text())
+        assert info["members"]["net"]["crossfit"] is False and "fitted on every clip" in (out / "README.md").read_text()
+        _, scores = load_bundle(out).predict(data)
+    np.testing.assert_allclose(scores, model.scores, atol=1e-5)
