@@ -248,19 +248,18 @@ def demo_features():
 
 
 def configuration(args) -> dict:
+    from mer_ray.methods import with_overrides
     from search_spaces import get_space
 
     space = get_space(args.space)
-    params = space.params(demo=args.demo)
-    if params.get("method", "network") == "network":  # the hand-crafted methods have no epochs
-        params["epochs"] = args.epochs
-    return params
+    # the networks' epochs (a portfolio's network members too); the hand-crafted methods have none
+    return with_overrides(space.params(demo=args.demo), {"epochs": args.epochs})
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python benchmarks/memory_load.py", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--space", default="recommended", help="search space whose fixed configuration runs")
+    p.add_argument("--space", default="ensemble", help="search space whose fixed configuration runs (ensemble)")
     p.add_argument("--epochs", type=int, default=2, help="training epochs (memory does not depend on them; 2)")
     p.add_argument("--trials", type=int, default=4, help="trials at a time (cpus_per_trial = CPUs / trials; 4)")
     p.add_argument("--folds", type=int, default=0, help="only the first K held-out subjects (default: all)")
