@@ -10,16 +10,37 @@ from pathlib import Path
 
 from search_spaces import list_spaces
 
+EVALUATION_PROTOCOLS = ("loso", "lodo")  # mer_ray.evaluation.folds.EVALUATION_PROTOCOLS (not imported: numpy-free)
+
+
+class ProtocolAction(argparse.Action):
+    """``--protocol``: an evaluation protocol (``loso`` / ``lodo``) goes to ``eval_protocol``, anything else is the
+    labelling protocol of ``--dataset`` preprocessing (``protocol``, checked when the datasets are scanned)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        dest = "eval_protocol" if values in EVALUATION_PROTOCOLS else self.dest
+        previous = getattr(namespace, dest, None)
+        if previous is not None and previous != values:
+            parser.error(f"--protocol given twice for the same purpose: {previous} and {values}")
+        setattr(namespace, dest, values)
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m mer_ray.loso", description=__doc__)
+    p.set_defaults(eval_protocol=None)
     p.add_argument("--search", required=True, metavar="NAME", help=f"search space: {', '.join(list_spaces())}")
     data = p.add_mutually_exclusive_group()
     data.add_argument("--features", type=Path, help="features folder written by `python -m preprocessing run`")
     data.add_argument("--dataset", action="append", metavar="NAME=DIR",
                       help="dataset root(s) to preprocess first (repeatable); default: the built-in demo")
     p.add_argument("--dataset-option", action="append", default=[], metavar="NAME.KEY=VALUE")
-    p.add_argument("--protocol", help="default: megc2019 for casme2+samm+smic, else 3class")
+    p.add_argument("--protocol", action=ProtocolAction, metavar="NAME",
+                   help="evaluation: loso (leave one subject out, the default) or lodo (leave one dataset out: one "
+                        "fold per dataset); labels of --dataset preprocessing: megc2019 (default for "
+                        "casme2+samm+smic) or 3class. Repeat it to give one of each")
+    p.add_argument("--test-dataset", metavar="NAME",
+                   help="train on the other datasets of the features, test on this one (one leave-one-dataset-out "
+                        "fold; implies --protocol lodo)")
     p.add_argument("--subset", action="append", metavar="DATASET",
                    help="evaluate only these datasets of the features (e.g. --subset casme2)")
     p.add_argument("--trials", type=int, help="configurations to evaluate (default: the space's)")

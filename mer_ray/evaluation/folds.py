@@ -3,6 +3,10 @@
 A :class:`Fold` names the subjects it predicts (``held_out``) and those it neither trains on nor predicts
 (``exclude``: the outer test subject of a nested search). A :class:`FoldTask` is one unit of work: one
 configuration on one fold. It carries a typed configuration and becomes a dict only at the Ray Tune boundary.
+
+Evaluation protocols (:data:`EVALUATION_PROTOCOLS`): ``loso`` (one fold per subject, :func:`loso_folds`) and
+``lodo`` (leave one dataset out: one fold per dataset holding out all its subjects, or the one fold of a named test
+dataset, :func:`dataset_folds`); :func:`protocol_folds` builds either.
 """
 
 from __future__ import annotations
@@ -39,6 +43,72 @@ class Fold:
 def loso_folds(subjects: list[str]) -> list[Fold]:
     """One fold per subject, named after it."""
     return [Fold(subject, (subject,)) for subject in subjects]
+
+
+EVALUATION_PROTOCOLS = ("loso", "lodo")  # leave one subject out (the default); leave one dataset out
+
+
+def check_dataset_protocol(datasets: Sequence[str], test_dataset: str | None = None) -> None:
+    """Refuse a leave-one-dataset-out protocol that ``datasets`` (the names in the features) cannot run.
+
+    Raises:
+        ValueError: fewer than two datasets (naming the one present), or ``test_dataset`` not among them (listing
+            the ones that are).
+    """
+    names = sorted(set(datasets))
+    if len(names) < 2:
+        present = f"one: {names[0]}" if names else "none"
+        raise ValueError(f"a cross-dataset protocol needs features with at least two datasets; these hold {present}")
+    if test_dataset is not None and test_dataset not in names:
+        raise ValueError(f"{test_dataset!r} is not a dataset of the features; they hold: {', '.join(names)}")
+
+
+def dataset_folds(features: FeatureSet, test_dataset: str | None = None) -> list[Fold]:
+    """Leave one dataset out: one fold per dataset, named after it, holding out all its subjects (trained on the
+    other datasets' subjects); with ``test_dataset``, that dataset's fold only (train on the others, test on it).
+
+    Raises:
+        ValueError: fewer than two datasets, an unknown ``test_dataset`` (:func:`check_dataset_protocol`), or a
+            subject in two datasets (it would be trained on and tested on).
+    """
+    meta = features.meta
+    check_dataset_protocol(meta["dataset"].unique().tolist(), test_dataset)
+    owners = meta.groupby("subject")["dataset"].nunique()
+    if (shared := sorted(owners[owners > 1].index)):
+        raise ValueError(f"subjects {shared[:5]} appear in more than one dataset: a dataset fold cannot hold them out")
+    by_dataset = meta.groupby("dataset")["subject"].unique()
+    names = [test_dataset] if test_dataset is not None else sorted(by_dataset.index)
+    return [Fold(str(name), tuple(sorted(str(s) for s in by_dataset[name]))) for name in names]
+
+
+def protocol_folds(features: FeatureSet, protocol: str = "loso", test_dataset: str | None = None) -> list[Fold]:
+    """The folds of an evaluation protocol: ``loso`` (one per subject) or ``lodo`` (:func:`dataset_folds`).
+
+    Raises:
+        ValueError: an unknown protocol, a test dataset under ``loso``, or a dataset protocol the features cannot
+            run.
+    """
+    if protocol not in EVALUATION_PROTOCOLS:
+        raise ValueError(f"unknown evaluation protocol {protocol!r}; valid: {', '.join(EVALUATION_PROTOCOLS)}")
+    if protocol == "loso":
+        if test_dataset is not None:
+            raise ValueError("a test dataset is a leave-one-dataset-out fold; it cannot go with the loso protocol")
+        return loso_folds(features.subjects)
+    return dataset_folds(features, test_dataset)
+
+
+def describe_protocol(protocol: str, datasets: Sequence[str], test_dataset: str | None = None,
+                      subjects: int | None = None) -> str:
+    """One line naming the protocol and its folds, e.g. ``leave one dataset out (3 folds: casme2, samm, smic)``."""
+    names = sorted(datasets)
+    if protocol == "lodo" and test_dataset is not None:
+        others = [d for d in names if d != test_dataset]
+        return f"train on {', '.join(others)}, test on {test_dataset} (one fold: every {test_dataset} subject held out)"
+    if protocol == "lodo":
+        return (f"leave one dataset out ({len(names)} folds: {', '.join(names)}): each fold holds out every subject "
+                "of one dataset and trains on the other datasets")
+    count = f"{subjects} folds, " if subjects else ""
+    return f"leave one subject out (LOSO: {count}one per subject)"
 
 
 def inner_folds(subjects: list[str], outer: str, k: int, seed: int) -> list[Fold]:

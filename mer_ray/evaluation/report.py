@@ -144,13 +144,24 @@ def compare_with_probe(predictions: pd.DataFrame, probe: pd.DataFrame, *, n_boot
     return ProbeComparison(model, model - diff, diff, low, high)
 
 
-def probe_section(comparison: ProbeComparison | None, label: str) -> list[str]:
+def probe_section(comparison: ProbeComparison | None, label: str, folds: str = "LOSO folds") -> list[str]:
     if comparison is None:
         return []
     return ["## Against the linear probe", "",
             "The probe (`--search probe`: masked (u, v) flow pooled to 16x16, standardised, logistic regression "
-            "with C chosen on the training subjects) ran on the same LOSO folds. " + comparison.sentence(label),
+            f"with C chosen on the training subjects) ran on the same {folds}. " + comparison.sentence(label),
             ""]
+
+
+def protocol_lines(spec: RunSpec) -> list[str]:
+    """The report's first lines: the evaluation protocol and its folds (``Protocol: leave one dataset out (3 folds:
+    casme2, samm, smic): ...``)."""
+    return [f"Protocol: {spec.describe_protocol()}.", ""]
+
+
+def folds_word(spec: RunSpec) -> str:
+    """``LOSO folds`` or ``leave-one-dataset-out folds``: how the report names the run's folds."""
+    return "LOSO folds" if spec.protocol == "loso" else "leave-one-dataset-out folds"
 
 
 def leaderboard(board: pd.DataFrame, predictions: pd.DataFrame, reference: str | None, *, n_boot: int = 1000,
@@ -191,9 +202,11 @@ def write_report(folder: RunFolder, board: pd.DataFrame, predictions: pd.DataFra
     added to the table and the best configuration is compared with it).
     """
     table = score_table(board)
-    lines = [f"# LOSO report: search space `{spec.space}`", ""]
+    lodo = spec.protocol == "lodo"
+    title = "Cross-dataset report" if lodo else "LOSO report"
+    lines = [f"# {title}: search space `{spec.space}`", "", *protocol_lines(spec)]
     lines.append(f"Features: `{spec.features}`. Objective told to Optuna: pooled {spec.objective.upper()} of each "
-                 "configuration over all its LOSO folds (predictions concatenated, then scored).")
+                 f"configuration over all its {folds_word(spec)} (predictions concatenated, then scored).")
     lines.append("")
     if table.empty:
         lines.append("No configuration completed all its folds: see the failures in `leaderboard.csv`.")
@@ -216,15 +229,15 @@ def write_report(folder: RunFolder, board: pd.DataFrame, predictions: pd.DataFra
     if searched:
         lines += [
             f"> **Optimistic estimate.** `{best_id}` was picked as the best of {len(table)} configurations by a "
-            "search over the SAME LOSO folds, so its score is biased upwards (selection on the test folds). "
+            f"search over the SAME {folds_word(spec)}, so its score is biased upwards (selection on the test folds). "
             "An unbiased figure needs a nested protocol (search inside each outer fold on its training subjects) "
             "or a fixed configuration chosen in advance (`--search paper`).",
             "",
         ]
     if probe is not None and not probe.empty:
         lines += probe_section(compare_with_probe(best, probe, n_boot=n_boot, seed=spec.seed),
-                               f"The best configuration `{best_id}`")
-    lines += slice_section(folder, best, best_id, n_boot=n_boot, seed=spec.seed)
+                               f"The best configuration `{best_id}`", folds_word(spec))
+    lines += slice_section(folder, best, best_id, n_boot=n_boot, seed=spec.seed, held_out_datasets=lodo)
     details = {fold: d for fold, d in folder.fold_details(best_id).items() if "portfolio" in d}
     parts = portfolio_section(best, details)
     if parts:
@@ -233,9 +246,22 @@ def write_report(folder: RunFolder, board: pd.DataFrame, predictions: pd.DataFra
     return folder.report
 
 
-def slice_section(folder: RunFolder, predictions: pd.DataFrame, label: str, *, n_boot: int, seed: int) -> list[str]:
-    """Markdown lines: composite and per-dataset scores with bootstrap intervals, plus confusion PNGs."""
-    lines = ["| slice | n | UAR [95% CI] | UF1 [95% CI] | Acc |", "|---|---:|---:|---:|---:|"]
+def slice_section(folder: RunFolder, predictions: pd.DataFrame, label: str, *, n_boot: int, seed: int,
+                  held_out_datasets: bool = False) -> list[str]:
+    """Markdown lines: composite and per-dataset scores with bootstrap intervals, plus confusion PNGs.
+
+    ``held_out_datasets``: a leave-one-dataset-out run, where each dataset's row is one fold (that dataset held out,
+    trained on the others); the heading and the first column say so.
+    """
+    lines = []
+    if held_out_datasets:
+        lines += ["## Scores per held-out dataset", "",
+                  "Each dataset row is one fold: the model trained on the other datasets' subjects and predicted "
+                  "every clip of this dataset; `composite` pools the folds.", "",
+                  "| held-out dataset | n | UAR [95% CI] | UF1 [95% CI] | Acc |"]
+    else:
+        lines += ["| slice | n | UAR [95% CI] | UF1 [95% CI] | Acc |"]
+    lines += ["|---|---:|---:|---:|---:|"]
     slices = [("composite", predictions)] + [(d, part) for d, part in predictions.groupby("dataset", sort=True)]
     images = []
     for name, part in slices:
@@ -260,6 +286,8 @@ def write_nested_report(folder: RunFolder, search, spec: RunSpec, *, probe: pd.D
     summary = search.summary()
     predictions = search.outer_predictions()
     lines = [f"# Nested LOSO report: search space `{spec.space}`", "",
+             f"Protocol: nested leave one subject out ({len(search.outer)} outer folds, one per subject, each with "
+             "its own search).", "",
              f"Features: `{spec.features}`. Every outer fold (one held-out subject) ran its own search over "
              f"{search.n_trials} configurations, scored by pooled predictions over {search.k} inner folds of its "
              "TRAINING subjects only; the best configuration was retrained on all its training subjects and "

@@ -1,10 +1,11 @@
 """What ``python -m mer_ray.loso`` does, as a library: :class:`LosoRun`.
 
-One run: resolve the space and ``--set`` / ``--resume`` and check that a given features folder is one (before Ray
-starts), start Ray, find or build the features, make or reopen the run folder and hold its lock, run the linear
-probe and the LOSO (or nested) search on Ray Tune, write the report and print the tables. An interrupt ends it
-through :meth:`LosoRun.stopped`, which reads how far the run got (its run folder, once made) to print the
-``--resume`` command.
+One run: resolve the space, ``--set`` / ``--resume`` and the evaluation protocol (``--protocol loso|lodo``,
+``--test-dataset``), check that a given features folder is one and holds the datasets a cross-dataset protocol
+needs (before Ray starts), start Ray, find or build the features, make or reopen the run folder and hold its lock,
+run the linear probe and the search on the protocol's folds (LOSO, nested LOSO, or one fold per held-out dataset)
+on Ray Tune, write the report and print the tables. An interrupt ends it through :meth:`LosoRun.stopped`, which
+reads how far the run got (its run folder, once made) to print the ``--resume`` command.
 """
 
 from __future__ import annotations
@@ -51,9 +52,12 @@ class LosoRun:
         args = self.args
         console = quiet(cache_root() / "logs" / f"loso-{os.getpid()}.log", verbose=args.verbose)  # RUN/logs/ later
         space, resumed = self.resolve_space()  # before Ray starts: a mistyped argument fails at once
+        protocol, test_dataset = self.resolve_protocol(resumed)
         if resumed or args.features:  # a folder that is not a features folder, too
             given = Path(resumed.features) if resumed else args.features
             check_features_folder(given, f"--resume {args.resume}: its features folder" if resumed else "--features")
+        if protocol == "lodo":  # the datasets a cross-dataset protocol needs, from the manifest or the arguments
+            check_protocol_datasets(self.planned_datasets(resumed), test_dataset)
         init_ray(args.address, log_to_driver=console is None, progress_bars=console is None)
         with as_usage_error(ValueError, RuntimeError):
             features_dir = Path(resumed.features) if resumed else self.features_dir()
@@ -65,8 +69,14 @@ class LosoRun:
             spec, folder = resumed, RunFolder(args.resume)
         else:
             spec = RunSpec.from_args(args, space, features)
+        if spec.protocol == "lodo":  # the loaded clips themselves (a dataset whose clips were all rejected)
+            check_protocol_datasets(list(features.datasets), spec.test_dataset)
+        with as_usage_error(ValueError):
+            spec.folds(features)
+        if not resumed:
             stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-            folder = new_run_folder(args.out.expanduser(), f"{stamp}-{args.search}{'-nested' if spec.nested else ''}")
+            suffix = "-nested" if spec.nested else "-lodo" if spec.protocol == "lodo" else ""
+            folder = new_run_folder(args.out.expanduser(), f"{stamp}-{args.search}{suffix}")
         from mer_ray.infra.locks import FolderBusy, exclusive
 
         try:
@@ -99,6 +109,56 @@ class LosoRun:
         if spec.space != args.search:
             raise UsageError(f"--resume {args.resume} is a '{spec.space}' run; got --search {args.search}")
         return spec.with_resources(args.cpus_per_trial, args.gpus_per_trial)
+
+    def resolve_protocol(self, resumed: RunSpec | None) -> tuple[str, str | None]:
+        """``(protocol, test_dataset)`` of this run: a resumed run's own (a different ``--protocol`` /
+        ``--test-dataset`` is refused), else the command line's. Raises :class:`UsageError` before Ray starts."""
+        from mer_ray.search.spec import evaluation_protocol
+
+        args = self.args
+        given, test_dataset = getattr(args, "eval_protocol", None), getattr(args, "test_dataset", None)
+        if resumed:
+            asked = evaluation_protocol(args)
+            if (given or test_dataset) and (asked, test_dataset) != (resumed.protocol, resumed.test_dataset):
+                was = protocol_label(resumed.protocol, resumed.test_dataset)
+                raise UsageError(f"--resume {args.resume} is a {was} run; got {protocol_label(asked, test_dataset)}: "
+                                 "drop --protocol / --test-dataset to continue it, or start a new run")
+            return resumed.protocol, resumed.test_dataset
+        if given == "loso" and test_dataset:
+            raise UsageError(f"--test-dataset {test_dataset} trains on the other datasets and tests on this one (a "
+                             "leave-one-dataset-out fold); it cannot go with --protocol loso: drop one of them")
+        protocol = evaluation_protocol(args)
+        if protocol == "lodo" and args.nested:
+            raise UsageError(f"--nested searches inside leave-one-subject-out folds only; it cannot go with "
+                             f"{protocol_label(protocol, test_dataset)}: drop one of them")
+        return protocol, test_dataset
+
+    def planned_datasets(self, resumed: RunSpec | None) -> list[str] | None:
+        """The datasets the run will evaluate, known before Ray starts: a resumed run's record, the ``--features``
+        manifest's clips, the ``--dataset`` names or the built-in demo, narrowed by ``--subset`` (None: not known
+        yet; the loaded features are checked after Ray starts)."""
+        from preprocessing.annotations.datasets import DEMO, parse_dataset_specs
+        from preprocessing.features.shards import read_manifest
+
+        args = self.args
+        if resumed:
+            return list(resumed.datasets) or None
+        if args.features:
+            manifest = read_manifest(Path(args.features).expanduser().resolve()) or {}
+            ids = manifest.get("sample_ids")
+            if not isinstance(ids, list) or not ids:
+                return None
+            names = sorted({str(sample_id).split("/")[0] for sample_id in ids})
+        elif args.dataset:
+            with as_usage_error(ValueError):
+                names = [name for name, _ in parse_dataset_specs(args.dataset)]
+        else:
+            names = [DEMO]
+        if args.subset:
+            if set(args.subset) - set(names):
+                return None  # load_features names the unknown ones
+            names = [name for name in names if name in args.subset]
+        return names
 
     def features_dir(self) -> Path:
         """``--features`` as given, else ``--dataset`` (or the demo) preprocessed into the feature cache."""
@@ -144,6 +204,27 @@ def check_features_folder(path: Path, what: str = "--features") -> None:
                          f"run `python -m preprocessing run --out {path}` (an interrupted run resumes)")
 
 
+def protocol_label(protocol: str, test_dataset: str | None) -> str:
+    """How the command line says a protocol: ``--protocol lodo``, ``--test-dataset NAME``, ``--protocol loso``."""
+    return f"--test-dataset {test_dataset}" if test_dataset else f"--protocol {protocol}"
+
+
+def check_protocol_datasets(datasets: list[str] | None, test_dataset: str | None) -> None:
+    """Refuse, before Ray starts, a leave-one-dataset-out run that ``datasets`` cannot hold (None: unknown yet).
+    Raises :class:`UsageError`."""
+    from mer_ray.evaluation.folds import check_dataset_protocol
+    from preprocessing.annotations.datasets import only_demo
+
+    if datasets is None:
+        return
+    try:
+        check_dataset_protocol(datasets, test_dataset)
+    except ValueError as err:
+        demo = (" (the built-in demo is one dataset: give --features of a preprocessing run over two or more "
+                "datasets)" if only_demo(datasets) else "")
+        raise UsageError(f"{protocol_label('lodo', test_dataset)}: {err}{demo}") from err
+
+
 def resume_command(args: argparse.Namespace, folder: RunFolder) -> str:
     """The exact command that continues ``folder`` (the resources given to this run included)."""
     parts = ["python -m mer_ray.loso", f"--search {args.search}", f"--resume {folder.root}"]
@@ -175,7 +256,9 @@ def run_in_folder(folder: RunFolder, spec: RunSpec, space: SearchSpace, features
         print(f"nested: {len(features.subjects)} outer folds x ({spec.trials} configurations x {spec.inner_folds} "
               f"inner folds + 1 final fit) ({len(features)} clips); {slots} trials at a time", flush=True)
         return run_nested(folder, spec, space, features, max_failures=max_failures)
-    print(f"{spec.trials} configurations x {len(features.subjects)} LOSO folds ({len(features)} clips, datasets "
+    folds = spec.folds(features)
+    print(f"protocol: {spec.describe_protocol()}")
+    print(f"{spec.trials} configurations x {len(folds)} folds ({len(features)} clips, datasets "
           f"{', '.join(features.datasets)}); {slots} trials at a time", flush=True)
     return run_loso(folder, spec, space, features, slots=slots, max_failures=max_failures)
 
@@ -212,10 +295,11 @@ def run_loso(folder: RunFolder, spec: RunSpec, space: SearchSpace, features, *, 
     from mer_ray.search.tune import run_tune
 
     start = time.monotonic()
+    folds = spec.folds(features)  # LOSO, or one fold per held-out dataset
     probe_board, probe = run_probe(folder, spec, features, max_failures=max_failures)
     search = LosoSearch(folder, space, features, n_trials=spec.trials, seed=spec.seed, objective=spec.objective,
                         overrides=spec.overrides, use_demo_space=spec.demo_space,
-                        max_open_configs=max(1, math.ceil(slots / len(features.subjects))) + 1)
+                        max_open_configs=max(1, math.ceil(slots / len(folds))) + 1, folds=folds)
     display = live_display(search)
     try:
         run_tune(search, cpus_per_trial=spec.cpus_per_trial, gpus_per_trial=spec.gpus_per_trial,
@@ -309,7 +393,8 @@ def run_nested(folder: RunFolder, spec: RunSpec, space: SearchSpace, features, *
 
 
 def run_probe(folder: RunFolder, spec: RunSpec, features, *, max_failures: int = 2):
-    """The linear probe on the same LOSO folds (``RUN/reference/probe``): ``(leaderboard, predictions)``.
+    """The linear probe on the run's own folds (``spec.folds``: LOSO or one per held-out dataset;
+    ``RUN/reference/probe``): ``(leaderboard, predictions)``.
 
     Every report shows it beside the searched models; skipped (``(None, None)``) when the run is the probe itself.
     """
@@ -318,9 +403,10 @@ def run_probe(folder: RunFolder, spec: RunSpec, features, *, max_failures: int =
     from mer_ray.search.scheduler import LosoSearch
     from mer_ray.search.tune import run_tune
 
-    print("linear probe (reference) on the same LOSO folds...", flush=True)
+    print(f"linear probe (reference) on the same {'LOSO' if spec.protocol == 'loso' else 'dataset'} folds...",
+          flush=True)
     probe = LosoSearch(folder.reference(PROBE_SPACE), get_space(PROBE_SPACE), features, n_trials=1, seed=spec.seed,
-                       objective=spec.objective, log=lambda _: None)
+                       objective=spec.objective, folds=spec.folds(features), log=lambda _: None)
     run_tune(probe, cpus_per_trial=spec.cpus_per_trial, gpus_per_trial=0.0, max_failures=max_failures)
     board, predictions = probe.leaderboard(), probe.all_predictions()
     if predictions.empty or "uar" not in board:

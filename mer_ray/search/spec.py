@@ -19,6 +19,15 @@ SMOKE_OVERRIDES = {"epochs": 1, "pretrain_epochs": 1, "input_size": 64, "batch_s
 SMOKE_TRIALS = 2
 
 
+def evaluation_protocol(args: argparse.Namespace) -> str:
+    """The evaluation protocol the command line asks for: ``--protocol loso|lodo`` as given, else ``lodo`` when
+    ``--test-dataset`` is given (a cross-dataset fold), else ``loso``."""
+    given = getattr(args, "eval_protocol", None)
+    if given:
+        return given
+    return "lodo" if getattr(args, "test_dataset", None) else "loso"
+
+
 @dataclass(frozen=True)
 class RunSpec:
     """Every choice that defines a run; ``--resume`` continues exactly this (only the resources may change).
@@ -29,6 +38,9 @@ class RunSpec:
         features_content_hash: the manifest's content hash when the run started.
         subset: datasets the run narrowed the features to (None: all).
         trials: configurations to evaluate.
+        protocol: the evaluation protocol, ``"loso"`` (leave one subject out) or ``"lodo"`` (leave one dataset
+            out: ``--protocol lodo`` / ``--test-dataset``); a run.json without it is a LOSO run.
+        test_dataset: under ``lodo``, the one dataset tested on (``--test-dataset``; None: every dataset in turn).
         nested: a nested search (``--nested``).
         inner_folds: inner folds of a nested search.
         seed: base seed of the sampler and of every fold.
@@ -49,6 +61,8 @@ class RunSpec:
     features_content_hash: str | None = None
     subset: list[str] | None = None
     trials: int = 1
+    protocol: str = "loso"
+    test_dataset: str | None = None
     nested: bool = False
     inner_folds: int = 4
     seed: int = 0
@@ -84,6 +98,8 @@ class RunSpec:
             features_content_hash=features.manifest.get("content_hash"),
             subset=args.subset,
             trials=trials,
+            protocol=evaluation_protocol(args),
+            test_dataset=getattr(args, "test_dataset", None),
             nested=args.nested,
             inner_folds=args.inner_folds,
             seed=args.seed,
@@ -114,6 +130,19 @@ class RunSpec:
     def with_resources(self, cpus_per_trial: float, gpus_per_trial: float) -> RunSpec:
         """The same run on other resources (what ``--resume`` may change)."""
         return replace(self, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial, argv=list(sys.argv))
+
+    def folds(self, features) -> list:
+        """The run's folds over ``features`` (a loaded ``FeatureSet``): :func:`mer_ray.evaluation.folds.protocol_folds`
+        of its protocol."""
+        from mer_ray.evaluation.folds import protocol_folds
+
+        return protocol_folds(features, self.protocol, self.test_dataset)
+
+    def describe_protocol(self) -> str:
+        """The protocol in words, with its folds (what the report's first lines say)."""
+        from mer_ray.evaluation.folds import describe_protocol
+
+        return describe_protocol(self.protocol, self.datasets, self.test_dataset, self.subjects)
 
     def features_changed(self, features) -> str | None:
         """Why ``--resume`` must refuse ``features`` (a loaded ``FeatureSet``): its content hash is not the one the

@@ -175,3 +175,98 @@ def test_a_method_whose_inputs_are_missing_is_refused_before_any_trial(tmp_path,
     assert ("`python -m preprocessing run --protocol 3class --dataset casme2=/data/CASME2 --face-size 16 "
             "--sequence-frames 8 --out NEW_FOLDER`") in captured.err
     assert "linear probe" not in captured.out and not out.exists()
+
+
+# ---- cross-dataset protocols: user errors before Ray ------------------------------------------------------------
+
+@pytest.fixture
+def no_ray(tmp_path, monkeypatch):
+    import mer_ray.infra.runtime
+
+    monkeypatch.setattr(mer_ray.infra.runtime, "init_ray", _no_ray)
+    monkeypatch.setenv("MER_RAY_CACHE", str(tmp_path / "cache"))
+    return tmp_path
+
+
+def _two_dataset_folder(tmp_path):
+    from tests.mer_ray._synthetic import synthetic_features, write_features_folder
+
+    return write_features_folder(synthetic_features(n_subjects=4, clips=2, size=16, datasets=("d1", "d2")),
+                                 tmp_path / "features", {"protocol": "3class"})
+
+
+def _one_error_line(capsys, argv, out):
+    assert main([*argv, "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    [line] = captured.err.splitlines()
+    assert not out.exists() and "linear probe" not in captured.out
+    return line
+
+
+@pytest.mark.parametrize("flags, label", [(["--protocol", "lodo"], "--protocol lodo"),
+                                          (["--test-dataset", "casme2"], "--test-dataset casme2")])
+def test_a_cross_dataset_protocol_on_the_one_dataset_demo_is_refused_before_ray(no_ray, capsys, flags, label):
+    line = _one_error_line(capsys, ["--search", "vit", *flags], no_ray / "runs")
+    assert line.startswith(f"error: {label}: a cross-dataset protocol needs features with at least two datasets; "
+                           "these hold one: demo (the built-in demo is one dataset")
+
+
+def test_an_unknown_test_dataset_lists_the_datasets_of_the_features(no_ray, capsys):
+    folder = _two_dataset_folder(no_ray)
+    line = _one_error_line(capsys, ["--search", "vit", "--features", str(folder), "--test-dataset", "smic"],
+                           no_ray / "runs")
+    assert line == "error: --test-dataset smic: 'smic' is not a dataset of the features; they hold: d1, d2"
+
+
+def test_a_one_dataset_subset_of_a_composite_is_refused_too(no_ray, capsys):
+    folder = _two_dataset_folder(no_ray)
+    line = _one_error_line(capsys, ["--search", "vit", "--features", str(folder), "--subset", "d1", "--protocol",
+                                    "lodo"], no_ray / "runs")
+    assert line == ("error: --protocol lodo: a cross-dataset protocol needs features with at least two datasets; "
+                    "these hold one: d1")
+
+
+@pytest.mark.parametrize("flags, expected", [
+    (["--protocol", "loso", "--test-dataset", "d1"], "error: --test-dataset d1 trains on the other datasets and tests "
+     "on this one (a leave-one-dataset-out fold); it cannot go with --protocol loso: drop one of them"),
+    (["--protocol", "lodo", "--nested"], "error: --nested searches inside leave-one-subject-out folds only; it cannot "
+     "go with --protocol lodo: drop one of them"),
+])
+def test_contradictory_protocol_flags_are_refused_before_ray(no_ray, capsys, flags, expected):
+    folder = _two_dataset_folder(no_ray)
+    line = _one_error_line(capsys, ["--search", "vit", "--features", str(folder), *flags], no_ray / "runs")
+    assert line == expected
+
+
+@pytest.mark.parametrize("recorded, flags, message", [
+    ({"protocol": "lodo"}, ["--protocol", "loso"], "is a --protocol lodo run; got --protocol loso"),
+    ({}, ["--protocol", "lodo"], "is a --protocol loso run; got --protocol lodo"),  # an old run.json: LOSO
+    ({"protocol": "lodo", "test_dataset": "d1"}, ["--test-dataset", "d2"],
+     "is a --test-dataset d1 run; got --test-dataset d2"),
+])
+def test_resume_with_another_protocol_is_refused_before_ray(no_ray, capsys, recorded, flags, message):
+    from mer_ray.search.spec import RunSpec
+
+    run = no_ray / "run"
+    run.mkdir()
+    RunSpec(space="vit", features=str(_two_dataset_folder(no_ray)), datasets=["d1", "d2"],
+            **recorded).to_json(run / "run.json")
+    if not recorded:  # written by a version without the protocols
+        info = json.loads((run / "run.json").read_text())
+        del info["protocol"], info["test_dataset"]
+        (run / "run.json").write_text(json.dumps(info))
+    assert main(["--search", "vit", "--resume", str(run), *flags]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line == (f"error: --resume {run} {message}: drop --protocol / --test-dataset to continue it, or start a "
+                    "new run")
+
+
+def test_resume_reuses_the_recorded_protocol(tmp_path):
+    from mer_ray.loso import build_parser
+    from mer_ray.search.driver import LosoRun
+    from mer_ray.search.spec import RunSpec
+
+    spec = RunSpec(space="vit", features="/f", protocol="lodo", test_dataset="d2", datasets=["d1", "d2"])
+    for flags in ([], ["--test-dataset", "d2"], ["--protocol", "lodo", "--test-dataset", "d2"]):
+        args = build_parser().parse_args(["--search", "vit", "--resume", str(tmp_path), *flags])
+        assert LosoRun(args).resolve_protocol(spec) == ("lodo", "d2")

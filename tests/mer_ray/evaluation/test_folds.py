@@ -1,16 +1,22 @@
 """Folds and fold tasks: seeds, inner splits, row selection with masked labels, the Ray-boundary dict form."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from mer_ray.evaluation.folds import (
+    EVALUATION_PROTOCOLS,
     Fold,
     FoldTask,
+    dataset_folds,
+    describe_protocol,
     fold_rows,
     fold_seed,
     inner_folds,
     inner_split,
     loso_folds,
+    protocol_folds,
     subject_filename,
 )
 from mer_ray.methods import parse_config
@@ -69,3 +75,79 @@ def test_task_round_trips_through_its_dict_form():
 def test_subject_filename_is_readable_and_safe():
     assert subject_filename("casme2/sub01") == "casme2__sub01"
     assert subject_filename("x y/z") == "x_y__z"
+
+
+# ---- cross-dataset protocols ------------------------------------------------------------------------------------
+
+THREE = ("d1", "d2", "d3")
+
+
+def test_dataset_folds_hold_out_exactly_one_datasets_subjects_and_train_on_the_others():
+    data = synthetic_features(n_subjects=6, clips=3, datasets=THREE)
+    owner = data.meta.groupby("subject")["dataset"].first()
+    folds = dataset_folds(data)
+    assert [f.name for f in folds] == list(THREE) and all(f.exclude == () for f in folds)
+    for fold in folds:
+        assert set(fold.held_out) == set(owner[owner == fold.name].index)
+        trained = set(data.subjects) - set(fold.hidden)
+        assert trained == set(owner[owner != fold.name].index)  # every subject of the other datasets
+    held = [s for f in folds for s in f.held_out]
+    assert sorted(held) == sorted(data.subjects)  # every subject held out exactly once
+
+
+def test_a_test_dataset_is_one_fold_trained_on_the_other_datasets():
+    data = synthetic_features(n_subjects=6, clips=3, datasets=THREE)
+    [fold] = dataset_folds(data, test_dataset="d2")
+    assert fold.name == "d2" and {s.split("/")[0] for s in fold.held_out} == {"d2"}
+    assert protocol_folds(data, "lodo", "d2") == [fold]
+    assert protocol_folds(data, "loso") == loso_folds(data.subjects)
+
+
+def test_dataset_folds_refuse_one_dataset_and_an_unknown_test_dataset():
+    with pytest.raises(ValueError, match="at least two datasets; these hold one: demo$"):
+        dataset_folds(synthetic_features(n_subjects=2, clips=3, datasets=("demo",)))
+    data = synthetic_features(n_subjects=6, clips=3, datasets=THREE)
+    with pytest.raises(ValueError, match="'smic' is not a dataset of the features; they hold: d1, d2, d3$"):
+        dataset_folds(data, test_dataset="smic")
+    with pytest.raises(ValueError, match="cannot go with the loso protocol"):
+        protocol_folds(data, "loso", "d1")
+    with pytest.raises(ValueError, match="unknown evaluation protocol 'lomo'"):
+        protocol_folds(data, "lomo")
+    assert EVALUATION_PROTOCOLS == ("loso", "lodo")
+
+
+def test_a_subject_in_two_datasets_cannot_be_held_out_by_dataset():
+    data = synthetic_features(n_subjects=4, clips=3, datasets=("d1", "d2"))
+    meta = data.meta.copy()
+    meta.loc[0, "dataset"] = "d2"  # d1/s00's first clip filed under d2
+    with pytest.raises(ValueError, match="more than one dataset"):
+        dataset_folds(replace(data, meta=meta))
+
+
+def test_describe_protocol_names_the_folds():
+    assert describe_protocol("lodo", ["samm", "casme2", "smic"]).startswith(
+        "leave one dataset out (3 folds: casme2, samm, smic)")
+    assert describe_protocol("lodo", ["casme2", "samm", "smic"], "smic").startswith(
+        "train on casme2, samm, test on smic")
+    loso = describe_protocol("loso", ["casme2"], subjects=26)
+    assert loso == "leave one subject out (LOSO: 26 folds, one per subject)"
+
+
+def test_a_lodo_fold_task_masks_the_held_out_dataset_and_predicts_only_its_clips():
+    from mer_ray.methods import run_task
+    from search_spaces import get_space
+
+    data = synthetic_features(n_subjects=6, clips=3, size=32, datasets=THREE)
+    [fold] = dataset_folds(data, test_dataset="d3")
+    # the trainer's row selection refuses the held-out dataset unmasked, and accepts it masked
+    with pytest.raises(ValueError, match="must be masked"):
+        fold_rows(data, fold.held_out)
+    train_rows, test_rows = fold_rows(data.with_masked_labels(list(fold.held_out)), fold.held_out)
+    datasets = data.meta["dataset"].to_numpy()
+    assert set(datasets[test_rows]) == {"d3"} and "d3" not in set(datasets[train_rows])
+    assert len(test_rows) + len(train_rows) == len(data)
+    task = FoldTask("c000", fold, parse_config(dict(get_space("probe").fixed)), fold_seed(0, "c000", fold.name))
+    result = run_task(task, data, "cpu")
+    expected = sorted(data.meta.loc[data.meta["dataset"] == "d3", "sample_id"])
+    assert sorted(result.sample_ids) == expected  # every d3 clip, and only d3's
+    assert not any(sid.startswith("d3/") for sid in result.train_ids)
