@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,16 @@ def datasets_of(board: pd.DataFrame) -> list[str]:
     return sorted(c[len("uar_"):] for c in board.columns if c.startswith("uar_"))
 
 
+def _names(value: Any) -> list[str]:
+    """A list of names as a leaderboard holds it: a list, or its text from a CSV (JSON or Python's repr)."""
+    if not isinstance(value, str):
+        return [str(v) for v in value]
+    try:
+        return [str(v) for v in json.loads(value)]
+    except ValueError:
+        return [v.strip(" '\"") for v in value.strip("[]").split(",") if v.strip(" '\"")]
+
+
 def describe_config(row: pd.Series) -> str:
     """A short human description of a configuration from its ``param_*`` columns."""
     parts = []
@@ -41,7 +52,9 @@ def describe_config(row: pd.Series) -> str:
         elif key == "pretrain":
             parts.append("pretrained" if bool(value) else "no-pretrain")
         elif key == "method":
-            if value != "network":
+            if value == "portfolio" and row.get("param_members") is not None:  # "portfolio: probe + shufflenet"
+                parts.append(f"portfolio: {' + '.join(_names(row['param_members']))}")
+            elif value != "network":
                 parts.append(str(value))
         elif key in ("model", "modality", "classifier"):
             parts.append(str(value))

@@ -77,3 +77,12 @@ def test_the_probe_compared_with_itself_and_whole_floats_read_as_integers():
     assert "does NOT beat" in ProbeComparison(0.8, 0.9, -0.1, -0.2, 0.0).sentence("c001")
     row = pd.Series({"param_model": "ststnet", "param_input_size": 28.0, "param_epochs": 200.0})
     assert describe_config(row) == "ststnet input_size=28 epochs=200"
+
+
+def test_a_portfolio_is_described_by_its_members():
+    row = pd.Series({"param_method": "portfolio", "param_members": ["probe", "shufflenet"]})
+    assert describe_config(row) == "portfolio: probe + shufflenet"
+    row = pd.Series({"param_method": "portfolio", "param_members": '["probe", "sssnet"]'})  # as read from a CSV
+    assert describe_config(row) == "portfolio: probe + sssnet"
+    row = pd.Series({"param_method": "portfolio", "param_members": "['probe', 'net']"})  # pandas' CSV of a list
+    assert describe_config(row) == "portfolio: probe + net"
