@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--subset", action="append", metavar="DATASET",
                    help="evaluate only these datasets of the features (e.g. --subset casme2)")
     p.add_argument("--trials", type=int, help="configurations to evaluate (default: the space's)")
+    p.add_argument("--repeats", type=int, default=1, metavar="N",
+                   help="train a fixed configuration N times with other seeds; the report gives mean +- std "
+                        "(default 1)")
     p.add_argument("--objective", choices=("uar", "uf1"), default="uar", help="pooled metric to maximise")
     p.add_argument("--reference", metavar="LABEL",
                    help="leaderboard: compare every configuration with this one (paired intervals); default: the "

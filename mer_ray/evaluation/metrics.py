@@ -127,26 +127,49 @@ def paired_bootstrap(
     Raises:
         ValueError: the two sets cover different clips, or disagree on a clip's subject or true label.
     """
+    return repeated_paired_bootstrap([predictions], reference, metric=metric, n_boot=n_boot, alpha=alpha, seed=seed)
+
+
+def repeated_paired_bootstrap(
+    repeats: list[pd.DataFrame],
+    reference: pd.DataFrame,
+    *,
+    metric: str = "uar",
+    n_boot: int = 1000,
+    alpha: float = 0.05,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """:func:`paired_bootstrap` of a method trained several times (``--repeats``): the MEAN over the repeats of
+    each repeat's pooled ``metric``, minus the reference's. Every replicate draws one set of subjects for all the
+    repeats and the reference, so the interval holds the subjects' spread once and the repeats' (seeds') spread
+    through their mean. One repeat gives exactly :func:`paired_bootstrap`'s figures."""
     if metric not in ("uar", "uf1", "accuracy"):
         raise ValueError(f"metric must be one of 'uar', 'uf1', 'accuracy'; got {metric!r}")
-    a = predictions.set_index("sample")
+    if not repeats:
+        raise ValueError("repeated_paired_bootstrap needs at least one set of predictions")
     b = reference.set_index("sample")
-    if set(a.index) != set(b.index) or a.index.has_duplicates or b.index.has_duplicates:
-        only_a, only_b = sorted(set(a.index) - set(b.index)), sorted(set(b.index) - set(a.index))
-        raise ValueError(f"paired comparison needs the same clips once each: {len(only_a)} only in the first "
-                         f"(e.g. {only_a[:3]}), {len(only_b)} only in the second (e.g. {only_b[:3]})")
-    b = b.loc[a.index]
-    if not (a["subject"].to_numpy() == b["subject"].to_numpy()).all() or not (
-            a["y_true"].to_numpy() == b["y_true"].to_numpy()).all():
-        raise ValueError("paired comparison: the two prediction sets disagree on clips' subjects or true labels")
-    subjects = sorted(a["subject"].unique())
-    conf_a = np.stack([confusion(p["y_true"], p["y_pred"]) for _, p in a.groupby("subject", sort=True)])
+    conf_r = []
+    for predictions in repeats:
+        a = predictions.set_index("sample")
+        if set(a.index) != set(b.index) or a.index.has_duplicates or b.index.has_duplicates:
+            only_a, only_b = sorted(set(a.index) - set(b.index)), sorted(set(b.index) - set(a.index))
+            raise ValueError(f"paired comparison needs the same clips once each: {len(only_a)} only in the first "
+                             f"(e.g. {only_a[:3]}), {len(only_b)} only in the second (e.g. {only_b[:3]})")
+        aligned = b.loc[a.index]
+        if not (a["subject"].to_numpy() == aligned["subject"].to_numpy()).all() or not (
+                a["y_true"].to_numpy() == aligned["y_true"].to_numpy()).all():
+            raise ValueError("paired comparison: the two prediction sets disagree on clips' subjects or true labels")
+        conf_r.append(np.stack([confusion(p["y_true"], p["y_pred"]) for _, p in a.groupby("subject", sort=True)]))
     conf_b = np.stack([confusion(p["y_true"], p["y_pred"]) for _, p in b.groupby("subject", sort=True)])
-    observed = scores_from_confusion(conf_a.sum(0))[metric] - scores_from_confusion(conf_b.sum(0))[metric]
+    subjects = len(conf_b)
+
+    def mean_score(drawn: np.ndarray | slice) -> float:
+        return float(np.mean([scores_from_confusion(c[drawn].sum(0))[metric] for c in conf_r]))
+
+    observed = mean_score(slice(None)) - scores_from_confusion(conf_b.sum(0))[metric]
     rng = np.random.default_rng(seed)
     diffs = np.empty(n_boot)
     for i in range(n_boot):
-        drawn = rng.integers(0, len(subjects), size=len(subjects))
-        diffs[i] = (scores_from_confusion(conf_a[drawn].sum(0))[metric]
-                    - scores_from_confusion(conf_b[drawn].sum(0))[metric])
+        drawn = rng.integers(0, subjects, size=subjects)
+        diffs[i] = mean_score(drawn) - scores_from_confusion(conf_b[drawn].sum(0))[metric]
     return float(observed), float(np.quantile(diffs, alpha / 2)), float(np.quantile(diffs, 1 - alpha / 2))

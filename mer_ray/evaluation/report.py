@@ -16,6 +16,7 @@ from mer_ray.evaluation.metrics import (
     confusion,
     paired_bootstrap,
     pooled_scores,
+    repeated_paired_bootstrap,
     score_predictions,
 )
 from mer_ray.evaluation.parts import portfolio_section
@@ -225,7 +226,9 @@ def write_report(folder: RunFolder, board: pd.DataFrame, predictions: pd.DataFra
         lines.append("No configuration completed all its folds: see the failures in `leaderboard.csv`.")
         write_text(folder.report, "\n".join(lines) + "\n")
         return folder.report
-    best_id = table.iloc[0]["config"]
+    repeated = spec.repeats > 1
+    # repeats of one configuration: the first one is shown in detail (picking the best seed would be optimistic)
+    best_id = sorted(table["config"])[0] if repeated else table.iloc[0]["config"]
     best = predictions[predictions["config_id"] == best_id]
     searched = spec.trials > 1
     shown = table
@@ -238,7 +241,10 @@ def write_report(folder: RunFolder, board: pd.DataFrame, predictions: pd.DataFra
         lines += [f"## Leaderboard (Table 3) with paired intervals against `{spec.reference}`", "",
                   "Every method on the same LOSO folds; 95% intervals resample whole subjects; the paired interval "
                   "draws the same subjects for both methods.", "", markdown_table(table3), ""]
-    lines += [f"## Best configuration: `{best_id}`", "", f"{describe_config(board.iloc[0])}", ""]
+    if repeated:
+        lines += repeats_summary(board, predictions, probe, n_boot=n_boot, seed=spec.seed).section()
+    heading = f"## First repeat: `{best_id}`" if repeated else f"## Best configuration: `{best_id}`"
+    lines += [heading, "", f"{describe_config(board.iloc[0])}", ""]
     if searched:
         lines += [
             f"> **Optimistic estimate.** `{best_id}` was picked as the best of {len(table)} configurations by a "
@@ -257,6 +263,50 @@ def write_report(folder: RunFolder, board: pd.DataFrame, predictions: pd.DataFra
         lines += [parts]
     write_text(folder.report, "\n".join(lines) + "\n")
     return folder.report
+
+
+@dataclass(frozen=True)
+class RepeatsSummary:
+    """One configuration trained several times with other seeds (``--repeats``): each repeat's pooled scores, their
+    mean +- std, and the mean's paired difference from the probe (:func:`repeated_paired_bootstrap`)."""
+
+    ids: tuple[str, ...]
+    uar: tuple[float, ...]
+    uf1: tuple[float, ...]
+    versus: tuple[float, float, float] | None  # (difference, low, high) of the mean UAR against the probe
+
+    @staticmethod
+    def _spread(values: tuple[float, ...]) -> str:
+        std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+        return f"{np.mean(values):.4f} +- {std:.4f}"
+
+    def sentence(self) -> str:
+        text = f"UAR {self._spread(self.uar)}, UF1 {self._spread(self.uf1)} (mean +- std over {len(self.ids)})"
+        if self.versus is not None:
+            diff, low, high = self.versus
+            text += (f"; against the linear probe {diff:+.4f} UAR (paired 95% CI [{low:+.3f}, {high:+.3f}], the "
+                     "same subjects drawn for every repeat and the probe)")
+        return text
+
+    def section(self) -> list[str]:
+        rows = [f"| `{c}` | {u:.4f} | {f:.4f} |" for c, u, f in zip(self.ids, self.uar, self.uf1)]
+        return [f"## Repeats: {len(self.ids)} trainings of one configuration with other seeds", "",
+                "| repeat | pooled UAR | pooled UF1 |", "|---|---|---|", *rows,
+                f"| **mean +- std** | **{self._spread(self.uar)}** | **{self._spread(self.uf1)}** |", "",
+                self.sentence()[0].upper() + self.sentence()[1:] + ".", ""]
+
+
+def repeats_summary(board: pd.DataFrame, predictions: pd.DataFrame, probe: pd.DataFrame | None, *,
+                    n_boot: int = 1000, seed: int = 0) -> RepeatsSummary:
+    """The :class:`RepeatsSummary` of every completed configuration of ``board`` (the repeats of a fixed one)."""
+    done = board[board["state"] == "COMPLETE"] if "state" in board else board
+    ids = tuple(sorted(done["config_id"]))
+    frames = [predictions[predictions["config_id"] == c] for c in ids]
+    scores = [pooled_scores(f["y_true"], f["y_pred"]) for f in frames]
+    versus = None
+    if probe is not None and not probe.empty and frames:
+        versus = repeated_paired_bootstrap(frames, probe, metric="uar", n_boot=n_boot, seed=seed)
+    return RepeatsSummary(ids, tuple(s["uar"] for s in scores), tuple(s["uf1"] for s in scores), versus)
 
 
 def slice_section(folder: RunFolder, predictions: pd.DataFrame, label: str, *, n_boot: int, seed: int,

@@ -97,7 +97,9 @@ class LosoRun:
             settings = parse_settings(args.set)
             resumed = self.resumed_spec() if args.resume else None
             settings = resumed.settings if resumed else settings  # a resumed run keeps its own --set values
-            return (fixed_space(space, settings) if settings else space), resumed
+            space = fixed_space(space, settings) if settings else space
+        check_repeats(getattr(args, "repeats", 1), space, args.nested)
+        return space, resumed
 
     def resumed_spec(self) -> RunSpec:
         """The spec of the ``--resume`` folder, on this command's resources; it must be a run of ``--search``."""
@@ -184,6 +186,21 @@ class LosoRun:
         return stop.exit_code
 
 
+def check_repeats(repeats: int, space: SearchSpace, nested: bool) -> None:
+    """``--repeats N`` retrains ONE fixed configuration with N seeds: refused (one line) for a search, with
+    ``--nested``, or below 1."""
+    if repeats < 1:
+        raise UsageError(f"--repeats {repeats}: expected an integer >= 1")
+    if repeats == 1:
+        return
+    if space.sampler != "fixed":
+        raise UsageError(f"--repeats {repeats} retrains one fixed configuration with other seeds; search space "
+                         f"{space.name!r} searches ({space.sampler}): fix it with --set KEY=VALUE, or use a fixed "
+                         "space (recommended, ensemble, paper, probe, ...)")
+    if nested:
+        raise UsageError(f"--repeats {repeats} cannot go with --nested (the nested search chooses per outer fold)")
+
+
 def check_features_folder(path: Path, what: str = "--features") -> None:
     """Refuse, before Ray starts, a ``path`` that is not a features folder (no such folder, a file, a folder without
     the preprocessing run's manifest), naming it as ``what``. The shards' integrity is checked when they are loaded
@@ -258,7 +275,8 @@ def run_in_folder(folder: RunFolder, spec: RunSpec, space: SearchSpace, features
         return run_nested(folder, spec, space, features, max_failures=max_failures)
     folds = spec.folds(features)
     print(f"protocol: {spec.describe_protocol()}")
-    print(f"{spec.trials} configurations x {len(folds)} folds ({len(features)} clips, datasets "
+    what = f"1 configuration x {spec.repeats} repeats (seeds)" if spec.repeats > 1 else f"{spec.trials} configurations"
+    print(f"{what} x {len(folds)} folds ({len(features)} clips, datasets "
           f"{', '.join(features.datasets)}); {slots} trials at a time", flush=True)
     return run_loso(folder, spec, space, features, slots=slots, max_failures=max_failures)
 
@@ -297,7 +315,8 @@ def run_loso(folder: RunFolder, spec: RunSpec, space: SearchSpace, features, *, 
     start = time.monotonic()
     folds = spec.folds(features)  # LOSO, or one fold per held-out dataset
     probe_board, probe = run_probe(folder, spec, features, max_failures=max_failures)
-    search = LosoSearch(folder, space, features, n_trials=spec.trials, seed=spec.seed, objective=spec.objective,
+    search = LosoSearch(folder, space, features, n_trials=spec.trials * spec.repeats, seed=spec.seed,
+                        objective=spec.objective,
                         overrides=spec.overrides, use_demo_space=spec.demo_space,
                         max_open_configs=max(1, math.ceil(slots / len(folds))) + 1, folds=folds)
     display = live_display(search)
@@ -334,6 +353,12 @@ def print_loso_results(table, board, predictions, spec: RunSpec, probe) -> None:
         table3 = leaderboard(board, predictions, spec.reference, seed=spec.seed)
         print(f"\nleaderboard (paired 95% intervals against {spec.reference}):")
         print(format_table(table3))
+    if spec.repeats > 1:
+        from mer_ray.evaluation.report import repeats_summary
+
+        summary = repeats_summary(board, predictions, probe, seed=spec.seed)
+        print(f"\n{spec.repeats} repeats of one configuration (other seeds): {summary.sentence()}")
+        return
     best = table.iloc[0]
     note = " (optimistic: picked by the search over the same folds)" if spec.trials > 1 else ""
     print(f"\nbest configuration {best['config']}: UAR {best['UAR']:.4f}, UF1 {best['UF1']:.4f}{note}")

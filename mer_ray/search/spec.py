@@ -38,6 +38,8 @@ class RunSpec:
         features_content_hash: the manifest's content hash when the run started.
         subset: datasets the run narrowed the features to (None: all).
         trials: configurations to evaluate.
+        repeats: times a fixed configuration is trained with other seeds (``--repeats``; each repeat is one Optuna
+            trial of the same configuration, its folds seeded by its own configuration id).
         protocol: the evaluation protocol, ``"loso"`` (leave one subject out) or ``"lodo"`` (leave one dataset
             out: ``--protocol lodo`` / ``--test-dataset``); a run.json without it is a LOSO run.
         test_dataset: under ``lodo``, the one dataset tested on (``--test-dataset``; None: every dataset in turn).
@@ -61,6 +63,7 @@ class RunSpec:
     features_content_hash: str | None = None
     subset: list[str] | None = None
     trials: int = 1
+    repeats: int = 1
     protocol: str = "loso"
     test_dataset: str | None = None
     nested: bool = False
@@ -98,6 +101,7 @@ class RunSpec:
             features_content_hash=features.manifest.get("content_hash"),
             subset=args.subset,
             trials=trials,
+            repeats=getattr(args, "repeats", 1) or 1,
             protocol=evaluation_protocol(args),
             test_dataset=getattr(args, "test_dataset", None),
             nested=args.nested,

@@ -270,3 +270,16 @@ def test_resume_reuses_the_recorded_protocol(tmp_path):
     for flags in ([], ["--test-dataset", "d2"], ["--protocol", "lodo", "--test-dataset", "d2"]):
         args = build_parser().parse_args(["--search", "vit", "--resume", str(tmp_path), *flags])
         assert LosoRun(args).resolve_protocol(spec) == ("lodo", "d2")
+
+
+# ---- --repeats: user errors before Ray ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["--search", "vit", "--repeats", "3"], "--repeats 3 retrains one fixed configuration with other seeds; search "
+                                            "space 'vit' searches (tpe)"),
+    (["--search", "recommended", "--repeats", "0"], "--repeats 0: expected an integer >= 1"),
+    (["--search", "recommended", "--repeats", "2", "--nested"], "--repeats 2 cannot go with --nested"),
+], ids=["search", "zero", "nested"])
+def test_repeats_of_anything_but_one_fixed_configuration_are_refused(no_ray, capsys, argv, expected):
+    line = _one_error_line(capsys, [*argv, "--features", str(_two_dataset_folder(no_ray))], no_ray / "runs")
+    assert expected in line
