@@ -278,6 +278,11 @@ def model_card(info: dict[str, Any]) -> str:
         "- The bundle itself is fitted on every subject, so no held-out estimate of THIS model exists: the LOSO "
         "figure describes the configuration.",
     ]
+    return card_ending(lines, info, demo)
+
+
+def card_ending(lines: list[str], info: dict[str, Any], demo: bool) -> str:
+    """A model card's last sections (the demo warning, how to use the bundle, its notes), joined into the text."""
     if demo:
         lines.append("- Trained on the built-in DEMO data (real faces, synthetic motions): a pipeline check, not a "
                      "model of real micro-expressions.")

@@ -254,16 +254,11 @@ def save_checked_bundle(out: Path, fitted: FittedModel, features: FeatureSet, *,
     """Write the bundle, read it back and score the training clips with it: ``(gap, training accuracy)``, ``gap``
     the largest score difference from the fitted model. Raises ``BundleError`` past
     :data:`ROUND_TRIP_TOLERANCE`."""
-    from mer_ray.deploy.bundle import load_bundle, save_bundle
+    from mer_ray.deploy.bundle import save_bundle
 
     save_bundle(out, config=fitted.config, members=fitted.members, features=features, epochs=fitted.epochs,
                 seed=seed, source=source, loso=loso, notes=notes, history=fitted.history)
-    y_pred, scores = load_bundle(out).predict(features)
-    gap = float(np.abs(scores - fitted.scores).max())
-    if gap > ROUND_TRIP_TOLERANCE:
-        raise BundleError(f"{out}: the bundle read back scores the training clips up to {gap:.2e} away from the "
-                          f"fitted model (tolerance {ROUND_TRIP_TOLERANCE}); it is not usable")
-    return gap, float((y_pred == features.labels).mean())
+    return read_back(out, fitted.scores, features, "model")
 
 
 def save_checked_portfolio(out: Path, fitted, features: FeatureSet, *, seed: int, source: dict[str, Any],
@@ -271,15 +266,22 @@ def save_checked_portfolio(out: Path, fitted, features: FeatureSet, *, seed: int
     """:func:`save_checked_bundle` for a :class:`~mer_ray.deploy.portfolio_bundle.FittedPortfolio`: write, read
     back, score the training clips; ``(gap, training accuracy)``. Raises ``BundleError`` past
     :data:`ROUND_TRIP_TOLERANCE`."""
-    from mer_ray.deploy.bundle import load_bundle
     from mer_ray.deploy.portfolio_bundle import save_portfolio
 
     save_portfolio(out, fitted, features=features, seed=seed, source=source, loso=loso, notes=notes)
+    return read_back(out, fitted.scores, features, "portfolio")
+
+
+def read_back(out: Path, fitted_scores: np.ndarray, features: FeatureSet, what: str) -> tuple[float, float]:
+    """Load the bundle at ``out`` and score the training clips: ``(gap, training accuracy)``, ``gap`` the largest
+    score difference from the fitted ``what``. Raises ``BundleError`` past :data:`ROUND_TRIP_TOLERANCE`."""
+    from mer_ray.deploy.bundle import load_bundle
+
     y_pred, scores = load_bundle(out).predict(features)
-    gap = float(np.abs(scores - fitted.scores).max())
+    gap = float(np.abs(scores - fitted_scores).max())
     if gap > ROUND_TRIP_TOLERANCE:
         raise BundleError(f"{out}: the bundle read back scores the training clips up to {gap:.2e} away from the "
-                          f"fitted portfolio (tolerance {ROUND_TRIP_TOLERANCE}); it is not usable")
+                          f"fitted {what} (tolerance {ROUND_TRIP_TOLERANCE}); it is not usable")
     return gap, float((y_pred == features.labels).mean())
 
 

@@ -47,6 +47,7 @@ from mer_ray.deploy.bundle import (
     Bundle,
     BundleError,
     bundle_preprocess,
+    card_ending,
     features_record,
     load_bundle,
     model_card,
@@ -426,14 +427,7 @@ def portfolio_card(info: dict[str, Any]) -> str:
         "- The bundle itself is fitted on every subject, so no held-out estimate of THIS model exists: the LOSO "
         "figure describes the configuration.",
     ]
-    if only_demo(feats["datasets"]):
-        lines.append("- Trained on the built-in DEMO data (real faces, synthetic motions): a pipeline check, not a "
-                     "model of real micro-expressions.")
-    command = f"python -m mer_ray.predict --model {info.get('path', 'BUNDLE')} VIDEO_OR_FRAME_FOLDER... --explain DIR"
-    lines += ["", "## Use", "", "```", command, "```", ""]
-    if info.get("notes"):
-        lines += ["## Notes", "", *[f"- {n}" for n in info["notes"]], ""]
-    return "\n".join(lines)
+    return card_ending(lines, info, only_demo(feats["datasets"]))
 
 
 # ---- loading ----------------------------------------------------------------------------------------------------

@@ -111,6 +111,18 @@ def find_peaks(scores: np.ndarray, threshold: float, min_distance: int) -> list[
     return sorted(chosen)
 
 
+
+def merge_spans(spans: list[tuple[int, int, float]]) -> list[list]:
+    """Sorted ``(start, end, score)`` spans with the overlapping ones merged: ``[start, end, highest score]``."""
+    merged: list[list] = []
+    for a, b, value in spans:
+        if merged and a <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], b)
+            merged[-1][2] = max(merged[-1][2], value)
+        else:
+            merged.append([a, b, value])
+    return merged
+
 def spot(scores: np.ndarray, config: SpotterConfig, first_frame: int = 1) -> list[Interval]:
     """Intervals of one kind from a video's per-frame scores.
 
@@ -135,13 +147,7 @@ def spot(scores: np.ndarray, config: SpotterConfig, first_frame: int = 1) -> lis
     threshold = max(relative_threshold(np.where(np.isfinite(s), s, np.nan), config.p, config.k), config.min_score)
     peaks = find_peaks(s, threshold, config.min_distance)
     spans = sorted((max(p - config.left, 0), min(p + config.right, n - 1), float(s[p])) for p in peaks)
-    merged: list[list] = []
-    for a, b, value in spans:
-        if merged and a <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], b)
-            merged[-1][2] = max(merged[-1][2], value)
-        else:
-            merged.append([a, b, value])
+    merged = merge_spans(spans)
     out = []
     for a, b, value in merged:
         if config.max_length and b - a + 1 > config.max_length:

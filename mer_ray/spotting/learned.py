@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from mer_ray.spotting.baseline import SpotterConfig, find_peaks, smooth
+from mer_ray.spotting.baseline import SpotterConfig, find_peaks, merge_spans, smooth
 from mer_ray.spotting.data import MotionSummary, truth_frames
 from mer_ray.spotting.intervals import Interval, evaluate_spotting
 
@@ -185,13 +185,7 @@ def intervals_from_probability(prob: np.ndarray, rule: IntervalRule, shape: Spot
         spans = [(a, b - 1, float(s[a:b].max())) for a, b in zip(edges[::2], edges[1::2])]
         if rule.kind == "micro":
             spans = [sp for sp in spans if not shape.max_length or sp[1] - sp[0] + 1 <= shape.max_length]
-    merged: list[list] = []
-    for a, b, value in spans:
-        if merged and a <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], b)
-            merged[-1][2] = max(merged[-1][2], value)
-        else:
-            merged.append([a, b, value])
+    merged = merge_spans(spans)
     out = []
     for a, b, value in merged:
         if rule.kind == "micro" and shape.max_length and b - a + 1 > shape.max_length:
