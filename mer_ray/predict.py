@@ -3,6 +3,7 @@
     python -m mer_ray.predict --model BUNDLE clip_frames/ video.mp4 --explain explain/ --out predictions
     python -m mer_ray.predict --model BUNDLE --onset onset.png --apex apex.png
     python -m mer_ray.predict --model BUNDLE video.mp4 --onset-frame 12 --apex-frame 31
+    python -m mer_ray.predict --model BUNDLE --long recording.mp4 --out spotted/ --explain timelines/
 
 An INPUT is a folder of numbered frames, a video (mp4 / avi / mov / mkv / m4v; frames numbered from 0), or a
 folder of such clips (expanded); ``--onset IMG --apex IMG`` adds an image pair. The onset is the first frame and
@@ -12,6 +13,11 @@ input: class, scores, onset and apex used, apex spotted or not, warnings or the 
 ``--explain DIR`` one PNG per input. An input that cannot be used gets one line on stderr; the others go on.
 Exit status: 0 when at least one input was predicted, 1 when none could be, 2 for a missing or incompatible
 bundle or a usage error.
+
+``--long VIDEO...`` spots micro- and macro-expression intervals in long recordings and classifies each one's
+(onset, apex) pair with the bundle (``mer_ray/deploy/long_video.py``); OUT is then a folder: one table per
+video (intervals and faceless stretches, frames and seconds) and ``videos.csv``; ``--explain DIR``: a timeline PNG
+per video.
 """
 
 from __future__ import annotations
@@ -36,6 +42,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ray", choices=("auto", "on", "off"), default="auto",
                    help="the Ray Data pipeline: on, off, or auto (from 4 clips on)")
     p.add_argument("--device", default="cpu", help="torch device of the model (default cpu)")
+    long = p.add_argument_group("long videos (spot, then recognise)")
+    long.add_argument("--long", nargs="+", metavar="VIDEO", help="spot and recognise these recordings (or folders "
+                      "of them); --out is then a folder")
+    long.add_argument("--spot-run", type=Path, metavar="RUN", help="take the spotting thresholds from a finished "
+                      "`python -m mer_ray.spot --search baseline` run (median of its folds' choices)")
+    long.add_argument("--micro-p", type=float, metavar="P", help="micro threshold T = mean + P (max - mean)")
+    long.add_argument("--macro-p", type=float, metavar="P", help="macro threshold, as --micro-p")
+    long.add_argument("--flow", choices=("dis", "farneback", "tvl1"), default="dis",
+                      help="optical flow of the spotting scores (default dis; tvl1 is ~50x slower)")
+    long.add_argument("--check-every", type=float, default=0.5, metavar="S",
+                      help="seconds between face checks (dlib detection) while tracking (default 0.5)")
     return p
 
 
@@ -44,8 +61,13 @@ def main(argv: list[str] | None = None) -> int:
     incompatible bundle is one ``error:`` line and exit status 2."""
     args = build_parser().parse_args(argv)
     from mer_ray.deploy.bundle import BundleError
-    from mer_ray.deploy.prediction import predict_command
     from mer_ray.infra.errors import run_cli
+
+    if args.long:
+        from mer_ray.deploy.long_video import long_command
+
+        return run_cli(lambda: long_command(args), user_errors=(BundleError,))
+    from mer_ray.deploy.prediction import predict_command
 
     return run_cli(lambda: predict_command(args), user_errors=(BundleError,))
 
