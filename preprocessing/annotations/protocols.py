@@ -9,7 +9,12 @@ Labels: 0 negative, 1 positive, 2 surprise (``preprocessing.annotations.sample.L
   the official list leaves them out) and SAMM's "Other". A clip of a dataset that annotates apexes is dropped
   when its apex is missing (CASME II's ``/``) or equals its onset (no motion from onset to apex).
 - ``3class``: the same mapping and rules for any single dataset or subset (also MMEW and the demo dataset),
-  so a dataset's slice is identical under both protocols.
+  so a dataset's slice is identical under both protocols. The datasets outside MEGC2019 map their own
+  vocabularies the same way: CASME (I) and MMEW like SAMM (anger, contempt, disgust, fear, sadness and, in
+  CASME, repression negative; happiness positive; tense / others dropped), CAS(ME)^3 (happy positive; anger,
+  disgust, fear, sad negative; others dropped), 4DME (positive, negative, surprise; repression negative as in
+  CASME II; others and cells naming several categories dropped), the multi-layout demo like the release whose
+  layout it copies.
 
 Exclusion reasons read ``"<cause>"`` or ``"<cause>: <detail>"``; summaries group by the cause.
 """
@@ -38,10 +43,19 @@ EMOTION_TO_CLASS: dict[str, dict[str, int | None]] = {
     "smic": {"negative": NEGATIVE, "positive": POSITIVE, "surprise": SURPRISE},
     "mmew": {**_SAMM_LIKE, "others": None},
     "demo": _CASME2,  # synthetic CASME II layout
+    "casme": {**_SAMM_LIKE, "repression": NEGATIVE, "amusement": POSITIVE, "tense": None, "others": None},
+    "casme3": {"happy": POSITIVE, "anger": NEGATIVE, "disgust": NEGATIVE, "fear": NEGATIVE, "sad": NEGATIVE,
+               "surprise": SURPRISE, "others": None},
+    "fourdme": {"positive": POSITIVE, "negative": NEGATIVE, "surprise": SURPRISE, "repression": NEGATIVE,
+                "others": None},
 }
+# The multi-layout demo (preprocessing.demo.layouts): each layout's dataset speaks its release's vocabulary.
+EMOTION_TO_CLASS.update({"demo-casme2": _CASME2, "demo-samm": EMOTION_TO_CLASS["samm"],
+                         "demo-casme3": EMOTION_TO_CLASS["casme3"]})
 
 # Datasets whose sheets give every clip an apex: a missing one there is a defect, not "to be spotted" as in SMIC.
-APEX_ANNOTATED = frozenset({"casme2", "samm", "mmew", "demo"})
+APEX_ANNOTATED = frozenset({"casme2", "samm", "mmew", "demo", "casme", "casme3", "fourdme", "demo-casme2",
+                            "demo-samm", "demo-casme3"})
 
 MEGC2019_DATASETS = ("casme2", "samm", "smic")
 
@@ -159,6 +173,8 @@ def label_sample(sample: Sample) -> Sample | Exclusion:
     def exclude(reason: str) -> Exclusion:
         return Exclusion(sample.dataset, sample.subject, sample.clip, "protocol", reason, path)
 
+    if sample.emotion not in mapping and "+" in sample.emotion:
+        return exclude(f"several emotions: {sample.emotion!r} (one category per clip is needed)")
     if sample.emotion not in mapping:
         return exclude(f"unknown emotion: {sample.emotion!r} ({sample.dataset} emotions: {', '.join(sorted(mapping))})")
     label = mapping[sample.emotion]

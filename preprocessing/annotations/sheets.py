@@ -102,7 +102,8 @@ def read_sheet(path: str | Path, columns: list[Column], *, worksheet: str | None
                            "later; save an old .xls as .xlsx)") from exc
     try:
         names = [worksheet] if worksheet is not None else list(book.sheetnames)
-        best: tuple[int, str, int, list[str]] = (-1, "", 0, [])  # (matches, worksheet, row, texts) of closest row
+        # (matches, worksheet, row, texts, columns found) of the closest row
+        best: tuple[int, str, int, list[str], set[str]] = (-1, "", 0, [], set())
         for name in names:
             if name not in book.sheetnames:
                 raise DatasetError(f"{path} has no worksheet {name!r}; it has {', '.join(book.sheetnames)}")
@@ -114,13 +115,14 @@ def read_sheet(path: str | Path, columns: list[Column], *, worksheet: str | None
                 if all(c.name in found for c in columns if c.required):
                     return Sheet(path, name, row_number, list(_data_rows(rows, found, columns, row_number)))
                 if len(found) > best[0]:
-                    best = (len(found), name, row_number, [str(v) for v in values if v is not None])
+                    best = (len(found), name, row_number, [str(v) for v in values if v is not None], set(found))
     finally:
         book.close()
     expected = ", ".join(c.name for c in columns if c.required)
+    missing = ", ".join(c.name for c in columns if c.required and c.name not in best[4])
     closest = (
-        f"closest: worksheet {best[1]!r} row {best[2]} has {', '.join(best[3]) or 'no text'}" if best[0] > 0 else
-        "no row has any of them"
+        f"closest: worksheet {best[1]!r} row {best[2]} has {', '.join(best[3]) or 'no text'}; missing {missing}"
+        if best[0] > 0 else "no row has any of them"
     )
     raise DatasetError(
         f"{path}: no header row with the columns {expected} in the first {HEADER_SEARCH_ROWS} rows of "

@@ -17,6 +17,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="easy (default, the quick smoke dataset), hard (networks rewarded) or realistic (being "
                              "calibrated against real-data orderings: docs/realism.md)")
     parser.add_argument("--force", action="store_true", help="generate again even if a matching demo exists")
+    parser.add_argument("--layouts", metavar="LIST",
+                        help="write the demo's subjects split over these datasets' layouts, e.g. casme2,samm,casme3 "
+                             "(datasets demo-casme2, demo-samm, demo-casme3: what --protocol lodo runs on); "
+                             "default: the one-dataset demo in the CASME II layout")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,6 +35,8 @@ def run(args: argparse.Namespace) -> int:
         is_current,
     )
 
+    if args.layouts:
+        return run_layouts(args)
     params = {"preset": args.preset, **(SMALL_DEMO if args.small else {})}
     root = (args.out.expanduser().resolve() if args.out else default_root(args.seed, **params))
     reused = not args.force and is_current(root, seed=args.seed, **params)
@@ -48,5 +54,41 @@ def run(args: argparse.Namespace) -> int:
           + ", ".join(f"{label} {classes[label]}" for label in LABELS)
           + "; emotions " + ", ".join(f"{emotion} {n}" for emotion, n in emotions.most_common()))
     print(f"  sheet {root / SHEET_NAME}; ground truth {root / GROUND_TRUTH}")
+    print("  already generated: reused" if reused else f"  generated in {seconds:.1f} s")
+    return 0
+
+
+def run_layouts(args: argparse.Namespace) -> int:
+    """``--layouts``: write (or reuse) the multi-layout demo and say which dataset each layout is."""
+    from preprocessing.annotations.datasets.demo_layout import layout_size
+    from preprocessing.annotations.sample import DatasetError
+    from preprocessing.demo.layouts import (
+        LAYOUTS_FILE,
+        dataset_name,
+        ensure_layouts,
+        is_current,
+        layouts_root,
+        parse_layouts,
+    )
+
+    try:
+        layouts = parse_layouts(args.layouts)
+    except ValueError as err:  # a user error: preprocessing.cli prints it in one line
+        raise DatasetError(f"--layouts: {err}") from None
+    params = layout_size(layouts, args.small, 0, 0, args.preset)
+    root = args.out.expanduser().resolve() if args.out else layouts_root(args.seed, layouts, **params)
+    reused = not args.force and is_current(root, seed=args.seed, layouts=layouts, **params)
+    start = time.perf_counter()
+    if args.force and root.exists():
+        (root / "demo.json").unlink(missing_ok=True)  # no longer current: written again
+    ensure_layouts(root, seed=args.seed, layouts=layouts, **params)
+    seconds = time.perf_counter() - start
+    mapping = json.loads((root / LAYOUTS_FILE).read_text(encoding="utf-8"))
+    print(f"multi-layout demo dataset: {root}")
+    for layout in layouts:
+        name = dataset_name(layout)
+        clips = [c for c in mapping["clips"] if c["dataset"] == name]
+        subjects = sorted({c["subject"] for c in clips})
+        print(f"  {name}: {root / layout} ({len(subjects)} subjects, {len(clips)} clips; --dataset {name})")
     print("  already generated: reused" if reused else f"  generated in {seconds:.1f} s")
     return 0

@@ -102,3 +102,26 @@ def to_jsonable(value):
 def write_json(path: Path, value) -> None:
     """Indented JSON of ``to_jsonable(value)`` with a trailing newline."""
     path.write_text(json.dumps(to_jsonable(value), indent=1) + "\n", encoding="utf-8")
+
+
+def write_workbook(path: Path, worksheets: Sequence[tuple[str, Sequence[Sequence]]]) -> None:
+    """Write an .xlsx of ``(title, rows)`` worksheets with pinned dates (same rows, same bytes)."""
+    from openpyxl import Workbook
+    from openpyxl.writer.excel import ExcelWriter
+
+    workbook = Workbook()
+    workbook.remove(workbook.active)
+    for title, rows in worksheets:
+        sheet = workbook.create_sheet(title)
+        for row in rows:
+            sheet.append(list(row))
+    props = workbook.properties
+    props.creator = props.lastModifiedBy = "mer-ray demo generator"
+    props.created = props.modified = FIXED_DATE
+    raw = io.BytesIO()
+    with zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as archive:
+        ExcelWriter(workbook, archive).save()
+    with zipfile.ZipFile(io.BytesIO(raw.getvalue())) as archive:
+        members = [(info.filename, archive.read(info.filename)) for info in archive.infolist()]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(pinned_zip(members))

@@ -22,15 +22,26 @@ ADAPTERS = {
     "smic": "preprocessing.annotations.datasets.smic",
     "mmew": "preprocessing.annotations.datasets.mmew",
     "demo": "preprocessing.annotations.datasets.demo",
+    "casme": "preprocessing.annotations.datasets.casme",
+    "casme3": "preprocessing.annotations.datasets.casme3",
+    "fourdme": "preprocessing.annotations.datasets.fourdme",
+    "demo-casme2": "preprocessing.annotations.datasets.demo_casme2",
+    "demo-samm": "preprocessing.annotations.datasets.demo_samm",
+    "demo-casme3": "preprocessing.annotations.datasets.demo_casme3",
 }
 
 
 DEMO = "demo"  # the built-in demo dataset's adapter name
+# The multi-layout demo's datasets (preprocessing.demo.layouts): the demo's subjects in three releases' layouts,
+# what leave-one-dataset-out runs on when no data is given. They take the demo's options (forwarded from demo.KEY).
+DEMO_LAYOUT_DATASETS = ("demo-casme2", "demo-samm", "demo-casme3")
 
 
 def only_demo(datasets) -> bool:
-    """Whether a selection (names, or a manifest's ``datasets`` mapping) is the built-in demo alone."""
-    return list(datasets) == [DEMO]
+    """Whether a selection (names, or a manifest's ``datasets`` mapping) is the built-in demo alone: ``demo``, or
+    datasets of the multi-layout demo (``demo-casme2``, ...) and nothing else."""
+    names = list(datasets)
+    return names == [DEMO] or (bool(names) and set(names) <= set(DEMO_LAYOUT_DATASETS))
 
 
 _BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
@@ -164,8 +175,20 @@ def scan_datasets(specs: list[tuple[str, Path | None]] | list[str],
         DatasetError: a dataset is unusable as a whole.
     """
     pairs = parse_dataset_specs(specs) if specs and isinstance(specs[0], str) else specs
-    options = options or {}
+    options = forward_demo_options(options or {}, [name for name, _ in pairs])
     unused = sorted(set(options) - {name for name, _ in pairs})
     if unused:
         raise ValueError(f"--dataset-option given for {', '.join(unused)}, which has no --dataset")
     return [scan_dataset(name, root, **options.get(name, {})) for name, root in pairs]
+
+
+def forward_demo_options(options: dict[str, dict[str, Any]], names: list[str]) -> dict[str, dict[str, Any]]:
+    """Options given for ``demo`` apply to each multi-layout demo dataset when ``demo`` itself is not scanned
+    (``--dataset-option demo.seed=3``, and ``--smoke-test``'s ``demo.small``, reach ``demo-samm`` ...); a
+    dataset's own options win."""
+    layouts = [name for name in names if name in DEMO_LAYOUT_DATASETS]
+    if DEMO not in options or DEMO in names or not layouts:
+        return options
+    shared = options[DEMO]
+    return {**{k: v for k, v in options.items() if k != DEMO},
+            **{name: {**shared, **options.get(name, {})} for name in layouts}}

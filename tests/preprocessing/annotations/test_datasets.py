@@ -14,9 +14,11 @@ from preprocessing.annotations.datasets import (
 
 
 def test_registry_names():
-    assert list_datasets() == ["casme2", "samm", "smic", "mmew", "demo"]
-    with pytest.raises(ValueError, match="unknown dataset 'casme'; valid datasets: casme2, samm, smic, mmew, demo"):
-        scan_dataset("casme", Path("."))
+    assert list_datasets() == ["casme2", "samm", "smic", "mmew", "demo", "casme", "casme3", "fourdme", "demo-casme2",
+                               "demo-samm", "demo-casme3"]
+    with pytest.raises(ValueError, match="unknown dataset 'casme1'; valid datasets: casme2, samm, smic, mmew, demo, "
+                                         "casme, casme3, fourdme"):
+        scan_dataset("casme1", Path("."))
     with pytest.raises(ValueError, match="unknown option\\(s\\) frames for dataset 'smic'; valid options: frames_dir"):
         scan_dataset("smic", Path("."), frames="HS")
 
@@ -24,8 +26,8 @@ def test_registry_names():
 def test_parse_dataset_specs(tmp_path):
     assert parse_dataset_specs([f"casme2={tmp_path}", f"smic= {tmp_path} "]) == [("casme2", tmp_path),
                                                                                  ("smic", tmp_path)]
-    with pytest.raises(ValueError, match="--dataset 'casme=/x': unknown dataset 'casme'; valid datasets: casme2"):
-        parse_dataset_specs(["casme=/x"])
+    with pytest.raises(ValueError, match="--dataset 'casme1=/x': unknown dataset 'casme1'; valid datasets: casme2"):
+        parse_dataset_specs(["casme1=/x"])
     with pytest.raises(ValueError, match="--dataset 'samm': expected NAME=DIR, e.g. samm=/data/samm"):
         parse_dataset_specs(["samm"])
     with pytest.raises(ValueError, match="--dataset 'samm=.*absent': folder .*absent does not exist"):

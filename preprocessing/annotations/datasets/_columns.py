@@ -1,0 +1,85 @@
+"""Sheet columns the newer adapters read, with per-column ``*_column`` options that remap them, and spelling fixes.
+
+Each adapter lists its sheet's columns as the release names them (``sub_ID``, ``OnsetF``, ``emotion``); a user
+whose copy names one otherwise passes ``--dataset-option NAME.onset_column=HEADER``. The rows come back keyed by
+the names :func:`~preprocessing.annotations.datasets._common.scan_sheet` reads (``Subject``, ``Filename``,
+``OnsetFrame``, ``ApexFrame``, ``OffsetFrame``, ``Estimated Emotion``, ``Action Units``), so the messages quote
+the sheet's own headers and the checks stay those of every adapter.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from preprocessing.annotations.sample import DatasetError
+from preprocessing.annotations.sheets import Column, Sheet, SheetRow, cell_text, normalise_header, read_sheet
+
+
+@dataclass(frozen=True)
+class SheetColumn:
+    """One column of a release's sheet.
+
+    Attributes:
+        key: the name the rows are keyed by afterwards (what ``scan_sheet`` reads, e.g. ``"OnsetFrame"``).
+        header: the header text of the release, as messages show it (``"OnsetF"``).
+        aliases: other header spellings accepted, normalised (``normalise_header``).
+        required: a sheet without it is refused.
+        option: the ``scan`` keyword that remaps it (``"onset_column"``).
+    """
+
+    key: str
+    header: str
+    aliases: tuple[str, ...] = ()
+    required: bool = True
+    option: str = ""
+
+
+def read_columns(path: Path, specs: list[SheetColumn], remap: Mapping[str, str | None], dataset: str) -> Sheet:
+    """Read ``path`` with ``specs``, a column given in ``remap`` (option -> header text) found by that text only.
+
+    Raises:
+        DatasetError: unreadable sheet, or no header row with every required column (the message names the sheet,
+            the columns missing from the closest row and the options that remap them).
+    """
+    columns = []
+    for spec in specs:
+        given = (remap.get(spec.option) or "").strip() if spec.option else ""
+        names = (normalise_header(given),) if given else (normalise_header(spec.header), *spec.aliases)
+        columns.append(Column(given or spec.header, names, spec.required))
+    try:
+        sheet = read_sheet(path, columns)
+    except DatasetError as exc:
+        options = ", ".join(f"{s.option}" for s in specs if s.option)
+        raise DatasetError(f"{exc}. If your copy names a column otherwise, remap it: --dataset-option "
+                           f"{dataset}.<option>=HEADER (options: {options})") from None
+    keys = {column.name: spec.key for column, spec in zip(columns, specs)}
+    rows = [SheetRow(row.number, {keys[name]: value for name, value in row.cells.items()}) for row in sheet.rows]
+    return Sheet(sheet.path, sheet.worksheet, sheet.header_row, rows)
+
+
+def fix_emotions(sheet: Sheet, spellings: Mapping[str, str], key: str = "Estimated Emotion") -> tuple[Sheet, str]:
+    """Unify the emotion cells' spellings (lower case, inner spaces collapsed, then ``spellings``).
+
+    Returns:
+        The sheet with its emotion cells rewritten, and a note naming each change and its row count ("" if none).
+    """
+    changed: Counter[tuple[str, str]] = Counter()
+    rows = []
+    for row in sheet.rows:
+        text = re.sub(r"\s+", " ", cell_text(row[key]).lower())
+        fixed = spellings.get(text, text)
+        if fixed != text:
+            changed[(text, fixed)] += 1
+        rows.append(SheetRow(row.number, {**row.cells, key: fixed}))
+    note = ", ".join(f"{old!r} -> {new!r} ({n} rows)" for (old, new), n in sorted(changed.items()))
+    return Sheet(sheet.path, sheet.worksheet, sheet.header_row, rows), (f"emotion spellings unified: {note}"
+                                                                        if note else "")
+
+
+def column_options(specs: list[SheetColumn]) -> list[str]:
+    """The ``*_column`` options of ``specs``, for docs and errors."""
+    return [spec.option for spec in specs if spec.option]
