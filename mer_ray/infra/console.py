@@ -27,7 +27,7 @@ class QuietConsole:
         self.log_file = Path(log_file)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_file, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 (lives with the process)
-        self._handler = logging.StreamHandler(self._log)
+        self._handler = _LogFileHandler(self._log)
         self._handler.setLevel(logging.INFO)
         self._handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         sys.stdout.flush()
@@ -73,6 +73,15 @@ class QuietConsole:
         self.log_file = log_file
         old.close()
         old_path.unlink(missing_ok=True)
+
+
+class _LogFileHandler(logging.StreamHandler):
+    """A log-file handler that drops a record it cannot write (a full disk) instead of printing a traceback on the
+    terminal for every line: the CLI's own error line says what happened."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handleError(record)
 
 
 _active: list[QuietConsole] = []

@@ -5,7 +5,9 @@
 different configuration is refused. ``manifest.json`` is written last and marks a complete run; it records every
 shard's row count and checksum (``integrity.py``). A re-run first verifies the folder: missing, truncated, corrupt
 or unexpected shards are moved to ``OUT/damaged/`` and only their clips are recomputed. One process at a time
-writes a folder (``OUT/.lock``); a second one waits, saying so.
+writes a folder (``OUT/.lock``); a second one waits, saying so. A full disk ends the run with one line (where, the
+space free and still needed; :func:`disk_full_error`) after removing the shard it cut short; the whole shards stay,
+and the same command resumes once there is space.
 
 Actors open the frames by absolute path and write tasks write the shards, on any node: on a multi-node cluster
 the dataset folders and ``out`` must be on storage every node sees (``cluster/README.md``).
@@ -13,8 +15,10 @@ the dataset folders and ``out`` must be on storage every node sees (``cluster/RE
 
 from __future__ import annotations
 
+import errno
 import logging
 import math
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,6 +29,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from mer_ray.infra.locks import exclusive
 from preprocessing.annotations.sample import Exclusion, Sample
@@ -226,16 +231,25 @@ def _run_locked(samples: Sequence[Sample], out: Path, config: PreprocessConfig, 
         log.info("%s is up to date (%d clips, config %s): nothing to do", out, len(samples), manifest["config_hash"])
         return _summary(out, manifest, newly=0, seconds=time.monotonic() - start)
 
-    (out / shards.SHARDS_DIR).mkdir(parents=True, exist_ok=True)
-    shards.atomic_write_json({"config_hash": config.config_hash(), "config": config.to_dict()}, out / "config.json")
-    (out / shards.MANIFEST).unlink(missing_ok=True)  # the manifest is rewritten when this run completes
+    stage = "writing config.json"
+    try:
+        (out / shards.SHARDS_DIR).mkdir(parents=True, exist_ok=True)
+        shards.atomic_write_json({"config_hash": config.config_hash(), "config": config.to_dict()},
+                                 out / "config.json")
+        (out / shards.MANIFEST).unlink(missing_ok=True)  # the manifest is rewritten when this run completes
 
-    done = shards.done_sample_ids(out)
-    todo = [s for s in samples if s.sample_id not in done]
-    if todo:
-        _process_clips(todo, len(done), out, config, num_actors=num_actors, actor_cpus=actor_cpus,
-                       clips_per_block=clips_per_block)
-    manifest = _finish_run(out, config, wanted_ids, exclusions, provenance)
+        done = shards.done_sample_ids(out)
+        todo = [s for s in samples if s.sample_id not in done]
+        if todo:
+            stage = "writing the feature shards"
+            _process_clips(todo, len(done), out, config, num_actors=num_actors, actor_cpus=actor_cpus,
+                           clips_per_block=clips_per_block)
+        stage = "writing rejects.parquet and manifest.json"
+        manifest = _finish_run(out, config, wanted_ids, exclusions, provenance)
+    except Exception as err:
+        if not is_disk_full(err):
+            raise
+        raise disk_full_error(out, stage, wanted_ids, config) from err
     return _summary(out, manifest, newly=len(todo), seconds=time.monotonic() - start,
                     repaired=tuple(str(p) for p in problems))
 
@@ -268,6 +282,46 @@ def _process_clips(todo: Sequence[Sample], already: int, out: Path, config: Prep
         )
         # Flow floats barely compress (~5%): skip the codec, save the write tasks' CPU.
         ds.write_parquet(str(out / shards.SHARDS_DIR), compression="none")
+
+
+def is_disk_full(err: BaseException) -> bool:
+    """Whether ``err`` or an error it wraps is "no space left on device" (ENOSPC; a Ray Data write task's error
+    reaches the driver as a ``RayTaskError`` whose text names it)."""
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if getattr(current, "errno", None) == errno.ENOSPC or "No space left on device" in str(current):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def disk_full_error(out: Path, stage: str, wanted_ids: Sequence[str], config: PreprocessConfig) -> PipelineError:
+    """The one-line error of a full disk: where and at which stage, the space free and still needed, the torn
+    shards removed (so that the folder holds only whole shards) and what to do; the stored shards are kept."""
+    torn = shards.remove_torn_shards(out)
+    stored = shards.valid_shards(out)
+    rows = sum(pq.read_metadata(path).num_rows for path in stored)
+    size = sum(path.stat().st_size for path in stored)
+    per_clip = size / rows if rows else 1.2 * shards.row_bytes(config.align.size, config.sequence.shape)
+    missing = len(set(wanted_ids) - shards.done_sample_ids(out))
+    needed = missing * per_clip + MANIFEST_SLACK
+    free = shutil.disk_usage(out).free
+    removed = (f"; removed {len(torn)} incomplete shard{'s' if len(torn) != 1 else ''} "
+               f"({', '.join(f'{shards.SHARDS_DIR}/{p.name}' for p in torn)})" if torn else "")
+    return PipelineError(
+        f"no space left on device in {out} while {stage}: {_mb(free)} free there, about {_mb(needed)} more needed "
+        f"for the {missing} clips not stored yet{removed}; the {rows} clips stored are kept: free space on that disk "
+        "and run the same command again (only the missing clips are computed)"
+    )
+
+
+MANIFEST_SLACK = 1 << 20  # bytes reserved for rejects.parquet, manifest.json and the log
+
+
+def _mb(n_bytes: float) -> str:
+    return f"{n_bytes / 2**20:.1f} MiB"
 
 
 def _finish_run(out: Path, config: PreprocessConfig, wanted_ids: list[str], exclusions: Sequence[Exclusion],

@@ -208,18 +208,37 @@ def rows_to_table(rows: list[dict[str, Any]], size: int, sequence: tuple[int, in
 
 def valid_shards(out: Path) -> list[Path]:
     """Shard files of ``out`` whose Parquet footer reads; a file cut short by a killed run is deleted."""
+    return _sort_shards(out)[0]
+
+
+def remove_torn_shards(out: Path) -> list[Path]:
+    """Delete the shard files of ``out`` whose Parquet footer does not read (cut short by a kill or a full disk);
+    returns them. Their clips are simply computed again by the next run."""
+    return _sort_shards(out)[1]
+
+
+def _sort_shards(out: Path) -> tuple[list[Path], list[Path]]:
+    """``(readable shards, torn shards)`` of ``out``; the torn ones are deleted."""
     shard_dir = Path(out) / SHARDS_DIR
     if not shard_dir.is_dir():
-        return []
-    good = []
+        return [], []
+    good, torn = [], []
     for path in sorted(shard_dir.glob("*.parquet")):
         try:
             pq.read_metadata(path)
         except (OSError, pa.ArrowInvalid):
-            path.unlink()  # torn write from an interrupted run: its clips are simply redone
+            path.unlink(missing_ok=True)  # torn write from an interrupted run: its clips are simply redone
+            torn.append(path)
             continue
         good.append(path)
-    return good
+    return good, torn
+
+
+def row_bytes(size: int, sequence: tuple[int, int] | None = None) -> int:
+    """Bytes of one clip's stored arrays in a shard of faces of ``size`` px (Parquet adds a few percent)."""
+    schema = shard_schema(size, sequence)
+    return sum(f.type.list_size * f.type.value_type.bit_width // 8 for f in schema
+               if isinstance(f.type, pa.FixedSizeListType))
 
 
 def done_sample_ids(out: Path) -> set[str]:
@@ -381,6 +400,33 @@ def atomic_write_json(data: dict[str, Any], path: Path) -> None:
 
 
 HASHED_COLUMNS = ("sample_id", "status", "label", "apex", "flow", "onset_face", "apex_face", "mask")
+
+
+def write_feature_set(features: Any, out: str | Path, manifest: dict[str, Any] | None = None) -> Path:
+    """Write an in-memory ``FeatureSet`` (synthetic data, a benchmark's) as a features folder without the pipeline:
+    one shard through this module's schema and a manifest with ``manifest`` added; frame sequences are stored when
+    ``features`` has them. Returns ``out``."""
+    import types
+
+    out = Path(out)
+    (out / SHARDS_DIR).mkdir(parents=True)
+    rows = []
+    for i, r in enumerate(features.meta.itertuples()):
+        sample = Sample(r.dataset, r.subject, r.clip, r.emotion, int(r.onset), int(r.apex), int(r.offset),
+                        ("/nowhere/img.jpg",), (int(r.onset),), getattr(r, "action_units", ""), int(r.label))
+        stored = types.SimpleNamespace(
+            apex=int(r.apex), apex_spotted=False, angle=0.0, faces_found=1, warnings=(),
+            features=np.moveaxis(features.flow[i], 0, -1), onset_face=features.apex_face[i],
+            apex_face=features.apex_face[i], mask=features.mask[i],
+            landmarks=np.zeros((68, 2), np.float32) if features.landmarks is None else features.landmarks[i],
+            sequence=None if features.sequence is None else features.sequence[i])
+        rows.append(processed_row(sample, features.size, stored))
+    sequence = None if features.sequence is None else (features.sequence.shape[1], features.sequence.shape[-1])
+    atomic_write_parquet(rows_to_table(rows, features.size, sequence), out / SHARDS_DIR / "0.parquet")
+    ids = sorted(features.meta["sample_id"])
+    atomic_write_json({"sample_ids": ids, "samples": len(ids), "content_hash": content_hash(out, ids),
+                       "face_size": features.size, **(manifest or {})}, out / MANIFEST)
+    return out
 
 
 def content_hash(out: Path, sample_ids: Iterable[str]) -> str:

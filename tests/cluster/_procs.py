@@ -1,36 +1,25 @@
-"""Finding and killing processes of Ray clusters on this machine: Tune trial workers, CLI subprocesses."""
+"""Finding and killing processes of Ray clusters on this machine: Tune trial workers, CLI subprocesses.
+
+The process helpers themselves live in ``benchmarks/_chaos_procs.py`` (the chaos benchmark uses them too).
+"""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-import psutil
-
-TRIAL_PROCESS = "ray::ImplicitFunc"  # the title Ray gives the worker process of a Tune function trial
-TRIAL_RUNNING = f"{TRIAL_PROCESS}.train"  # its title while the trial function runs
-
-
-def trial_pids(node) -> set[int]:
-    """Pids of the Tune trial processes on ``node`` (a ``cluster_utils`` node: workers are its raylet's children)."""
-    try:
-        raylet = psutil.Process(node.all_processes["raylet"][0].process.pid)
-        children = raylet.children(recursive=True)
-    except (psutil.NoSuchProcess, KeyError, IndexError):
-        return set()
-    pids = set()
-    for child in children:
-        try:
-            if child.name().startswith(TRIAL_PROCESS):
-                pids.add(child.pid)
-        except psutil.NoSuchProcess:
-            continue
-    return pids
+from benchmarks._chaos_procs import (  # noqa: F401 (re-exported to the fault tests)
+    cli_env,
+    kill_session,
+    run,
+    running_trial_pids,
+    start,
+    title,
+    trial_pids,
+    wait_for_files,
+)
 
 
 class KillTrainingTrial(threading.Thread):
@@ -57,10 +46,9 @@ class KillTrainingTrial(threading.Thread):
             while time.monotonic() < deadline and not self.done.is_set():
                 folds = len(list((self.run_dir / "folds").glob("*/*.parquet")))
                 for pid in (pid for node in self.nodes for pid in trial_pids(node)):
-                    seen.setdefault(pid, []).append((folds, _title(pid)))
+                    seen.setdefault(pid, []).append((folds, title(pid)))
                 if folds >= self.min_folds:
-                    running = [pid for node in self.nodes for pid in trial_pids(node)
-                               if _title(pid).startswith(TRIAL_RUNNING)]
+                    running = running_trial_pids(self.nodes)
                     if running:
                         self.kill(running[0])
                         self.killed_pid = running[0]
@@ -71,86 +59,3 @@ class KillTrainingTrial(threading.Thread):
                                f"finished; trial processes seen there: {seen_changes}")
         except BaseException as err:  # reported by the test
             self.error = err
-
-
-def _title(pid: int) -> str:
-    """The process title Ray gave ``pid`` ("" once it is gone)."""
-    try:
-        cmdline = psutil.Process(pid).cmdline()
-    except psutil.Error:
-        return ""
-    return cmdline[0] if cmdline else ""
-
-
-def wait_for_files(root: Path, pattern: str, proc: subprocess.Popen, timeout: float) -> list[Path]:
-    """Wait until ``root.glob(pattern)`` finds something; fail early if ``proc`` exits first."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = sorted(root.glob(pattern))
-        if found:
-            return found
-        if proc.poll() is not None:
-            raise RuntimeError(f"the process exited with {proc.returncode} before {root / pattern} appeared")
-        time.sleep(0.02)
-    raise TimeoutError(f"nothing matched {root / pattern} within {timeout:.0f} s")
-
-
-def cli_env(cache: Path) -> dict[str, str]:
-    """Environment of a CLI subprocess: its own feature cache, its own local Ray, this repository importable."""
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    repo = str(Path(__file__).resolve().parents[2])
-    env.update(MER_RAY_CACHE=str(cache), RAY_AUTH_MODE="disabled", PYTHONPATH=repo, PYTHONUNBUFFERED="1")
-    return env
-
-
-def start(args: list[str], cwd: Path, env: dict[str, str], log: Path) -> subprocess.Popen:
-    """Start ``python <args>`` in a new session, so that it and every Ray process it starts can be killed."""
-    with open(log, "w") as out:
-        return subprocess.Popen([sys.executable, *args], cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-
-
-def run(args: list[str], cwd: Path, env: dict[str, str], log: Path, timeout: float = 240.0) -> str:
-    """Run ``python <args>`` to completion (its session killed afterwards); its output; fails on a non-zero exit."""
-    proc = start(args, cwd, env, log)
-    try:
-        proc.wait(timeout=timeout)
-    finally:
-        kill_session(proc)
-    output = log.read_text()
-    if proc.returncode != 0:
-        raise AssertionError(f"{' '.join(args)} exited with {proc.returncode}:\n{output[-3000:]}")
-    return output
-
-
-def session_processes(sid: int) -> list[psutil.Process]:
-    """Live (non-zombie) processes of session ``sid``."""
-    found = []
-    for proc in psutil.process_iter(["status"]):
-        try:
-            if os.getsid(proc.pid) == sid and proc.info["status"] != psutil.STATUS_ZOMBIE:
-                found.append(proc)
-        except (ProcessLookupError, PermissionError, psutil.NoSuchProcess):
-            continue
-    return found
-
-
-def kill_session(proc: subprocess.Popen, timeout: float = 30.0) -> None:
-    """SIGKILL ``proc`` (started with ``start_new_session=True``) and every process of its session, until none
-    is left. Ray's workers leave the driver's process group but stay in its session; nothing else is touched."""
-    deadline = time.monotonic() + timeout
-    while True:
-        alive = session_processes(proc.pid)
-        for member in alive:
-            try:
-                member.kill()
-            except psutil.NoSuchProcess:
-                pass
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=timeout)
-        if not alive:
-            return
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"processes of session {proc.pid} survive SIGKILL: {[p.pid for p in alive]}")
-        time.sleep(0.2)

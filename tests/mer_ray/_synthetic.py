@@ -65,31 +65,8 @@ def synthetic_features(n_subjects: int = 4, clips: int = 6, size: int = 64, seed
 
 
 def write_features_folder(features: FeatureSet, out, manifest: dict | None = None):
-    """Write ``features`` as a features folder (shards through the shard contract, manifest) without the pipeline;
-    the folder stores frame sequences when ``features`` has them. Returns ``out``."""
-    import types
-    from pathlib import Path
+    """Write ``features`` as a features folder without the pipeline
+    (:func:`preprocessing.features.shards.write_feature_set`). Returns ``out``."""
+    from preprocessing.features.shards import write_feature_set
 
-    from preprocessing.annotations.sample import Sample
-    from preprocessing.features import shards
-
-    out = Path(out)
-    (out / shards.SHARDS_DIR).mkdir(parents=True)
-    rows = []
-    for i, r in enumerate(features.meta.itertuples()):
-        sample = Sample(r.dataset, r.subject, r.clip, r.emotion, int(r.onset), int(r.apex), int(r.offset),
-                        ("/nowhere/img.jpg",), (int(r.onset),), getattr(r, "action_units", ""), int(r.label))
-        stored = types.SimpleNamespace(
-            apex=int(r.apex), apex_spotted=False, angle=0.0, faces_found=1, warnings=(),
-            features=np.moveaxis(features.flow[i], 0, -1), onset_face=features.apex_face[i],
-            apex_face=features.apex_face[i], mask=features.mask[i],
-            landmarks=np.zeros((68, 2), np.float32) if features.landmarks is None else features.landmarks[i],
-            sequence=None if features.sequence is None else features.sequence[i])
-        rows.append(shards.processed_row(sample, features.size, stored))
-    sequence = None if features.sequence is None else (features.sequence.shape[1], features.sequence.shape[-1])
-    table = shards.rows_to_table(rows, features.size, sequence)
-    shards.atomic_write_parquet(table, out / shards.SHARDS_DIR / "0.parquet")
-    ids = sorted(features.meta["sample_id"])
-    shards.atomic_write_json({"sample_ids": ids, "samples": len(ids), "content_hash": shards.content_hash(out, ids),
-                              "face_size": features.size, **(manifest or {})}, out / shards.MANIFEST)
-    return out
+    return write_feature_set(features, out, manifest)
