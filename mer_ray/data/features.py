@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from preprocessing.annotations.datasets import only_demo
+from preprocessing.annotations.datasets import demo_dataset_flags, only_demo
 from preprocessing.features import integrity, shards
 
 MASKED_LABEL = -1  # what the trainer sees in place of a held-out subject's labels
@@ -206,6 +206,8 @@ def preprocess_command(manifest: dict, out: str = "NEW_FOLDER") -> str:
     if not only_demo(datasets):  # the demo is what `run` takes without --dataset
         parts.append(f"--protocol {manifest.get('protocol', 'PROTOCOL')}")
         parts += [f"--dataset {name}={root}" for name, root in datasets.items()] or ["--dataset NAME=DIR"]
+    else:
+        parts += demo_dataset_flags(datasets)
     if manifest.get("face_size", 224) != 224:
         parts.append(f"--face-size {manifest['face_size']}")
     if manifest.get("smoke_test"):

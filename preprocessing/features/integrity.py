@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mer_ray.infra.hashing import file_sha256
-from preprocessing.annotations.datasets import only_demo
+from preprocessing.annotations.datasets import demo_dataset_flags, only_demo
 from preprocessing.features import shards
 
 RECORDS = "shards"  # manifest key of the per-shard records
@@ -138,6 +138,8 @@ def repair_command(manifest: dict[str, Any], out: Path) -> str:
         if manifest.get("protocol"):
             parts.append(f"--protocol {manifest['protocol']}")
         parts += [f"--dataset {name}={root}" for name, root in datasets.items() if root != "built-in demo"]
+    else:
+        parts += demo_dataset_flags(datasets)
     if manifest.get("face_size", 224) != 224:
         parts.append(f"--face-size {manifest['face_size']}")
     sequence = (manifest.get("config") or {}).get("sequence") or {}

@@ -44,6 +44,13 @@ def only_demo(datasets) -> bool:
     return names == [DEMO] or (bool(names) and set(names) <= set(DEMO_LAYOUT_DATASETS))
 
 
+
+def demo_dataset_flags(datasets) -> list[str]:
+    """The ``--dataset`` flags that select a demo-only selection again: none for the plain demo (what ``run`` takes
+    without ``--dataset``), ``--dataset demo-casme2 ...`` (no root) for the multi-layout demo."""
+    names = list(datasets)
+    return [] if names == [DEMO] else [f"--dataset {name}" for name in names]
+
 _BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 

@@ -88,3 +88,13 @@ def test_repair_command_of_the_demo_keeps_smoke_test_and_sequence():
                 "config": {"sequence": {"frames": 0, "size": 64}}, "face_size": 224}
     assert integrity.repair_command(manifest, "/x") == ("python -m preprocessing run --sequence-frames 0 "
                                                         "--sequence-size 64 --smoke-test --out /x")
+
+
+def test_repair_and_rebuild_commands_of_the_multi_layout_demo_select_its_layouts_again():
+    from mer_ray.data.features import preprocess_command
+
+    manifest = {"datasets": {"demo-casme2": "built-in demo", "demo-samm": "built-in demo"}, "face_size": 224}
+    layouts = "--dataset demo-casme2 --dataset demo-samm"
+    assert integrity.repair_command(manifest, "/x") == f"python -m preprocessing run {layouts} --out /x"
+    assert preprocess_command(manifest) == (f"python -m preprocessing run {layouts} --sequence-frames 8 "
+                                            "--out NEW_FOLDER")
