@@ -47,7 +47,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=1, metavar="N",
                    help="train a fixed configuration N times with other seeds; the report gives mean +- std "
                         "(default 1)")
-    p.add_argument("--objective", choices=("uar", "uf1"), default="uar", help="pooled metric to maximise")
+    p.add_argument("--objective", choices=("uar", "uf1", "f1_macro", "f1_binary"),
+                   help="pooled metric to maximise: uar (default) or uf1; --task au: f1_macro (default) or f1_binary "
+                        "(the mean over the AUs)")
+    p.add_argument("--task", choices=("emotion", "au"),
+                   help="emotion: the three classes (default); au: AU detection, multi-label, from the sheets' AU "
+                        "codes, scored by per-AU F1")
+    p.add_argument("--aus", metavar="LIST",
+                   help="--task au: the target AUs, e.g. 1,2,4,12 (default: the 12 most frequent in the features)")
+    p.add_argument("--au-min-positives", type=int, metavar="K",
+                   help="--task au: an AU with fewer than K positive training clips in a fold is skipped there "
+                        "(default 3)")
     p.add_argument("--reference", metavar="LABEL",
                    help="leaderboard: compare every configuration with this one (paired intervals); default: the "
                         "space's REFERENCE (peers: the paper's model)")

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from mer_ray.data.features import MASKED_LABEL, FeatureSet
+from mer_ray.evaluation.au_task import AuTask
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,8 @@ class FoldTask:
         seed: the fold's seed (:func:`fold_seed`).
         nested_final: the refit of a nested search's chosen configuration on an outer fold (its predictions are
             the outer ones), not a fold of an inner search.
+        au: the AU detection targets (``--task au``: :class:`~mer_ray.evaluation.au_task.AuTask`); None: the
+            emotion classes.
     """
 
     config_id: str
@@ -140,18 +143,21 @@ class FoldTask:
     config: Any = field(repr=False)
     seed: int
     nested_final: bool = False
+    au: AuTask | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready form that crosses the Ray boundary."""
-        return {"config_id": self.config_id, "fold": self.fold.name, "held_out": list(self.fold.held_out),
-                "exclude": list(self.fold.exclude), "config": self.config.to_dict(), "seed": self.seed,
-                "nested_final": self.nested_final}
+        out = {"config_id": self.config_id, "fold": self.fold.name, "held_out": list(self.fold.held_out),
+               "exclude": list(self.fold.exclude), "config": self.config.to_dict(), "seed": self.seed,
+               "nested_final": self.nested_final}
+        return out if self.au is None else {**out, "au": self.au.to_dict()}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], parse_config: Callable[[dict[str, Any]], Any]) -> FoldTask:
         """Inverse of :meth:`to_dict`; ``parse_config`` is ``mer_ray.methods.parse_config``."""
         fold = Fold(d["fold"], tuple(d["held_out"]), tuple(d.get("exclude", ())))
-        return cls(d["config_id"], fold, parse_config(d["config"]), int(d["seed"]), bool(d.get("nested_final")))
+        au = AuTask.from_dict(d["au"]) if d.get("au") else None
+        return cls(d["config_id"], fold, parse_config(d["config"]), int(d["seed"]), bool(d.get("nested_final")), au)
 
 
 def fold_seed(base_seed: int, config_id: str, subject: str) -> int:
@@ -171,8 +177,8 @@ class FoldResult:
 
     subject: str  # the held-out subject, or "+"-joined subjects of a group fold
     sample_ids: list[str]
-    y_pred: np.ndarray  # (N,) int
-    scores: np.ndarray  # (N, 3) float
+    y_pred: np.ndarray  # (N,) int; AU task: (N, K) 0 / 1, -1 where the AU was skipped in this fold
+    scores: np.ndarray  # (N, 3) float; AU task: (N, K) probabilities of present, NaN where skipped
     train_ids: list[str]
     epochs: int
     seconds: float

@@ -43,11 +43,11 @@ class Method:
 
 
 def _network_fit_predict(config, data, held_out, seed, *, exclude_subjects=(), device=None, log=None,
-                         on_epoch=None):
+                         on_epoch=None, au=None):
     from mer_ray.training.trainer import train_fold
 
     return train_fold(config, data, held_out, seed, exclude_subjects=exclude_subjects, device=device, log=log,
-                      on_epoch=on_epoch)
+                      on_epoch=on_epoch, **({} if au is None else {"au": au}))
 
 
 METHODS: dict[str, Method] = {
@@ -153,8 +153,32 @@ def run_task(task: FoldTask, features: FeatureSet, device: str | None = None,
     data = features.with_masked_labels(list(task.fold.hidden))
     method = get_method(task.config.method)
     extra = {"on_epoch": on_epoch} if on_epoch is not None and _takes(method.fit_predict, "on_epoch") else {}
+    if task.au is not None:  # AU detection: multi-label targets from the training clips' sheet codes
+        check_task(task.config, task.au)
+        extra["au"] = task.au
     return method.fit_predict(task.config, data, list(task.fold.held_out), task.seed,
                               exclude_subjects=task.fold.exclude, device=device, log=log, **extra)
+
+
+def check_task(config: Any, au: Any) -> None:
+    """Refuse a configuration that cannot run the AU task (``au`` set): a network must train its own head with a
+    per-AU sigmoid (``classifier="softmax"``, which becomes the multi-label head); a portfolio's members likewise.
+
+    Raises:
+        ValueError: naming the configuration's (or member's) classifier.
+    """
+    if au is None:
+        return
+    if getattr(config, "method", None) == "portfolio":
+        for name in config.members:
+            try:
+                check_task(config.member_config(name, inner=False), au)
+            except ValueError as err:
+                raise ValueError(f"portfolio member {name!r}: {err}") from None
+        return
+    if getattr(config, "method", None) == "network" and config.classifier != "softmax":
+        raise ValueError(f"--task au: classifier={config.classifier!r} has no multi-label form; a network detects "
+                         "AUs with its own head (one sigmoid per AU): use classifier=softmax")
 
 
 def _takes(function: Callable, name: str) -> bool:

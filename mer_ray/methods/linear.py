@@ -192,10 +192,11 @@ def _estimator(config: LinearConfig | DescriptorConfig, c: float, seed: int = 0)
 
 
 def fit_linear(config: LinearConfig | DescriptorConfig, x: np.ndarray, y: np.ndarray, groups: np.ndarray,
-               seed: int = 0):
+               seed: int = 0, scoring: str = "balanced_accuracy"):
     """The fitted pipeline; with ``c = 0``, C is chosen by a grouped K-fold over the given (training) subjects.
 
-    ``seed`` seeds the linear SVM's coordinate-descent order (logistic regression's solver is deterministic).
+    ``seed`` seeds the linear SVM's coordinate-descent order (logistic regression's solver is deterministic);
+    ``scoring``: the inner choice's sklearn scorer (balanced accuracy = UAR; an AU's detector: ``"f1_macro"``).
     """
     if config.c > 0:
         return _estimator(config, config.c, seed).fit(x, y)
@@ -205,22 +206,75 @@ def fit_linear(config: LinearConfig | DescriptorConfig, x: np.ndarray, y: np.nda
     if k < 2:
         return _estimator(config, config.c_grid[len(config.c_grid) // 2], seed).fit(x, y)
     step = _estimator(config, 1.0).steps[-1][0]
+    # an AU absent from an inner split's training part: that split's fits fail for every C alike and score 0
+    robust = {} if scoring == "balanced_accuracy" else {"error_score": 0.0}
     search = GridSearchCV(_estimator(config, 1.0, seed), {f"{step}__C": list(config.c_grid)}, cv=GroupKFold(k),
-                          scoring="balanced_accuracy", refit=True)
+                          scoring=scoring, refit=True, **robust)
     with warnings.catch_warnings():  # an inner fold missing a class is expected with few subjects
         warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
+        if robust:
+            from sklearn.exceptions import FitFailedWarning, UndefinedMetricWarning
+
+            warnings.filterwarnings("ignore", category=FitFailedWarning)
+            warnings.filterwarnings("ignore", category=UndefinedMetricWarning)
         return search.fit(x, y, groups=groups).best_estimator_
+
+
+def present_probability(estimator, x: np.ndarray) -> np.ndarray:
+    """(N,) float64 score of the positive class of a fitted binary pipeline: logistic regression's probability, or
+    the logistic function of a linear SVM's margin (0.5 on its decision boundary, so ``> 0.5`` is its prediction)."""
+    if hasattr(estimator, "predict_proba"):
+        try:
+            return estimator.predict_proba(x)[:, list(estimator.classes_).index(1)]
+        except AttributeError:  # a pipeline whose last step has no probabilities (LinearSVC)
+            pass
+    margin = np.asarray(estimator.decision_function(x), dtype=np.float64).reshape(len(x))
+    return 1.0 / (1.0 + np.exp(-margin))
+
+
+def fit_predict_au(config: LinearConfig | DescriptorConfig, data: FeatureSet, held_out: Sequence[str], seed: int,
+                   au, *, exclude_subjects: Sequence[str] = ()) -> FoldResult:
+    """AU detection with a linear method: one binary classifier per AU (one-vs-rest), each with its own C chosen
+    on the training subjects (macro F1 of present / absent), on the same descriptor; an AU with too few training
+    positives is skipped (:func:`mer_ray.evaluation.au_task.fold_targets`)."""
+    from mer_ray.evaluation.au_task import decide, fold_targets
+
+    start = time.monotonic()
+    train_rows, test_rows = fold_rows(data, held_out, exclude_subjects)
+    hidden = np.flatnonzero(data.meta["subject"].isin([*held_out, *exclude_subjects]).to_numpy())
+    targets = fold_targets(au, data.meta, train_rows, hidden)
+    x = describe(config, data)
+    x_train, x_test = x[targets.rows], x[test_rows]
+    groups = data.meta["subject"].to_numpy()[targets.rows]
+    probabilities = np.full((len(test_rows), len(au.aus)), np.nan)
+    for k in np.flatnonzero(targets.active):
+        estimator = fit_linear(config, x_train, targets.y[:, k].astype(np.int64), groups, seed, scoring="f1_macro")
+        probabilities[:, k] = present_probability(estimator, x_test)
+    y_pred, scores = decide(probabilities, targets.active)
+    return FoldResult(
+        subject="+".join(held_out),
+        sample_ids=data.meta["sample_id"].iloc[test_rows].tolist(),
+        y_pred=y_pred,
+        scores=scores,
+        train_ids=data.meta["sample_id"].iloc[targets.rows].tolist(),
+        epochs=0,
+        seconds=time.monotonic() - start,
+        details={"au": targets.record()},
+    )
 
 
 def fit_predict(config: LinearConfig | DescriptorConfig, data: FeatureSet, held_out: Sequence[str], seed: int, *,
                 exclude_subjects: Sequence[str] = (), device: str | None = None,
-                log: Callable[[str], None] | None = None) -> FoldResult:
+                log: Callable[[str], None] | None = None, au=None) -> FoldResult:
     """Fit on the fold's training subjects, predict its held-out ones (a ``mer_ray.methods`` fold function).
 
-    ``config`` is a :class:`LinearConfig` or a descriptor method's configuration (``mer_ray.methods._common``).
+    ``config`` is a :class:`LinearConfig` or a descriptor method's configuration (``mer_ray.methods._common``);
+    ``au``: the AU detection task (:class:`~mer_ray.evaluation.au_task.AuTask`; :func:`fit_predict_au`).
     """
     from mer_ray.training.classifiers import decision_scores
 
+    if au is not None:
+        return fit_predict_au(config, data, held_out, seed, au, exclude_subjects=exclude_subjects)
     start = time.monotonic()
     train_rows, test_rows = fold_rows(data, held_out, exclude_subjects)
     x = describe(config, data)

@@ -262,6 +262,94 @@ def _fit_stack(config: PortfolioConfig, calibrated: list[np.ndarray], y: np.ndar
     return comb
 
 
+# ---- AU detection: per-AU probabilities of presence ------------------------------------------------------------
+
+
+def au_probabilities(scores: np.ndarray) -> np.ndarray:
+    """(N, K) float64 probabilities of presence of a member's AU scores (already probabilities: a network's
+    sigmoids, the probe's ``predict_proba``), floored away from 0 and 1; NaN (an AU skipped) stays NaN."""
+    return np.clip(np.asarray(scores, dtype=np.float64), EPS, 1 - EPS)
+
+
+def temper_binary(p: np.ndarray, temperature: float) -> np.ndarray:
+    """Probabilities of presence recalibrated by a temperature (sigmoid of logit(p) / T); NaN stays NaN."""
+    q = np.clip(p, EPS, 1 - EPS)
+    return 1.0 / (1.0 + np.exp(-np.log(q / (1 - q)) / temperature))
+
+
+def balanced_bce(p: np.ndarray, y: np.ndarray, mask: np.ndarray) -> float:
+    """Mean over the AUs (columns) with both classes among the ``mask``-ed entries of the class-balanced binary
+    cross-entropy: the mean of the positives' and the negatives' mean negative log-probability (the binary
+    counterpart of :func:`balanced_log_loss`)."""
+    q = np.clip(np.where(mask, p, 0.5), EPS, 1 - EPS)
+    nll = -np.where(y == 1, np.log(q), np.log(1 - q))
+    losses = []
+    for k in range(y.shape[1]):
+        pos, neg = mask[:, k] & (y[:, k] == 1), mask[:, k] & (y[:, k] == 0)
+        if pos.any() and neg.any():
+            losses.append((nll[pos, k].mean() + nll[neg, k].mean()) / 2)
+    return float(np.mean(losses)) if losses else float("nan")
+
+
+def _au_f1(p: np.ndarray, y: np.ndarray, mask: np.ndarray) -> float:
+    from mer_ray.evaluation.au_task import SKIPPED, pooled
+
+    y_pred = np.where(mask, (np.nan_to_num(p) > 0.5).astype(np.int64), SKIPPED)
+    return float(np.nan_to_num(pooled(y.astype(np.int64), y_pred)["f1_macro"]))
+
+
+@dataclass
+class AuCombination:
+    """A fitted combination of the members' per-AU probabilities (:func:`fit_au_combination`): one temperature per
+    member and one weight per member, shared by the AUs (fitted on all of them together: steadier than per AU on a
+    few hundred clips)."""
+
+    combiner: str
+    members: tuple[str, ...]
+    weights: np.ndarray
+    temperatures: np.ndarray
+    inner: dict[str, Any] = field(default_factory=dict)
+
+    def __call__(self, probs: Sequence[np.ndarray]) -> np.ndarray:
+        return sum(w * temper_binary(p, t) for w, p, t in zip(self.weights, probs, self.temperatures))
+
+    def record(self) -> dict[str, Any]:
+        return Combination.record(self)  # type: ignore[arg-type]
+
+
+def fit_au_combination(config: PortfolioConfig, probs: Sequence[np.ndarray], y: np.ndarray) -> AuCombination:
+    """Fit temperatures and weights to the members' out-of-fold AU probabilities ``probs`` (each (N, K), NaN where
+    an inner fold skipped the AU) and the TRAINING clips' AU presence ``y`` (N, K): the class-balanced binary
+    cross-entropy (``objective="log_loss"``) or the mean macro F1 at 0.5 (``"uar"``, ties by the loss) of the
+    weighted mean, over the entries every member scored.
+
+    Raises:
+        ValueError: ``combiner="stack"`` (no AU form).
+    """
+    if config.combiner == "stack":
+        raise ValueError("--task au: the portfolio's 'stack' combiner has no AU form; use 'weights' or 'select'")
+    members = tuple(config.members)
+    mask = np.all([~np.isnan(p) for p in probs], axis=0)
+    temperatures = np.ones(len(members))
+    if config.calibrate:
+        temperatures = np.array([min(TEMPERATURES, key=lambda t: (balanced_bce(temper_binary(p, t), y, mask),
+                                                                     abs(t - 1))) for p in probs])
+    calibrated = [temper_binary(p, t) for p, t in zip(probs, temperatures)]
+    inner = {"members": {name: {"log_loss": balanced_bce(p, y, mask), "f1_macro": _au_f1(p, y, mask)}
+                         for name, p in zip(members, calibrated)}}
+    grid = np.eye(len(members)) if config.combiner == "select" else simplex_grid(len(members), config.weight_step)
+    best, best_key = None, None
+    for w in grid:
+        p = sum(wi * pi for wi, pi in zip(w, calibrated))
+        loss = balanced_bce(p, y, mask)
+        key = (loss,) if config.objective == "log_loss" else (-_au_f1(p, y, mask), loss)
+        if best_key is None or key < tuple(k - 1e-12 for k in best_key):
+            best, best_key = w, key
+    p = sum(wi * pi for wi, pi in zip(best, calibrated))
+    inner["combination"] = {"log_loss": balanced_bce(p, y, mask), "f1_macro": _au_f1(p, y, mask)}
+    return AuCombination(config.combiner, members, best.copy(), temperatures, inner)
+
+
 # ---- the fold function ------------------------------------------------------------------------------------------
 
 
@@ -272,23 +360,31 @@ def member_seed(seed: int, member: str, fold: str) -> int:
 
 
 def _member_fit(name: str, config: Any, data: FeatureSet, held: Sequence[str], seed: int,
-                exclude: Sequence[str], device: str | None, log) -> FoldResult:
+                exclude: Sequence[str], device: str | None, log, au=None) -> FoldResult:
     from mer_ray.methods import get_method
 
+    extra = {} if au is None else {"au": au}
     return get_method(config.method).fit_predict(config, data, list(held), seed, exclude_subjects=list(exclude),
-                                                 device=device, log=log)
+                                                 device=device, log=log, **extra)
 
 
 def out_of_fold(config: PortfolioConfig, data: FeatureSet, held_out: Sequence[str], seed: int, *,
                 exclude_subjects: Sequence[str] = (), device: str | None = None,
-                log: Callable[[str], None] | None = None) -> tuple[np.ndarray, list[np.ndarray], np.ndarray, dict]:
+                log: Callable[[str], None] | None = None,
+                au=None) -> tuple[np.ndarray, list[np.ndarray], np.ndarray, dict]:
     """Every member's out-of-fold probabilities for every training clip of the fold.
 
     Returns ``(train_rows, [(len(train_rows), C) per member], the rows' subjects, record)``; ``record``: the inner
     folds' subjects (``groups``), each member's seconds over its inner fits (``seconds``) and, per ``crossfit``
     member, its inner models' mean probabilities of the held-out clips (``crossfit``: name -> (sample_ids, (N, C))).
+    ``au``: AU detection (:class:`~mer_ray.evaluation.au_task.AuTask`): the members' per-AU probabilities,
+    (len(train_rows), K), NaN where an inner fold skipped an AU; ``train_rows`` are then the coded training rows.
     """
     train_rows, _ = fold_rows(data, held_out, exclude_subjects)  # checks the outer fold's masks
+    if au is not None:  # the clips with AU codes (the combination's targets)
+        from mer_ray.evaluation.au_task import coded
+
+        train_rows = train_rows[coded(data.meta["action_units"].to_numpy()[train_rows].tolist())]
     subjects = data.meta["subject"].to_numpy()
     sample_ids = data.meta["sample_id"].to_numpy()
     train_subjects = sorted(set(subjects[train_rows]))
@@ -296,7 +392,9 @@ def out_of_fold(config: PortfolioConfig, data: FeatureSet, held_out: Sequence[st
     # inner_folds() leaves out one "outer" subject; none of the training subjects is it
     groups = [f.held_out for f in inner_folds(train_subjects, "\0outer", config.inner_folds, seed)]
     position = {sid: i for i, sid in enumerate(sample_ids[train_rows])}
-    oof = [np.full((len(train_rows), 3), np.nan) for _ in config.members]
+    width = 3 if au is None else len(au.aus)
+    oof = [np.full((len(train_rows), width), np.nan) for _ in config.members]
+    to_probabilities = probabilities if au is None else au_probabilities
     seconds = dict.fromkeys(config.members, 0.0)
     held_probs: dict[str, list[tuple[list[str], np.ndarray]]] = {name: [] for name in config.crossfit}
     for g, group in enumerate(groups):
@@ -306,15 +404,15 @@ def out_of_fold(config: PortfolioConfig, data: FeatureSet, held_out: Sequence[st
             started = time.monotonic()
             result = _member_fit(name, config.member_config(name, inner=True), inner_data,
                                  [*group, *held_out] if crossfit else group, member_seed(seed, name, f"g{g}"),
-                                 exclude_subjects if crossfit else hidden, device, log)
+                                 exclude_subjects if crossfit else hidden, device, log, au)
             seconds[name] += time.monotonic() - started
-            probs = probabilities(result.scores)
+            probs = to_probabilities(result.scores)
             inner = [k for k, sid in enumerate(result.sample_ids) if sid in position]
             oof[i][[position[result.sample_ids[k]] for k in inner]] = probs[inner]
             if crossfit:
                 outer = [k for k, sid in enumerate(result.sample_ids) if sid not in position]
                 held_probs[name].append(([result.sample_ids[k] for k in outer], probs[outer]))
-    if any(np.isnan(p).any() for p in oof):
+    if au is None and any(np.isnan(p).any() for p in oof):  # AU detection: NaN = an AU an inner fold skipped
         raise RuntimeError("a training clip got no out-of-fold score")
     record = {"groups": {f"g{g}": list(group) for g, group in enumerate(groups)}, "seconds": seconds,
               "crossfit": {name: _mean_held(parts) for name, parts in held_probs.items()}}
@@ -326,30 +424,54 @@ def _mean_held(parts: list[tuple[list[str], np.ndarray]]) -> tuple[list[str], np
     ids = parts[0][0]
     if any(other != ids for other, _ in parts[1:]):
         raise RuntimeError("inner models returned the held-out clips in different orders")
-    return ids, np.mean([p for _, p in parts], axis=0)
+    stacked = np.stack([p for _, p in parts])
+    if np.isnan(stacked).any():  # AU detection: the inner models that scored an AU (NaN where none did)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return ids, np.nanmean(stacked, axis=0)
+    return ids, stacked.mean(axis=0)
 
 
 def fit_predict(config: PortfolioConfig, data: FeatureSet, held_out: Sequence[str], seed: int, *,
                 exclude_subjects: Sequence[str] = (), device: str | None = None,
-                log: Callable[[str], None] | None = None) -> FoldResult:
+                log: Callable[[str], None] | None = None, au=None) -> FoldResult:
     """Fit the combination on inner folds of the training subjects, then every member on all of them; predict
-    ``held_out`` (a ``mer_ray.methods`` fold function)."""
+    ``held_out`` (a ``mer_ray.methods`` fold function).
+
+    ``au``: AU detection (:class:`~mer_ray.evaluation.au_task.AuTask`): the members detect every AU, the
+    combination (:func:`fit_au_combination`) is fitted on their out-of-fold probabilities and the training clips'
+    AU codes, and an AU is present where the combined probability is > 0.5 (skipped AUs: -1, as the members)."""
     start = time.monotonic()
     held = list(held_out)
     train_rows, oof, groups, inner_record = out_of_fold(config, data, held, seed, exclude_subjects=exclude_subjects,
-                                                        device=device, log=log)
-    combination = fit_combination(config, oof, data.labels[train_rows], groups)
+                                                        device=device, log=log, au=au)
+    if au is None:
+        combination = fit_combination(config, oof, data.labels[train_rows], groups)
+    else:
+        from mer_ray.evaluation.au_task import au_matrix
+
+        combination = fit_au_combination(config, oof, au_matrix(data.meta["action_units"].to_numpy()[train_rows],
+                                                                 au.aus))
     seconds_inner = time.monotonic() - start
     finals = {name: _member_fit(name, config.member_config(name, inner=False), data, held,
-                                member_seed(seed, name, "final"), exclude_subjects, device, log)
+                                member_seed(seed, name, "final"), exclude_subjects, device, log, au)
               for name in config.members if name not in config.crossfit}
     held_ids = [list(r.sample_ids) for r in finals.values()] + [ids for ids, _ in inner_record["crossfit"].values()]
     sample_ids = held_ids[0]
     if any(ids != sample_ids for ids in held_ids[1:]):
         raise RuntimeError("portfolio members returned the held-out clips in different orders")
-    member_probs = [probabilities(finals[name].scores) if name in finals else inner_record["crossfit"][name][1]
+    to_probabilities = probabilities if au is None else au_probabilities
+    member_probs = [to_probabilities(finals[name].scores) if name in finals else inner_record["crossfit"][name][1]
                     for name in config.members]
     scores = combination(member_probs).astype(np.float32)
+    y_pred = scores.argmax(axis=1).astype(np.int64)
+    if au is not None:  # an AU the final members skipped (or no inner model scored): -1
+        from mer_ray.evaluation.au_task import decide
+
+        finals_au = [r.details["au"] for r in finals.values() if "au" in r.details]
+        skipped = set().union(*(set(r["skipped"]) for r in finals_au)) if finals_au else set()
+        active = np.array([name not in skipped for name in au.names]) & ~np.isnan(scores).all(axis=0)
+        y_pred, scores = decide(scores, active)
     details = {
         "portfolio": combination.record(),
         "inner_groups": inner_record["groups"],
@@ -360,13 +482,16 @@ def fit_predict(config: PortfolioConfig, data: FeatureSet, held_out: Sequence[st
         "inner_member_seconds": inner_record["seconds"],
         "inner_seconds": seconds_inner,
     }
+    if au is not None:
+        details["au"] = {**(finals_au[0] if finals_au else {}),
+                         "skipped": {name: why for r in finals_au for name, why in r["skipped"].items()}}
     if config.record_inner:  # the out-of-fold probabilities the combination was fitted on (training clips)
         details["inner_ids"] = data.meta["sample_id"].iloc[train_rows].tolist()
         details["inner_scores"] = {name: p.astype(np.float32).tolist() for name, p in zip(config.members, oof)}
     return FoldResult(
         subject="+".join(held),
         sample_ids=sample_ids,
-        y_pred=scores.argmax(axis=1).astype(np.int64),
+        y_pred=y_pred,
         scores=scores,
         train_ids=data.meta["sample_id"].iloc[train_rows].tolist(),
         epochs=max((r.epochs for r in finals.values()), default=0),

@@ -15,6 +15,7 @@ import math
 import os
 import sys
 import time
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -53,22 +54,32 @@ class LosoRun:
         console = quiet(cache_root() / "logs" / f"loso-{os.getpid()}.log", verbose=args.verbose)  # RUN/logs/ later
         space, resumed = self.resolve_space()  # before Ray starts: a mistyped argument fails at once
         protocol, test_dataset = self.resolve_protocol(resumed)
+        task = self.resolve_task(resumed, space)
         if resumed or args.features:  # a folder that is not a features folder, too
             given = Path(resumed.features) if resumed else args.features
             check_features_folder(given, f"--resume {args.resume}: its features folder" if resumed else "--features")
         if protocol == "lodo":  # the datasets a cross-dataset protocol needs, from the manifest or the arguments
             check_protocol_datasets(self.planned_datasets(resumed), test_dataset)
+        if task == "au" and (resumed or args.features):  # every dataset's AU codes, from the shards' metadata
+            check_au_folder(Path(resumed.features) if resumed else args.features,
+                            resumed.subset if resumed else args.subset)
         init_ray(args.address, log_to_driver=console is None, progress_bars=console is None)
         with as_usage_error(ValueError, RuntimeError):
             features_dir = Path(resumed.features) if resumed else self.features_dir()
         features = load_features(features_dir, datasets=resumed.subset if resumed else args.subset)
         check_space_inputs(space, features)  # before the probe or any trial
+        dropped = 0
+        if task == "au":  # every dataset must code AUs; clips without a code are left out (before any trial)
+            features, dropped = au_features(features)
         if resumed:
             if changed := resumed.features_changed(features):
                 raise UsageError(f"--resume {args.resume}: {changed}")
             spec, folder = resumed, RunFolder(args.resume)
         else:
-            spec = RunSpec.from_args(args, space, features)
+            with as_usage_error(ValueError):
+                spec = RunSpec.from_args(args, space, features)
+            if dropped:
+                spec = replace(spec, dropped_clips=dropped)
         if spec.protocol == "lodo":  # the loaded clips themselves (a dataset whose clips were all rejected)
             check_protocol_datasets(list(features.datasets), spec.test_dataset)
         with as_usage_error(ValueError):
@@ -100,6 +111,41 @@ class LosoRun:
             space = fixed_space(space, settings) if settings else space
         check_repeats(getattr(args, "repeats", 1), space, args.nested)
         return space, resumed
+
+    def resolve_task(self, resumed: RunSpec | None, space: SearchSpace) -> str:
+        """The run's task, ``emotion`` or ``au`` (``--task``; a resumed run keeps its own and refuses another), with
+        the AU options checked before Ray starts. Raises :class:`UsageError`."""
+        from mer_ray.evaluation.au_task import OBJECTIVES as AU_OBJECTIVES
+        from mer_ray.evaluation.au_task import parse_aus
+
+        args = self.args
+        given = getattr(args, "task", None)
+        if resumed:
+            if given and given != resumed.task:
+                raise UsageError(f"--resume {args.resume} is a --task {resumed.task} run; got --task {given}: drop "
+                                 "--task to continue it, or start a new run")
+            return resumed.task
+        task = given or "emotion"
+        objective = getattr(args, "objective", None)
+        if task != "au":
+            for option in ("aus", "au_min_positives"):
+                if getattr(args, option, None) is not None:
+                    raise UsageError(f"--{option.replace('_', '-')} sets the AU detection targets: it needs --task au")
+            if objective in AU_OBJECTIVES:
+                raise UsageError(f"--objective {objective} is an AU detection score: it needs --task au")
+            return task
+        with as_usage_error(ValueError):
+            parse_aus(getattr(args, "aus", None))
+        if objective is not None and objective not in AU_OBJECTIVES:
+            raise UsageError(f"--objective {objective} scores the emotion classes; --task au is scored by "
+                             f"{' or '.join(AU_OBJECTIVES)}")
+        if (getattr(args, "au_min_positives", None) or 1) < 1:
+            raise UsageError(f"--au-min-positives {args.au_min_positives}: expected an integer >= 1")
+        if args.nested or (getattr(args, "repeats", 1) or 1) > 1:
+            raise UsageError(f"--task au runs LOSO or leave-one-dataset-out folds; it cannot go with "
+                             f"{'--nested' if args.nested else '--repeats'} yet: drop it")
+        check_au_configurations(space)
+        return task
 
     def resumed_spec(self) -> RunSpec:
         """The spec of the ``--resume`` folder, on this command's resources; it must be a run of ``--search``."""
@@ -139,7 +185,7 @@ class LosoRun:
         """The datasets the run will evaluate, known before Ray starts: a resumed run's record, the ``--features``
         manifest's clips, the ``--dataset`` names or the built-in demo, narrowed by ``--subset`` (None: not known
         yet; the loaded features are checked after Ray starts)."""
-        from preprocessing.annotations.datasets import DEMO, parse_dataset_specs
+        from preprocessing.annotations.datasets import DEMO, DEMO_LAYOUT_DATASETS, parse_dataset_specs
         from preprocessing.features.shards import read_manifest
 
         args = self.args
@@ -155,7 +201,7 @@ class LosoRun:
             with as_usage_error(ValueError):
                 names = [name for name, _ in parse_dataset_specs(args.dataset)]
         else:
-            names = [DEMO]
+            names = list(DEMO_LAYOUT_DATASETS) if self.demo_layouts() else [DEMO]
         if args.subset:
             if set(args.subset) - set(names):
                 return None  # load_features names the unknown ones
@@ -164,11 +210,24 @@ class LosoRun:
 
     def features_dir(self) -> Path:
         """``--features`` as given, else ``--dataset`` (or the demo) preprocessed into the feature cache."""
+        from preprocessing.annotations.datasets import DEMO_LAYOUT_DATASETS
         from preprocessing.features.prepare import resolve_features
 
         args = self.args
-        return resolve_features(args.features, args.dataset, args.dataset_option, args.protocol,
+        datasets = list(DEMO_LAYOUT_DATASETS) if self.demo_layouts() else args.dataset
+        if datasets and not args.dataset:
+            print("no --features or --dataset given, leaving one dataset out: using the built-in demo in three "
+                  f"layouts ({', '.join(datasets)}: its subjects split over the CASME II, SAMM and CAS(ME)^3 "
+                  "layouts); generated and preprocessed on first use", flush=True)
+        return resolve_features(args.features, datasets, args.dataset_option, args.protocol,
                                 smoke_test=args.smoke_test)
+
+    def demo_layouts(self) -> bool:
+        """Whether this run uses the multi-layout demo: a leave-one-dataset-out run given no data."""
+        from mer_ray.search.spec import evaluation_protocol
+
+        args = self.args
+        return not (args.features or args.dataset or args.resume) and evaluation_protocol(args) == "lodo"
 
     def stopped(self, stop) -> int:
         """After SIGINT / SIGTERM (``stop``: the :class:`~mer_ray.infra.interrupts.Interrupted`): shut Ray down
@@ -199,6 +258,62 @@ def check_repeats(repeats: int, space: SearchSpace, nested: bool) -> None:
                          "space (recommended, ensemble, paper, probe, ...)")
     if nested:
         raise UsageError(f"--repeats {repeats} cannot go with --nested (the nested search chooses per outer fold)")
+
+
+def check_au_configurations(space: SearchSpace) -> None:
+    """Refuse, before Ray starts, a space whose known configurations cannot detect AUs (a network with an SVC or
+    hinge classifier). Raises :class:`UsageError`."""
+    from mer_ray.methods import check_task, parse_config
+
+    if space.sampler == "tpe":
+        raise UsageError(f"--task au runs a fixed or grid space (recommended, ensemble, probe, hoof, mdmo, lbptop); "
+                         f"search space {space.name!r} draws its configurations during the search, some "
+                         "without a multi-label form (an SVC): fix one with --set KEY=VALUE (e.g. --set "
+                         "classifier=softmax)")
+    for demo in (False, True):
+        for params in space.configurations(demo):
+            try:
+                check_task(parse_config(params), True)
+            except ValueError as err:
+                raise UsageError(f"--search {space.name}: {err}") from None
+
+
+def check_au_folder(path: Path, subset: list[str] | None) -> None:
+    """Refuse, before Ray starts, a features folder with a dataset (of ``subset``, if given) whose clips carry no AU
+    code (read from the shards' metadata only). Raises :class:`UsageError`."""
+    from mer_ray.evaluation.au_task import AuTaskError, check_au_codes
+    from preprocessing.features import shards
+
+    path = Path(path).expanduser().resolve()
+    manifest = shards.read_manifest(path) or {}
+    try:
+        meta = shards.read_meta(path, manifest["sample_ids"]).to_pandas()
+    except Exception:  # a damaged folder is named by load_features (after Ray starts), with its repair command
+        return
+    if subset:
+        meta = meta[meta["dataset"].isin(subset)]
+    try:
+        check_au_codes(meta)
+    except AuTaskError as err:
+        raise UsageError(str(err)) from None
+
+
+def au_features(features):
+    """``(features, dropped)`` for ``--task au``: the clips that carry AU codes, after refusing a dataset with none
+    (``mer_ray.evaluation.au_task.check_au_codes``: naming it, the column and what is needed). Raises
+    :class:`UsageError`."""
+    from mer_ray.evaluation.au_task import AU_COLUMN, AuTaskError, check_au_codes, coded
+
+    try:
+        check_au_codes(features.meta)
+    except AuTaskError as err:
+        raise UsageError(str(err)) from None
+    keep = coded(features.meta[AU_COLUMN].tolist())
+    if keep.all():
+        return features, 0
+    print(f"--task au: {int((~keep).sum())} clips without an AU code are left out ({int(keep.sum())} kept)",
+          flush=True)
+    return features.subset(keep), int((~keep).sum())
 
 
 def check_features_folder(path: Path, what: str = "--features") -> None:
@@ -237,8 +352,8 @@ def check_protocol_datasets(datasets: list[str] | None, test_dataset: str | None
     try:
         check_dataset_protocol(datasets, test_dataset)
     except ValueError as err:
-        demo = (" (the built-in demo is one dataset: give --features of a preprocessing run over two or more "
-                "datasets)" if only_demo(datasets) else "")
+        demo = (" (the built-in demo is one dataset: give no --dataset to use its three layouts, or --features "
+                "of a preprocessing run over two or more datasets)" if only_demo(datasets) else "")
         raise UsageError(f"{protocol_label('lodo', test_dataset)}: {err}{demo}") from err
 
 
@@ -275,6 +390,9 @@ def run_in_folder(folder: RunFolder, spec: RunSpec, space: SearchSpace, features
         return run_nested(folder, spec, space, features, max_failures=max_failures)
     folds = spec.folds(features)
     print(f"protocol: {spec.describe_protocol()}")
+    if spec.task == "au":
+        print(f"task: AU detection, {len(spec.aus or [])} AUs ({', '.join(f'AU{a}' for a in spec.aus or [])}); an AU "
+              f"with fewer than {spec.au_min_positives} positive training clips in a fold is skipped there")
     what = f"1 configuration x {spec.repeats} repeats (seeds)" if spec.repeats > 1 else f"{spec.trials} configurations"
     print(f"{what} x {len(folds)} folds ({len(features)} clips, datasets "
           f"{', '.join(features.datasets)}); {slots} trials at a time", flush=True)
@@ -318,7 +436,7 @@ def run_loso(folder: RunFolder, spec: RunSpec, space: SearchSpace, features, *, 
     search = LosoSearch(folder, space, features, n_trials=spec.trials * spec.repeats, seed=spec.seed,
                         objective=spec.objective,
                         overrides=spec.overrides, use_demo_space=spec.demo_space,
-                        max_open_configs=max(1, math.ceil(slots / len(folds))) + 1, folds=folds)
+                        max_open_configs=max(1, math.ceil(slots / len(folds))) + 1, folds=folds, au=spec.au_task())
     display = live_display(search)
     try:
         run_tune(search, cpus_per_trial=spec.cpus_per_trial, gpus_per_trial=spec.gpus_per_trial,
@@ -330,6 +448,13 @@ def run_loso(folder: RunFolder, spec: RunSpec, space: SearchSpace, features, *, 
     board.to_csv(folder.leaderboard_csv, index=False)
     predictions = search.all_predictions()
     predictions.to_parquet(folder.predictions, index=False)
+    if spec.task == "au":  # AU detection: its own report and tables (mer_ray/evaluation/au_report.py)
+        from mer_ray.evaluation.au_report import print_au_results, write_au_report
+
+        report = write_au_report(folder, board, predictions, spec, probe=probe)
+        done = print_au_results(board, predictions, spec, probe)
+        print(f"report: {report}  ({time.monotonic() - start:.0f} s)")
+        return 0 if done else 1
     report = write_report(folder, board, predictions, spec, probe_board=probe_board, probe=probe)
     table = score_table(board)
     if not table.empty:  # the best configuration's training curves (mean and spread over folds)
@@ -431,11 +556,16 @@ def run_probe(folder: RunFolder, spec: RunSpec, features, *, max_failures: int =
     print(f"linear probe (reference) on the same {'LOSO' if spec.protocol == 'loso' else 'dataset'} folds...",
           flush=True)
     probe = LosoSearch(folder.reference(PROBE_SPACE), get_space(PROBE_SPACE), features, n_trials=1, seed=spec.seed,
-                       objective=spec.objective, folds=spec.folds(features), log=lambda _: None)
+                       objective=spec.objective, folds=spec.folds(features), log=lambda _: None, au=spec.au_task())
     run_tune(probe, cpus_per_trial=spec.cpus_per_trial, gpus_per_trial=0.0, max_failures=max_failures)
     board, predictions = probe.leaderboard(), probe.all_predictions()
-    if predictions.empty or "uar" not in board:
+    first = "f1_macro" if spec.task == "au" else "uar"
+    if predictions.empty or first not in board:
         print("linear probe: no complete result (see RUN/reference/probe)", flush=True)
         return None, None
+    if spec.task == "au":
+        print(f"linear probe: mean F1 over {len(spec.aus or [])} AUs: macro {board.iloc[0]['f1_macro']:.4f}, "
+              f"binary {board.iloc[0]['f1_binary']:.4f}", flush=True)
+        return board, predictions
     print(f"linear probe: UAR {board.iloc[0]['uar']:.4f}, UF1 {board.iloc[0]['uf1']:.4f}", flush=True)
     return board, predictions

@@ -20,9 +20,10 @@ import optuna
 import pandas as pd
 
 from mer_ray.data.features import FeaturesError, FeatureSet
+from mer_ray.evaluation import au_task
 from mer_ray.evaluation.folds import Fold, FoldTask, fold_seed, loso_folds
 from mer_ray.evaluation.metrics import score_predictions
-from mer_ray.methods import DEFAULT_METHOD, check_inputs, parse_config, run_task, with_overrides
+from mer_ray.methods import DEFAULT_METHOD, check_inputs, check_task, parse_config, run_task, with_overrides
 from mer_ray.search.display import timing_text
 from mer_ray.search.run_folder import RunFolder
 from search_spaces.space import SearchSpace
@@ -79,6 +80,9 @@ class LosoSearch:
         max_open_configs: configurations whose folds may be in flight at once.
         folds: the splits (default: leave one subject out over every subject of ``features``).
         log: where progress lines go.
+        au: AU detection (``--task au``; :class:`~mer_ray.evaluation.au_task.AuTask`): every fold predicts the AUs'
+            presence, the predictions' ``y_true`` / ``y_pred`` / ``scores`` hold one value per AU, and the
+            objective is ``f1_macro`` or ``f1_binary`` (:func:`mer_ray.evaluation.au_task.au_scores`).
 
     Raises:
         mer_ray.data.features.FeaturesError: a method of the space needs arrays ``features`` lacks (checked here,
@@ -99,9 +103,11 @@ class LosoSearch:
         max_open_configs: int = 2,
         folds: list[Fold] | None = None,
         log: Callable[[str], None] = print,
+        au: au_task.AuTask | None = None,
     ):
-        if objective not in OBJECTIVES:
-            raise ValueError(f"objective must be one of {list(OBJECTIVES)}; got {objective!r}")
+        valid = OBJECTIVES if au is None else au_task.OBJECTIVES
+        if objective not in valid:
+            raise ValueError(f"objective must be one of {list(valid)}; got {objective!r}")
         if n_trials < 1:
             raise ValueError(f"n_trials must be >= 1; got {n_trials}")
         check_space_inputs(space, features, demo=use_demo_space)
@@ -117,7 +123,11 @@ class LosoSearch:
         self.max_open_configs = max(1, max_open_configs)
         self.log = log
         self.folds = folds or loso_folds(features.subjects)
+        self.au = au
         self.truth = features.meta.set_index("sample_id")[["dataset", "subject", "label"]]
+        if au is not None:  # the driver's own copy of every clip's AU presence (joined to the predictions)
+            present = au_task.au_matrix(features.meta[au_task.AU_COLUMN].tolist(), au.aus)
+            self.truth = self.truth.assign(au_true=[row.tolist() for row in present])
         self.storage = optuna.storages.RDBStorage(self.folder.optuna_storage)
         self.study = optuna.create_study(
             study_name=STUDY_NAME, storage=self.storage, direction="maximize", load_if_exists=True
@@ -154,6 +164,7 @@ class LosoSearch:
         params = with_overrides(params, self.overrides)
         config = parse_config(params)  # validates every value before any fold runs
         check_inputs(config.method, self.features)  # a method the space chose only now
+        check_task(config, self.au)  # --task au: a configuration without a multi-label form
         return config.to_dict()
 
     def _ask(self) -> None:
@@ -183,7 +194,8 @@ class LosoSearch:
         config = parse_config(params)
         for fold in self.folds:
             if not self.folder.has_fold(config_id, fold.name):
-                self.pending.append(FoldTask(config_id, fold, config, fold_seed(self.seed, config_id, fold.name)))
+                self.pending.append(FoldTask(config_id, fold, config, fold_seed(self.seed, config_id, fold.name),
+                                             au=self.au))
         self._pool_if_complete(config_id)
 
     def _resume_open_trials(self) -> None:
@@ -247,9 +259,14 @@ class LosoSearch:
         if not all(self.folder.has_fold(config_id, f.name) for f in self.folds):
             return
         trial = self.open.pop(config_id)
-        scores = score_predictions(self.config_predictions(config_id))
+        frame = self.config_predictions(config_id)
+        scores = score_predictions(frame) if self.au is None else au_task.au_scores(frame, self.au)
         for key, value in scores.items():
             trial.set_user_attr(key, value)
+        if np.isnan(scores[self.objective]):  # --task au: no AU scored in any fold (each too rare in training)
+            trial.set_user_attr("error", "no AU was scored in any fold: every AU had too few positive training clips")
+            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            return
         self.study.tell(trial, scores[self.objective])
 
     # ---- results --------------------------------------------------------------------------------------
@@ -324,10 +341,25 @@ def check_space_inputs(space: SearchSpace, features: FeatureSet, *, demo: bool |
 
 def predictions_frame(truth: pd.DataFrame, task: FoldTask, sample_ids: list[str], y_pred: list[int],
                       scores: list[list[float]], seconds: float) -> pd.DataFrame:
-    """One row per predicted sample; the labels come from ``truth`` (the driver's copy), never from the trainer."""
+    """One row per predicted sample; the labels come from ``truth`` (the driver's copy), never from the trainer.
+
+    AU detection (``truth`` has ``au_true``): ``y_true`` / ``y_pred`` / ``scores`` are lists of one value per AU
+    (``y_pred`` -1 and ``scores`` NaN where the fold skipped the AU)."""
     rows = truth.loc[sample_ids]
     if not set(rows["subject"]) <= set(task.fold.held_out):
         raise ValueError(f"fold {task.config_id}/{task.fold.name} returned samples of subjects it did not hold out")
+    if "au_true" in rows:
+        return pd.DataFrame({
+            "config_id": task.config_id,
+            "dataset": rows["dataset"].to_numpy(),
+            "subject": rows["subject"].to_numpy(),
+            "fold": task.fold.name,
+            "sample": sample_ids,
+            "y_true": [list(map(int, t)) for t in rows["au_true"]],
+            "y_pred": [list(map(int, p)) for p in y_pred],
+            "scores": [list(map(float, s)) for s in scores],
+            "seconds": seconds,
+        })
     return pd.DataFrame(
         {
             "config_id": task.config_id,

@@ -46,7 +46,12 @@ class RunSpec:
         nested: a nested search (``--nested``).
         inner_folds: inner folds of a nested search.
         seed: base seed of the sampler and of every fold.
-        objective: pooled metric Optuna maximises.
+        objective: pooled metric Optuna maximises (``uar`` / ``uf1``; AU task: ``f1_macro`` / ``f1_binary``).
+        task: ``"emotion"`` (the three classes; a run.json without it is one) or ``"au"`` (AU detection,
+            ``--task au``: :mod:`mer_ray.evaluation.au_task`).
+        aus: the AU task's target AUs, fixed before any fold (``--aus``, else the most frequent in the features).
+        au_min_positives: an AU with fewer positive (or negative) training clips in a fold is skipped there.
+        dropped_clips: clips left out because they carry no AU code (AU task).
         reference: the configuration label the leaderboard compares every other one with (paired intervals).
         smoke_test: the ``--smoke-test`` limits apply.
         demo_space: the space's CPU-sized demo variant is used (the features are the built-in demo).
@@ -70,6 +75,10 @@ class RunSpec:
     inner_folds: int = 4
     seed: int = 0
     objective: str = "uar"
+    task: str = "emotion"
+    aus: list[int] | None = None
+    au_min_positives: int = 3
+    dropped_clips: int = 0
     reference: str | None = None
     smoke_test: bool = False
     demo_space: bool = False
@@ -86,8 +95,14 @@ class RunSpec:
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, space: SearchSpace, features) -> RunSpec:
-        """A new run's spec from the CLI arguments, the space module and the loaded ``FeatureSet``."""
+        """A new run's spec from the CLI arguments, the space module and the loaded ``FeatureSet`` (under
+        ``--task au``: its coded clips, :func:`mer_ray.evaluation.au_task.check_au_codes` passed)."""
+        from mer_ray.evaluation.au_task import DEFAULT_MIN_POSITIVES, parse_aus, vocabulary
+
         is_demo = features.is_demo
+        task = getattr(args, "task", None) or "emotion"
+        aus = list(vocabulary(features.meta, parse_aus(getattr(args, "aus", None)))) if task == "au" else None
+        objective = getattr(args, "objective", None) or ("f1_macro" if task == "au" else "uar")
         default_trials = SMOKE_TRIALS if args.smoke_test else space.default_trials(is_demo)
         trials = 1 if space.sampler == "fixed" else args.trials or default_trials
         overrides = dict(SMOKE_OVERRIDES) if args.smoke_test else {}
@@ -107,7 +122,12 @@ class RunSpec:
             nested=args.nested,
             inner_folds=args.inner_folds,
             seed=args.seed,
-            objective=args.objective,
+            objective=objective,
+            task=task,
+            aus=aus,
+            # --smoke-test: a handful of clips, where 3 training positives are rare: 1 unless --au-min-positives
+            au_min_positives=getattr(args, "au_min_positives", None) or (1 if args.smoke_test else
+                                                                         DEFAULT_MIN_POSITIVES),
             reference=args.reference or space.reference,
             smoke_test=args.smoke_test,
             demo_space=is_demo,
@@ -130,6 +150,14 @@ class RunSpec:
 
     def to_json(self, path: str | Path) -> None:
         write_json(path, asdict(self), sort_keys=False)
+
+    def au_task(self):
+        """The AU detection targets (:class:`~mer_ray.evaluation.au_task.AuTask`) of an AU run; None for emotion."""
+        if self.task != "au":
+            return None
+        from mer_ray.evaluation.au_task import AuTask
+
+        return AuTask(tuple(self.aus or ()), self.au_min_positives)
 
     def with_resources(self, cpus_per_trial: float, gpus_per_trial: float) -> RunSpec:
         """The same run on other resources (what ``--resume`` may change)."""

@@ -30,6 +30,44 @@ AfterEpoch = Callable[[int, torch.nn.Module, InputBuilder], None]
 OnEpoch = Callable[[str, int, dict[str, float]], None]
 
 
+@dataclass(frozen=True)
+class AuFit:
+    """The AU detection targets of a fold's network fits (``--task au``; :func:`train_fold` with ``au``).
+
+    Attributes:
+        targets: (N, K) float32 presence of every row of the data; only the fold's (coded) training rows are
+            filled and read, the others are 0.
+        active: (K,) bool, the AUs fitted in this fold (the others are skipped: no loss, predictions -1).
+        pos_weight: (K,) float32 negatives / positives of each active AU among the training rows (class-balanced
+            binary cross-entropy, as the probe's ``class_weight="balanced"``); 1 for skipped AUs.
+    """
+
+    targets: np.ndarray
+    active: np.ndarray
+    pos_weight: np.ndarray
+
+    @classmethod
+    def of(cls, rows: np.ndarray, y: np.ndarray, active: np.ndarray, n: int) -> AuFit:
+        targets = np.zeros((n, y.shape[1]), dtype=np.float32)
+        targets[rows] = y
+        positives = y.sum(axis=0).astype(np.float64)
+        weight = np.where(active, (len(rows) - positives) / np.maximum(positives, 1), 1.0)
+        return cls(targets, np.asarray(active, dtype=bool), weight.astype(np.float32))
+
+    def loss(self, device: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        """``(logits (B, K), targets (B, K)) -> scalar``: class-balanced binary cross-entropy, mean over the batch
+        and the active AUs."""
+        weight = torch.from_numpy(self.pos_weight).to(device)
+        active = torch.from_numpy(self.active).to(device)
+
+        def loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+            per = torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), target.float(),
+                                                                       pos_weight=weight, reduction="none")
+            return per[:, active].mean()
+
+        return loss
+
+
 @dataclass
 class FitContext:
     """What every network fit of one fold shares: configuration, data, device, seed, logging and history."""
@@ -41,6 +79,7 @@ class FitContext:
     log: Callable[[str], None] | None = None
     history: dict[str, list[float]] = field(default_factory=dict)  # per-epoch losses (and inner UAR)
     on_epoch: OnEpoch | None = None
+    au: AuFit | None = None  # AU detection: the fine-tuning trains a multi-label head on these targets
 
 
 @dataclass(frozen=True)
@@ -63,6 +102,7 @@ def train_fold(
     device: str | None = None,
     log: Callable[[str], None] | None = None,
     on_epoch: OnEpoch | None = None,
+    au=None,
 ) -> FoldResult:
     """Train on every subject but the held-out (and excluded) ones and predict the held-out subjects' clips.
 
@@ -78,10 +118,16 @@ def train_fold(
         log: optional progress callback.
         on_epoch: optional per-epoch callback (:data:`OnEpoch`): the phases' training losses and the inner
             validation UAR (training subjects only); not called for the extra networks of an ensemble.
+        au: the AU detection task (:class:`~mer_ray.evaluation.au_task.AuTask`): the network is fine-tuned with
+            a multi-label head (one logit per AU, class-balanced binary cross-entropy) on the training clips' sheet
+            codes and predicts each AU's presence (sigmoid > 0.5); see :func:`train_au_fold`.
 
     Returns:
         The held-out clips' predicted labels and scores.
     """
+    if au is not None:
+        return train_au_fold(config, data, held_out_subject, seed, au, exclude_subjects=exclude_subjects,
+                             device=device, log=log, on_epoch=on_epoch)
     start = time.monotonic()
     held = [held_out_subject] if isinstance(held_out_subject, str) else list(held_out_subject)
     train_rows, test_rows = fold_rows(data, held, exclude_subjects)
@@ -110,6 +156,60 @@ def train_fold(
         model_digest=_digest(model),
         history=ctx.history,
     )
+
+
+def train_au_fold(config: TrainConfig, data: FeatureSet, held_out_subject: str | Sequence[str], seed: int, au, *,
+                  exclude_subjects: Sequence[str] = (), device: str | None = None,
+                  log: Callable[[str], None] | None = None, on_epoch: OnEpoch | None = None) -> FoldResult:
+    """:func:`train_fold` for AU detection: the targets are the (coded) training clips' AU presence
+    (:func:`mer_ray.evaluation.au_task.fold_targets`, which refuses visible held-out codes); the fine-tuning phase
+    trains a ``K``-output head with class-balanced BCE (no class-balanced sampling and no class-dependent mirrored
+    copies: those are defined by the emotion classes; label smoothing and the auxiliary AU loss do not apply); an
+    ensemble averages its networks' probabilities. AUs with too few training positives are skipped (-1)."""
+    from mer_ray.evaluation.au_task import decide, fold_targets
+
+    if config.classifier != "softmax":
+        raise ValueError(f"--task au: classifier={config.classifier!r} has no multi-label form; use softmax")
+    start = time.monotonic()
+    held = [held_out_subject] if isinstance(held_out_subject, str) else list(held_out_subject)
+    train_rows, test_rows = fold_rows(data, held, exclude_subjects)
+    hidden = np.flatnonzero(data.meta["subject"].isin([*held, *exclude_subjects]).to_numpy())
+    targets = fold_targets(au, data.meta, train_rows, hidden)
+    train_rows = targets.rows
+    fit = AuFit.of(targets.rows, targets.y, targets.active, len(data))
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    ctx = FitContext(config, data, device, seed, log, on_epoch=on_epoch, au=fit)
+    torch.manual_seed(seed)
+    epochs = fold_epochs(ctx, train_rows)
+    single = held[0] if len(held) == 1 and not exclude_subjects else None
+    model, builder = fit_network(ctx, train_rows, epochs, held_out=single)
+    probabilities = [au_probabilities(config, model, builder, test_rows, device)]
+    for member in range(1, config.ensemble):  # more networks from other seeds; their probabilities are averaged
+        other = FitContext(config, data, device, member_seed(seed, member), log, au=fit)
+        net, net_builder = fit_network(other, train_rows, epochs, held_out=None)
+        probabilities.append(au_probabilities(config, net, net_builder, test_rows, device))
+    y_pred, scores = decide(np.mean(probabilities, axis=0), targets.active)
+    return FoldResult(
+        subject=held_out_subject if isinstance(held_out_subject, str) else "+".join(held),
+        sample_ids=data.meta["sample_id"].iloc[test_rows].tolist(),
+        y_pred=y_pred,
+        scores=scores,
+        train_ids=data.meta["sample_id"].iloc[train_rows].tolist(),
+        epochs=epochs,
+        seconds=time.monotonic() - start,
+        model_digest=_digest(model),
+        history=ctx.history,
+        details={"au": targets.record()},
+    )
+
+
+def au_probabilities(config: TrainConfig, model: torch.nn.Module, builder: InputBuilder, rows: np.ndarray,
+                     device: str) -> np.ndarray:
+    """(N, K) float64 sigmoid of the multi-label head's logits (mirror-averaged logits with ``tta_flip``)."""
+    from mer_ray.training.classifiers import network_outputs
+
+    logits = network_outputs(model, builder, rows, device, embed=False, mirror=config.tta_flip)
+    return 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
 
 
 def classify(config: TrainConfig, model: torch.nn.Module, builder: InputBuilder, labels: np.ndarray,
@@ -144,15 +244,22 @@ def choose_epochs(ctx: FitContext, fit_rows: np.ndarray, val_rows: np.ndarray) -
 
     def after_epoch(epoch: int, model, builder) -> None:
         recalibrate_batchnorm(model, builder, fit_rows, ctx.device)
-        fitted = classifier.fit(model, builder, fit_rows, labels[fit_rows], ctx.device)
-        y_pred, _ = fitted.predict(model, builder, val_rows, ctx.device)
-        uars.append(pooled_scores(labels[val_rows], y_pred)["uar"])
+        if ctx.au is not None:  # AU detection: the mean macro F1 of the held-back training subjects
+            from mer_ray.evaluation.au_task import decide, pooled
+
+            y_pred, _ = decide(au_probabilities(ctx.config, model, builder, val_rows, ctx.device), ctx.au.active)
+            uars.append(np.nan_to_num(pooled(ctx.au.targets[val_rows].astype(np.int64), y_pred)["f1_macro"]))
+        else:
+            fitted = classifier.fit(model, builder, fit_rows, labels[fit_rows], ctx.device)
+            y_pred, _ = fitted.predict(model, builder, val_rows, ctx.device)
+            uars.append(pooled_scores(labels[val_rows], y_pred)["uar"])
         if ctx.on_epoch is not None:
-            ctx.on_epoch("inner", epoch, {"uar": uars[-1]})
+            ctx.on_epoch("inner", epoch, {"f1_macro" if ctx.au is not None else "uar": uars[-1]})
 
     relay = ctx.on_epoch
     inner = FitContext(ctx.config, ctx.data, ctx.device, ctx.seed, ctx.log,  # its losses are not the fold's
-                       on_epoch=None if relay is None else lambda phase, e, v: relay(f"inner_{phase}", e, v))
+                       on_epoch=None if relay is None else lambda phase, e, v: relay(f"inner_{phase}", e, v),
+                       au=ctx.au)
     fit_network(inner, fit_rows, ctx.config.epochs, after_epoch=after_epoch)
     ctx.history["inner_uar"] = uars
     return int(np.argmax(uars)) + 1  # first epoch reaching the best inner UAR
@@ -168,10 +275,10 @@ def _training_items(labels: np.ndarray, rows: np.ndarray, flip_expand: bool) -> 
     return rows, flips
 
 
-def new_model(config: TrainConfig, modality: str, head: str) -> torch.nn.Module:
+def new_model(config: TrainConfig, modality: str, head: str, num_classes: int = 3) -> torch.nn.Module:
     from mer_ray.models import create_model
 
-    return create_model(config.model, num_classes=3, in_chans=in_chans(modality), act=config.act,
+    return create_model(config.model, num_classes=num_classes, in_chans=in_chans(modality), act=config.act,
                         drop_rate=config.dropout, head=head, **config.model_options)
 
 
@@ -200,7 +307,8 @@ def fit_network(ctx: FitContext, train_rows: np.ndarray, epochs: int, *, after_e
         builder = InputBuilder(data, config.modality, config.input_size, config.apply_mask,
                                config.flow_norm).fit(train_rows)
     torch.manual_seed(seed + 2)  # the same initial head whether pretraining ran here or was loaded
-    model = new_model(config, config.modality, head)
+    outputs = 3 if ctx.au is None else len(ctx.au.active)  # AU detection: one logit per AU
+    model = new_model(config, config.modality, head, outputs)
     if init_state is not None:
         model.load_backbone_state(init_state)
     model = model.to(ctx.device, memory_format=MEMORY_FORMAT)
@@ -293,12 +401,17 @@ class PhaseSteps:
         self.augment = config.augment() if config.augment().active else None
         softmax = phase.head == "softmax"
         self.mixup = bool(config.mixup) and softmax
-        self.loss_fn = loss_for_head(phase.head, label_smoothing=config.label_smoothing if softmax else 0.0)
-        rows, flips = _training_items(ctx.data.labels, train_rows, config.flip_expand)
-        self.au = AuxiliaryAU.build(ctx, model, rows) if config.au_weight and softmax else None
+        self.multilabel = ctx.au is not None and phase.name == "train"  # AU detection's fine-tuning
+        if self.multilabel:
+            self.loss_fn = ctx.au.loss(ctx.device)
+            rows, flips = train_rows, np.zeros(len(train_rows), dtype=bool)
+        else:
+            self.loss_fn = loss_for_head(phase.head, label_smoothing=config.label_smoothing if softmax else 0.0)
+            rows, flips = _training_items(ctx.data.labels, train_rows, config.flip_expand)
+        self.au = AuxiliaryAU.build(ctx, model, rows) if config.au_weight and softmax and not self.multilabel else None
         params = list(model.parameters()) + ([] if self.au is None else list(self.au.head.parameters()))
         self.optimizer = _optimizer(config, params)
-        self.labels = ctx.data.labels[rows]
+        self.labels = ctx.au.targets[rows] if self.multilabel else ctx.data.labels[rows]
         self.batches = BatchSource(builder, rows, flips, self.labels, ctx.device)
         self.autocast = torch.autocast(device_type=torch.device(ctx.device).type, dtype=torch.bfloat16,
                                        enabled=config.precision == "bf16")
@@ -307,7 +420,7 @@ class PhaseSteps:
         """One pass over the training items (balanced or shuffled order); the mean training loss."""
         config = self.config
         self.model.train()
-        if config.balanced_sampling:
+        if config.balanced_sampling and not self.multilabel:
             order = balanced_epoch(self.labels, self.rng)
         else:
             order = self.rng.permutation(len(self.labels))

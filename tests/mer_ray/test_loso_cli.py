@@ -283,3 +283,79 @@ def test_resume_reuses_the_recorded_protocol(tmp_path):
 def test_repeats_of_anything_but_one_fixed_configuration_are_refused(no_ray, capsys, argv, expected):
     line = _one_error_line(capsys, [*argv, "--features", str(_two_dataset_folder(no_ray))], no_ray / "runs")
     assert expected in line
+
+
+# ---- --task au: user errors before any trial, resume, and the smoke run ------------------------------------------
+
+def _folder_without_codes_in(tmp_path, dataset):
+    import dataclasses
+
+    from tests.mer_ray._synthetic import synthetic_features, write_features_folder
+
+    features = synthetic_features(n_subjects=4, clips=3, size=16, datasets=("casme2", dataset))
+    meta = features.meta.copy()
+    meta.loc[meta["dataset"] == dataset, "action_units"] = ""
+    return write_features_folder(dataclasses.replace(features, meta=meta), tmp_path / "features",
+                                 {"protocol": "megc2019"})
+
+
+def test_au_detection_on_a_dataset_without_au_codes_is_refused_before_any_trial(no_ray, capsys):
+    folder = _folder_without_codes_in(no_ray, "smic")
+    line = _one_error_line(capsys, ["--search", "probe", "--task", "au", "--features", str(folder)], no_ray / "runs")
+    assert line.startswith("error: --task au: dataset 'smic' (6 clips) has no action-unit codes: the features' "
+                           "`action_units` column (the coding sheet's `Action Units` column")
+    assert "AU detection needs FACS codes per clip" in line and "--subset casme2" in line
+
+
+@pytest.mark.parametrize(("flags", "expected"), [
+    (["--search", "probe", "--aus", "1,2"], "error: --aus sets the AU detection targets: it needs --task au"),
+    (["--search", "probe", "--objective", "f1_macro"], "error: --objective f1_macro is an AU detection score"),
+    (["--search", "probe", "--task", "au", "--objective", "uar"], "error: --objective uar scores the emotion classes"),
+    (["--search", "probe", "--task", "au", "--aus", "1,x"], "error: --aus 1,x: 'x' is not an AU number"),
+    (["--search", "vit", "--task", "au"], "error: --task au runs a fixed or grid space"),
+    (["--search", "paper", "--task", "au"], "error: --search paper: --task au: classifier='hinge' has no multi-label"),
+    (["--search", "recommended", "--task", "au", "--repeats", "2"], "error: --task au runs LOSO or "
+     "leave-one-dataset-out folds; it cannot go with --repeats yet"),
+], ids=["aus-alone", "au-objective", "emotion-objective", "bad-aus", "tpe-space", "hinge", "repeats"])
+def test_au_options_that_cannot_run_are_refused_before_ray(no_ray, capsys, flags, expected):
+    line = _one_error_line(capsys, [*flags, "--features", str(_two_dataset_folder(no_ray))], no_ray / "runs")
+    assert line.startswith(expected)
+
+
+@pytest.mark.parametrize(("recorded", "flags", "message"), [
+    ({"task": "au", "aus": [1, 2]}, ["--task", "emotion"], "is a --task au run; got --task emotion"),
+    ({}, ["--task", "au"], "is a --task emotion run; got --task au"),
+])
+def test_resume_with_another_task_is_refused_before_ray(no_ray, capsys, recorded, flags, message):
+    from mer_ray.search.spec import RunSpec
+
+    run = no_ray / "run"
+    run.mkdir()
+    RunSpec(space="probe", features=str(_two_dataset_folder(no_ray)), datasets=["d1", "d2"],
+            **recorded).to_json(run / "run.json")
+    assert main(["--search", "probe", "--resume", str(run), *flags]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line == f"error: --resume {run} {message}: drop --task to continue it, or start a new run"
+
+
+@pytest.mark.slow
+def test_au_smoke_run_of_the_recommended_recipe_reports_per_au_and_per_dataset(tmp_path, ray_local, capsys):
+    """`--search recommended --task au --smoke-test` on the built-in demo: the report's per-AU table, the probe
+    beside it, the per-dataset table; run.json records the task; --resume runs nothing again."""
+    out = tmp_path / "runs"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MER_RAY_CACHE", str(tmp_path / "cache"))
+        assert main(["--search", "recommended", "--task", "au", "--smoke-test", "--out", str(out)]) == 0
+        [run_dir] = [p for p in out.iterdir() if p.is_dir()]
+        spec = json.loads((run_dir / "run.json").read_text())
+        assert spec["task"] == "au" and spec["aus"] and spec["objective"] == "f1_macro"
+        report = (run_dir / "report.md").read_text()
+        for heading in ("(AU detection)", "## Per AU", "| AU | positives | F1 macro | F1 binary | folds skipped | "
+                        "probe F1 macro | probe F1 binary |", "| **mean** |", "## Scores per dataset",
+                        "## Against the linear probe", "## Portfolio: members and combination"):
+            assert heading in report
+        predictions = pd.read_parquet(run_dir / "predictions.parquet")
+        assert {len(v) for v in predictions["y_pred"]} == {len(spec["aus"])}
+        capsys.readouterr()
+        assert main(["--search", "recommended", "--resume", str(run_dir)]) == 0
+        assert "per AU (F1 macro / binary)" in capsys.readouterr().out
