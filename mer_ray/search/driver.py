@@ -345,15 +345,19 @@ def check_protocol_datasets(datasets: list[str] | None, test_dataset: str | None
     """Refuse, before Ray starts, a leave-one-dataset-out run that ``datasets`` cannot hold (None: unknown yet).
     Raises :class:`UsageError`."""
     from mer_ray.evaluation.folds import check_dataset_protocol
-    from preprocessing.annotations.datasets import only_demo
+    from preprocessing.annotations.datasets import DEMO, only_demo
 
     if datasets is None:
         return
     try:
         check_dataset_protocol(datasets, test_dataset)
     except ValueError as err:
-        demo = (" (the built-in demo is one dataset: give no --dataset to use its three layouts, or --features "
-                "of a preprocessing run over two or more datasets)" if only_demo(datasets) else "")
+        demo = ""
+        if list(datasets) == [DEMO]:
+            demo = (" (the built-in demo is one dataset: give no --dataset to use its three layouts, or --features "
+                    "of a preprocessing run over two or more datasets)")
+        elif only_demo(datasets) and len(datasets) < 2:
+            demo = " (--subset keeps fewer than two of the demo's layouts)"
         raise UsageError(f"{protocol_label('lodo', test_dataset)}: {err}{demo}") from err
 
 

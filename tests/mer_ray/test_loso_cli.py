@@ -203,12 +203,20 @@ def _one_error_line(capsys, argv, out):
     return line
 
 
-@pytest.mark.parametrize("flags, label", [(["--protocol", "lodo"], "--protocol lodo"),
-                                          (["--test-dataset", "casme2"], "--test-dataset casme2")])
-def test_a_cross_dataset_protocol_on_the_one_dataset_demo_is_refused_before_ray(no_ray, capsys, flags, label):
-    line = _one_error_line(capsys, ["--search", "vit", *flags], no_ray / "runs")
-    assert line.startswith(f"error: {label}: a cross-dataset protocol needs features with at least two datasets; "
-                           "these hold one: demo (the built-in demo is one dataset")
+def test_a_cross_dataset_protocol_on_the_one_dataset_demo_is_refused_before_ray(no_ray, capsys):
+    line = _one_error_line(capsys, ["--search", "vit", "--dataset", "demo", "--protocol", "lodo"], no_ray / "runs")
+    assert line.startswith("error: --protocol lodo: a cross-dataset protocol needs features with at least two "
+                           "datasets; these hold one: demo (the built-in demo is one dataset: give no --dataset to "
+                           "use its three layouts")
+
+
+def test_given_no_data_a_cross_dataset_protocol_names_the_demo_layouts(no_ray, capsys):
+    line = _one_error_line(capsys, ["--search", "vit", "--test-dataset", "casme2"], no_ray / "runs")
+    assert line == ("error: --test-dataset casme2: 'casme2' is not a dataset of the features; they hold: "
+                    "demo-casme2, demo-casme3, demo-samm")
+    line = _one_error_line(capsys, ["--search", "vit", "--subset", "demo-samm", "--protocol", "lodo"],
+                           no_ray / "runs")
+    assert line.endswith("these hold one: demo-samm (--subset keeps fewer than two of the demo's layouts)")
 
 
 def test_an_unknown_test_dataset_lists_the_datasets_of_the_features(no_ray, capsys):
