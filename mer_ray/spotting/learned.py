@@ -10,22 +10,30 @@ Per frame ``t`` of a video and each flow distance k (micro and macro), from the 
 - how much t stands out locally: ``z_t`` minus the window maximum over ``[t - k, t + k]`` (0 at a local peak),
   ``z_t`` minus the window mean over ``[t - 3k, t + 3k]``;
 - how concentrated the motion is: the largest cell over the mean of the 16 largest (one region moving vs the
-  whole face), normalised the same way; the video-level percentile of ``s_t``.
+  whole face), normalised the same way; the video-level percentile of ``s_t``;
+- (``LearnedConfig.extra``) the z-score against the surrounding seconds (running median / MAD over ``20k``
+  frames: speech and head-motion stretches raise the local noise), its local maximum and mean; the largest cell
+  and the mean of the 16 largest, each normalised; the window maximum over ``+-3k``; how much ``t`` rises over the
+  frames ``2k`` before and falls to the frames ``2k`` after; the micro z-score minus the macro one.
 
 Labels: a frame inside an annotated micro interval is class 1, inside a macro interval class 2, else 0, from the
-TRAINING subjects' annotations only. A gradient-boosted tree classifier (``HistGradientBoostingClassifier``,
-class-balanced weights) gives per-frame probabilities ``P(micro)`` and ``P(macro)``.
+TRAINING subjects' annotations only. A multinomial logistic regression (standardised features, balanced class
+weights; ``model="hgb"`` swaps in gradient-boosted trees) gives per-frame probabilities ``P(micro)`` and
+``P(macro)``.
 
 Intervals (per kind, on the probability smoothed over ``smooth`` frames): ``"peak"`` mode, the baseline's step:
 local maxima above ``threshold``, at least ``min_distance`` apart, each ``[peak - left, peak + right]``; ``"run"``
 mode: every run of consecutive frames above ``threshold`` is an interval (micro runs longer than 0.53 s and
-macro runs shorter than the shortest micro-expression are dropped). A micro interval mostly inside a macro one
-is dropped (as in the baseline).
+macro runs shorter than the shortest micro-expression are dropped); ``"extent"`` mode: peaks as in ``"peak"``,
+each interval the frames around its peak where the score stays at or above ``fraction`` x the peak value (a micro
+extent over 0.53 s falls back to the fixed window). A micro interval mostly inside a macro one is dropped (as in
+the baseline).
 
-Hyperparameters (threshold, smoothing, mode per kind) are chosen on the TRAINING subjects only, without
+Hyperparameters (threshold, smoothing, mode and fraction per kind) are chosen on the TRAINING subjects only, without
 in-sample optimism: an inner leave-one-subject-out over the training subjects (at most ``inner_folds`` groups)
 gives out-of-fold probabilities for every training frame; the settings with the best pooled F1 on those are
-kept (macro first on macro F1, then micro on overall F1, the baseline's order); the classifier is then refitted
+kept (macro first on macro F1, then micro on overall F1, the baseline's order; "no micro spots" is one of the
+micro choices, taken when every micro rule lowers the training subjects' overall F1); the classifier is then refitted
 on all training subjects and applied to the held-out one.
 """
 
@@ -42,7 +50,8 @@ from mer_ray.spotting.intervals import Interval, evaluate_spotting
 
 THRESHOLDS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 SMOOTHS = (1, 5, 9)
-MODES = ("peak", "run")
+MODES = ("peak", "run", "extent")
+FRACTIONS = (0.3, 0.5, 0.7)
 
 
 def _shift(x: np.ndarray, offset: int) -> np.ndarray:
@@ -70,13 +79,24 @@ def _robust_z(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return (filled - median) / scale, np.log((np.maximum(filled, 0) + 1e-6) / (max(median, 0) + 1e-6))
 
 
-def frame_features(summary: MotionSummary, ks: Sequence[int], top: int = 4) -> np.ndarray:
+def _local_z(x: np.ndarray, width: int) -> np.ndarray:
+    """``x`` minus its running median over ``width`` frames, over the running MAD (local noise level)."""
+    from scipy.ndimage import median_filter
+
+    med = median_filter(x, size=width, mode="nearest")
+    mad = median_filter(np.abs(x - med), size=width, mode="nearest") * 1.4826
+    return (x - med) / np.maximum(mad, 0.05)
+
+
+def frame_features(summary: MotionSummary, ks: Sequence[int], top: int = 4, extra: bool = True) -> np.ndarray:
     """(n, features) per-frame features of one video (see the module docstring); uses this video only."""
     columns = []
+    zs = []
     for k in ks:
         mags = summary.mags[k].astype(np.float64)
         s = mags[:, :top].mean(axis=1)
         z, log_ratio = _robust_z(s)
+        zs.append(z)
         half = max(k // 2, 1)
         columns += [z, log_ratio]
         columns += [_shift(z, o) for o in (-2 * k, -k, -half, half, k, 2 * k)]
@@ -91,6 +111,15 @@ def frame_features(summary: MotionSummary, ks: Sequence[int], top: int = 4) -> n
             order = np.argsort(np.argsort(np.where(finite, s, -np.inf)))
             rank = order / max(s.size - 1, 1)
         columns += [rank, finite.astype(np.float64)]
+        if extra:
+            local = _local_z(z, 20 * k + 1)  # against the surrounding seconds: speech / head-motion stretches
+            columns += [local, _window_max(local, half), smooth(local, k | 1)]
+            columns += [_robust_z(np.where(finite, filled[:, 0], np.nan))[0],  # largest cell, broadest spread
+                        _robust_z(np.where(finite, filled.mean(axis=1), np.nan))[0]]
+            columns += [_window_max(z, 3 * k), z - _window_max(_shift(z, -2 * k), k),
+                        z - _window_max(_shift(z, 2 * k), k)]  # rise from before, fall after
+    if extra and len(zs) == 2:
+        columns.append(zs[0] - zs[1])  # fast vs slow contrast: short movements stand out at the micro k
     return np.stack(columns, axis=1).astype(np.float32)
 
 
@@ -107,6 +136,7 @@ class LearnedConfig:
     inner_folds: int = 5
     seed: int = 0
     top: int = 4
+    extra: bool = True  # the local-noise, cell-spread, rise / fall and micro-vs-macro features
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -120,6 +150,7 @@ class IntervalRule:
     threshold: float = 0.5
     smooth: int = 1
     mode: str = "peak"
+    fraction: float = 0.5  # "extent" mode: the interval is where the score stays above fraction x its peak
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -141,34 +172,39 @@ def _classifier(config: LearnedConfig):
                                           class_weight="balanced", random_state=config.seed)
 
 
-def _design(summaries: Mapping[str, MotionSummary], keys: Sequence[str], ks: Sequence[int], top: int,
-            truth: Mapping[str, list[Interval]] | None):
-    xs, ys = [], []
-    for key in keys:
-        xs.append(frame_features(summaries[key], ks, top))
-        if truth is not None:
-            ys.append(truth_frames(truth, key, summaries[key].frame_numbers))
-    return np.concatenate(xs), (np.concatenate(ys) if truth is not None else None)
+def video_features(summaries: Mapping[str, MotionSummary], keys: Sequence[str], ks: Sequence[int],
+                   config: LearnedConfig) -> dict[str, np.ndarray]:
+    """key -> its (n, features) matrix (each video's features use that video only: computed once per fold)."""
+    return {key: frame_features(summaries[key], ks, config.top, config.extra) for key in keys}
 
 
-def fit_classifier(summaries, truth, keys, ks, config: LearnedConfig):
+def fit_classifier(features: Mapping[str, np.ndarray], summaries, truth, keys, config: LearnedConfig):
     """The classifier fitted on ``keys`` (training videos) with their annotations."""
-    x, y = _design(summaries, keys, ks, config.top, truth)
+    x = np.concatenate([features[key] for key in keys])
+    y = np.concatenate([truth_frames(truth, key, summaries[key].frame_numbers) for key in keys])
     model = _classifier(config)
     model.fit(x, y)
     return model
 
 
-def predict_probabilities(model, summaries, keys, ks, config: LearnedConfig) -> dict[str, np.ndarray]:
+def predict_probabilities(model, features: Mapping[str, np.ndarray], keys) -> dict[str, np.ndarray]:
     """key -> (n, 3) probabilities of none / micro / macro per frame (a class absent in training: 0)."""
     out = {}
     for key in keys:
-        proba = model.predict_proba(frame_features(summaries[key], ks, config.top))
+        proba = model.predict_proba(features[key])
         full = np.zeros((proba.shape[0], 3))
         for column, label in enumerate(model.classes_):
             full[:, int(label)] = proba[:, column]
         out[key] = full
     return out
+
+
+def _extent(s: np.ndarray, peak: int, fraction: float) -> tuple[int, int]:
+    """The frames around ``peak`` where ``s`` stays at or above ``fraction`` of its peak value."""
+    floor = fraction * s[peak]
+    below = np.flatnonzero(s[:peak] < floor)
+    after = np.flatnonzero(s[peak + 1:] < floor)
+    return (int(below[-1]) + 1 if below.size else 0), (peak + int(after[0]) if after.size else s.size - 1)
 
 
 def intervals_from_probability(prob: np.ndarray, rule: IntervalRule, shape: SpotterConfig,
@@ -179,6 +215,14 @@ def intervals_from_probability(prob: np.ndarray, rule: IntervalRule, shape: Spot
     if rule.mode == "peak":
         peaks = find_peaks(s, rule.threshold, shape.min_distance)
         spans = sorted((max(p - shape.left, 0), min(p + shape.right, n - 1), float(s[p])) for p in peaks)
+    elif rule.mode == "extent":
+        spans = []
+        for p in find_peaks(s, rule.threshold, shape.min_distance):
+            a, b = _extent(s, p, rule.fraction)
+            if rule.kind == "micro" and shape.max_length and b - a + 1 > shape.max_length:
+                a, b = max(p - shape.left, 0), min(p + shape.right, n - 1)  # too long for a micro: the fixed window
+            spans.append((a, b, float(s[p])))
+        spans.sort()
     else:
         above = np.concatenate([[False], s >= rule.threshold, [False]])
         edges = np.flatnonzero(np.diff(above.astype(np.int8)))
@@ -216,27 +260,27 @@ def _groups(subjects: Sequence[str], n: int) -> list[list[str]]:
 
 
 def choose_rules(probs: Mapping[str, np.ndarray], summaries, truth, keys, micro_shape: SpotterConfig,
-                 macro_shape: SpotterConfig) -> tuple[IntervalRule, IntervalRule, float]:
+                 macro_shape: SpotterConfig, allow_none: bool = True) -> tuple[IntervalRule, IntervalRule, float]:
     """The rules with the best pooled F1 on ``keys`` (their out-of-fold probabilities): macro, then micro."""
     sub_truth = {k: truth[k] for k in keys}
     first = {k: int(summaries[k].frame_numbers[0]) for k in keys}
-    never = IntervalRule("micro", threshold=2.0)
+    never = IntervalRule("micro", threshold=2.0)  # above any probability: no micro spots
 
     def f1(micro, macro, which):
         spotted = {k: spot_video(probs[k], micro, macro, micro_shape, macro_shape, first[k]) for k in keys}
         result = evaluate_spotting(spotted, sub_truth)
         return getattr(result, which).f1
 
-    grid = [(t, w, m) for m in MODES for t in THRESHOLDS for w in SMOOTHS]
+    grid = [(t, w, m, f) for m in MODES for t in THRESHOLDS for w in SMOOTHS
+            for f in (FRACTIONS if m == "extent" else (0.5,))]
     best_macro, best = IntervalRule("macro"), -1.0
-    for t, w, m in grid:
-        rule = IntervalRule("macro", t, w, m)
+    for t, w, m, f in grid:
+        rule = IntervalRule("macro", t, w, m, f)
         value = f1(never, rule, "macro")
         if value > best:
             best_macro, best = rule, value
     best_micro, best = IntervalRule("micro"), -1.0
-    for t, w, m in grid:
-        rule = IntervalRule("micro", t, w, m)
+    for rule in [IntervalRule("micro", t, w, m, f) for t, w, m, f in grid] + ([never] if allow_none else []):
         value = f1(rule, best_macro, "overall")
         if value > best:
             best_micro, best = rule, value
@@ -267,17 +311,18 @@ def learned_fold(summaries: Mapping[str, MotionSummary], truth: Mapping[str, lis
     subjects = sorted({subject_of[k] for k in train})
     oof: dict[str, np.ndarray] = {}
     groups = _groups(subjects, config.inner_folds) if len(subjects) > 1 else []
+    features = video_features(summaries, train + test, ks, config)
     for group in groups:
         inner_test = [k for k in train if subject_of[k] in group]
         inner_train = [k for k in train if subject_of[k] not in group]
-        model = fit_classifier(summaries, train_truth, inner_train, ks, config)
-        oof.update(predict_probabilities(model, summaries, inner_test, ks, config))
+        model = fit_classifier(features, summaries, train_truth, inner_train, config)
+        oof.update(predict_probabilities(model, features, inner_test))
     if oof:
         micro, macro, inner_f1 = choose_rules(oof, summaries, train_truth, train, micro_shape, macro_shape)
     else:  # one training subject: no inner split; fixed middle settings
         micro, macro, inner_f1 = IntervalRule("micro"), IntervalRule("macro"), float("nan")
-    model = fit_classifier(summaries, train_truth, train, ks, config)
-    probs = predict_probabilities(model, summaries, test, ks, config)
+    model = fit_classifier(features, summaries, train_truth, train, config)
+    probs = predict_probabilities(model, features, test)
     spotted = {k: spot_video(probs[k], micro, macro, micro_shape, macro_shape, int(summaries[k].frame_numbers[0]))
                for k in test}
     return LearnedFold(micro, macro, inner_f1, probs, spotted)

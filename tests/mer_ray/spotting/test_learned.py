@@ -9,6 +9,7 @@ from mer_ray.spotting.intervals import Interval, evaluate_spotting
 from mer_ray.spotting.learned import (
     IntervalRule,
     LearnedConfig,
+    choose_rules,
     frame_features,
     intervals_from_probability,
     learned_fold,
@@ -39,6 +40,41 @@ def test_intervals_from_probability_peak_and_run_modes():
     assert [(i.onset, i.offset) for i in runs] == [(51, 59)]  # the 60-frame run is too long for a micro
     macro = intervals_from_probability(prob, IntervalRule("macro", 0.5, 1, "run"), SpotterConfig.macro_for(30))
     assert [(i.onset, i.offset) for i in macro] == [(121, 180)]  # the 9-frame run is too short for a macro
+
+
+def test_extent_mode_follows_the_probability_around_each_peak():
+    prob = np.zeros(300)
+    prob[40:50] = np.linspace(0.2, 0.9, 10)  # rises to its peak at 49, falls below half of it at 53
+    prob[50:53] = 0.6
+    prob[150:230] = 0.7
+    prob[190] = 0.95
+    rule = IntervalRule("macro", 0.5, 1, "extent", fraction=0.5)
+    spans = [(i.onset - 1, i.offset - 1) for i in intervals_from_probability(prob, rule, SpotterConfig.macro_for(30))]
+    assert spans == [(150, 229)]  # the short bump is too short for a macro; the long one: its whole extent
+    micro = IntervalRule("micro", 0.5, 1, "extent", fraction=0.5)
+    shape = SpotterConfig.micro_for(30, k=6)
+    spans = [(i.onset - 1, i.offset - 1) for i in intervals_from_probability(prob, micro, shape)]
+    assert spans[0] == (44, 52)  # >= 0.45 (half the peak) from frame 44 (0.51; 0.43 at 43) to 52
+    assert spans[1] == (190 - shape.left, 190 + shape.right)  # an 80-frame extent is no micro: the fixed window
+
+
+def test_no_micro_spots_is_a_choice_when_micro_rules_only_add_false_spots():
+    summaries, truth, _ = dataset(n_subjects=2)
+    keys = sorted(summaries)
+    probs = {}
+    for key in keys:
+        p = np.zeros((450, 3))
+        for start in (20, 100, 300, 380):
+            p[start:start + 9, 1] = 0.95  # micro-like bumps nowhere near the truth: every micro rule spots them
+        for g in truth[key]:
+            if g.kind == "macro":
+                p[g.onset - 1:g.offset, 2] = 0.9
+        probs[key] = p
+    micro_shape, macro_shape = SpotterConfig.micro_for(30, k=6), SpotterConfig.macro_for(30, k=15)
+    micro, macro, f1 = choose_rules(probs, summaries, truth, keys, micro_shape, macro_shape)
+    assert micro.threshold > 1 and f1 == 0.5  # never above: no micro spots; every macro found, no micro
+    micro, _, _ = choose_rules(probs, summaries, truth, keys, micro_shape, macro_shape, allow_none=False)
+    assert micro.threshold <= 1
 
 
 def test_held_out_annotations_are_never_read():
