@@ -141,7 +141,7 @@ def test_compare_of_differing_clip_sets(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["run", "--dataset", "casme3={tmp}", "--out", "{tmp}"], "unknown dataset 'casme3'"),
+    (["run", "--dataset", "casme9={tmp}", "--out", "{tmp}"], "unknown dataset 'casme9'"),
     (["samples", "--dataset", "casme2={tmp}/nope"], "does not exist"),
     (["flow", "--out", "{tmp}", "--onset", "a.png"], "--onset IMG and --apex IMG go together"),
 ])

@@ -18,8 +18,8 @@ def test_smoke_run_then_rerun_does_nothing(tmp_path, monkeypatch, capsys, ray_lo
 
 
 def test_unknown_dataset_is_a_one_line_error(tmp_path, capsys):
-    assert main(["run", "--dataset", f"casme3={tmp_path}", "--out", str(tmp_path)]) == 2
-    assert "unknown dataset 'casme3'" in capsys.readouterr().err
+    assert main(["run", "--dataset", f"casme9={tmp_path}", "--out", str(tmp_path)]) == 2
+    assert "unknown dataset 'casme9'" in capsys.readouterr().err
 
 
 def test_missing_dataset_folder_is_a_one_line_error(tmp_path, capsys):

@@ -68,7 +68,7 @@ def test_user_errors_exit_2_with_one_line(tmp_path, capsys):
         return message
 
     assert "error: --dataset 'casme2=" in error("--dataset", f"casme2={tmp_path / 'absent'}")
-    assert "unknown dataset 'casme'" in error("--dataset", "casme=/x")
+    assert "unknown dataset 'casme9'" in error("--dataset", "casme9=/x")
     assert "no CASME II annotation sheet under" in error("--dataset", f"casme2={tmp_path}")
     assert "protocol megc2019 is the composite of casme2, samm, smic (missing samm, smic" in error(
         "--protocol", "megc2019", "--dataset", f"casme2={tmp_path}")
