@@ -105,7 +105,8 @@ def dataset_section(best: pd.DataFrame, probe: pd.DataFrame | None, *, lodo: boo
         header += " probe F1 macro | probe F1 binary |"
         rule += "---:|---:|"
     lines = [header, rule]
-    slices = [("composite", best)] + [(str(d), part) for d, part in best.groupby("dataset", sort=True)]
+    per_dataset = [(str(d), part) for d, part in best.groupby("dataset", sort=True)]
+    slices = [("composite", best)] + (per_dataset if len(per_dataset) > 1 else [])  # one dataset: the same row
     for name, part in slices:
         s = au_task.pooled(au_task.stacked(part["y_true"]), au_task.stacked(part["y_pred"]))
         macro = au_task.bootstrap_ci(part, metric="f1_macro", n_boot=n_boot, seed=seed)

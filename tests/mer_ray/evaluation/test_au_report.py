@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 
 from mer_ray.evaluation import au_task
-from mer_ray.evaluation.au_report import au_table, write_au_report
+from mer_ray.evaluation.au_report import au_table, dataset_section, write_au_report
 from mer_ray.search.run_folder import RunFolder
 from mer_ray.search.spec import RunSpec
 
@@ -44,3 +44,12 @@ def test_a_cross_dataset_au_report_has_the_per_au_table_the_probe_and_a_row_per_
     assert "| samm | AU12 | 1 positive training clips < 3 |" in text
     assert "## Against the linear probe" in text and "paired 95% CI" in text
     assert not np.isnan(scores["f1_macro_samm"])
+
+
+def test_one_dataset_gets_the_composite_row_only(rng):
+    frame = predictions(rng)
+    one = frame[frame["dataset"] == "casme2"]
+    rows = [line for line in dataset_section(one, None, lodo=False, n_boot=50, seed=0)[2:]]
+    assert [row.split("|")[1].strip() for row in rows] == ["composite"]
+    both = dataset_section(frame, None, lodo=True, n_boot=50, seed=0)[2:]
+    assert [row.split("|")[1].strip() for row in both] == ["composite", "casme2", "samm"]
