@@ -11,6 +11,7 @@ import hashlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -133,28 +134,45 @@ def train_fold(
     train_rows, test_rows = fold_rows(data, held, exclude_subjects)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     ctx = FitContext(config, data, device, seed, log, on_epoch=on_epoch)
-    torch.manual_seed(seed)
-
-    epochs = fold_epochs(ctx, train_rows)
-
     single = held[0] if len(held) == 1 and not exclude_subjects else None
-    model, builder = fit_network(ctx, train_rows, epochs, held_out=single)
-    predictions = [classify(config, model, builder, data.labels, train_rows, test_rows, device)]
-    for member in range(1, config.ensemble):  # more networks from other seeds; their scores are averaged
-        other = FitContext(config, data, device, member_seed(seed, member), log)
-        net, net_builder = fit_network(other, train_rows, epochs, held_out=None)
-        predictions.append(classify(config, net, net_builder, data.labels, train_rows, test_rows, device))
+    epochs, model, predictions = fit_members(  # an ensemble's scores are averaged
+        ctx, train_rows, single, lambda net, builder: classify(config, net, builder, data.labels, train_rows,
+                                                               test_rows, device))
     y_pred, scores = ensemble_prediction(predictions)
+    return fold_result(ctx, held_out_subject, train_rows, test_rows, y_pred, scores, epochs, model, start)
+
+
+def fit_members(ctx: FitContext, train_rows: np.ndarray, single: str | None,
+                predict: Callable[[torch.nn.Module, InputBuilder], Any]) -> tuple[int, torch.nn.Module, list]:
+    """The fold's network, and an ensemble's other members (other seeds, same epoch count), fitted on
+    ``train_rows``: ``(epochs, the first network, [predict(network, builder) of each])``."""
+    torch.manual_seed(ctx.seed)
+    epochs = fold_epochs(ctx, train_rows)
+    model, builder = fit_network(ctx, train_rows, epochs, held_out=single)
+    outputs = [predict(model, builder)]
+    for member in range(1, ctx.config.ensemble):
+        other = FitContext(ctx.config, ctx.data, ctx.device, member_seed(ctx.seed, member), ctx.log, au=ctx.au)
+        net, net_builder = fit_network(other, train_rows, epochs, held_out=None)
+        outputs.append(predict(net, net_builder))
+    return epochs, model, outputs
+
+
+def fold_result(ctx: FitContext, held_out_subject: str | Sequence[str], train_rows: np.ndarray,
+                test_rows: np.ndarray, y_pred: np.ndarray, scores: np.ndarray, epochs: int, model: torch.nn.Module,
+                start: float, details: dict | None = None) -> FoldResult:
+    """A network fold's result: the held-out clips' predictions with the fold's provenance."""
+    meta = ctx.data.meta
     return FoldResult(
-        subject=held_out_subject if isinstance(held_out_subject, str) else "+".join(held),
-        sample_ids=data.meta["sample_id"].iloc[test_rows].tolist(),
+        subject=held_out_subject if isinstance(held_out_subject, str) else "+".join(held_out_subject),
+        sample_ids=meta["sample_id"].iloc[test_rows].tolist(),
         y_pred=y_pred,
         scores=scores,
-        train_ids=data.meta["sample_id"].iloc[train_rows].tolist(),
+        train_ids=meta["sample_id"].iloc[train_rows].tolist(),
         epochs=epochs,
         seconds=time.monotonic() - start,
         model_digest=_digest(model),
         history=ctx.history,
+        details=details or {},
     )
 
 
@@ -179,28 +197,12 @@ def train_au_fold(config: TrainConfig, data: FeatureSet, held_out_subject: str |
     fit = AuFit.of(targets.rows, targets.y, targets.active, len(data))
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     ctx = FitContext(config, data, device, seed, log, on_epoch=on_epoch, au=fit)
-    torch.manual_seed(seed)
-    epochs = fold_epochs(ctx, train_rows)
     single = held[0] if len(held) == 1 and not exclude_subjects else None
-    model, builder = fit_network(ctx, train_rows, epochs, held_out=single)
-    probabilities = [au_probabilities(config, model, builder, test_rows, device)]
-    for member in range(1, config.ensemble):  # more networks from other seeds; their probabilities are averaged
-        other = FitContext(config, data, device, member_seed(seed, member), log, au=fit)
-        net, net_builder = fit_network(other, train_rows, epochs, held_out=None)
-        probabilities.append(au_probabilities(config, net, net_builder, test_rows, device))
+    epochs, model, probabilities = fit_members(  # an ensemble's probabilities are averaged
+        ctx, train_rows, single, lambda net, builder: au_probabilities(config, net, builder, test_rows, device))
     y_pred, scores = decide(np.mean(probabilities, axis=0), targets.active)
-    return FoldResult(
-        subject=held_out_subject if isinstance(held_out_subject, str) else "+".join(held),
-        sample_ids=data.meta["sample_id"].iloc[test_rows].tolist(),
-        y_pred=y_pred,
-        scores=scores,
-        train_ids=data.meta["sample_id"].iloc[train_rows].tolist(),
-        epochs=epochs,
-        seconds=time.monotonic() - start,
-        model_digest=_digest(model),
-        history=ctx.history,
-        details={"au": targets.record()},
-    )
+    return fold_result(ctx, held_out_subject, train_rows, test_rows, y_pred, scores, epochs, model, start,
+                       {"au": targets.record()})
 
 
 def au_probabilities(config: TrainConfig, model: torch.nn.Module, builder: InputBuilder, rows: np.ndarray,
