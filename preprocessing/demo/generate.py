@@ -108,6 +108,7 @@ class DemoConfig:
     # --- added with the realistic preset (LATER_FIELDS): left out of a demo.json while at their defaults, so that
     # hard demos keep their manifests and caches.
     one_sided_weight: float = 1.0  # scales the prior weight of one-sided AU combinations (contempt, smirk)
+    crossing_weight: float = 1.0  # scales the prior weight of combinations using another class's AU (hard.HOME_AUS)
 
     def __post_init__(self) -> None:
         checks = [
@@ -133,6 +134,7 @@ class DemoConfig:
              "(0, 0) or (low, high) with 1 <= low <= high <= 100"),
             ("identity_variation", self.identity_variation > 0, "a positive factor"),
             ("one_sided_weight", self.one_sided_weight >= 0, "0 or more"),
+            ("crossing_weight", self.crossing_weight >= 0, "0 or more"),
         ]
         for name, ok, expected in checks:
             if not ok:
@@ -150,7 +152,7 @@ class DemoConfig:
 
 
 HARD_FIELDS = tuple(DemoConfig.__dataclass_fields__)[tuple(DemoConfig.__dataclass_fields__).index("preset"):]
-LATER_FIELDS = ("one_sided_weight",)  # fields added after the hard preset: in a demo.json only when not default
+LATER_FIELDS = ("one_sided_weight", "crossing_weight")  # fields added after the hard preset: in a demo.json only when not default
 HARD_VERSION = 1  # bump whenever the hard preset's output for a given seed changes (the easy demo keeps VERSION)
 REALISTIC_VERSION = 1  # the same for the realistic preset
 PRESET_VERSIONS = {"hard": HARD_VERSION, "realistic": REALISTIC_VERSION}

@@ -47,6 +47,13 @@ CLASS_MIXTURES: dict[str, tuple[tuple[tuple[int, ...], float, str, bool], ...]] 
         ((12,), 1.0, "repression", True),  # a one-sided smirk (contempt): the smile's AU, on one side only
     ),
 }
+# the AUs that belong to one class; a combination using another class's AU (or AU25, which positive and surprise
+# share with speech) "crosses" classes: AU1 / AU2 in negative, AU12 in a smirk, AU17 / AU24 in a held-back smile
+HOME_AUS: dict[str, frozenset[int]] = {
+    "positive": frozenset({6, 12}),
+    "surprise": frozenset({1, 2, 5, 26}),
+    "negative": frozenset({4, 7, 9, 10, 14, 15, 17, 20, 24}),
+}
 ONE_SIDED = 0.9  # |asymmetry| of a one-sided movement: 0.1 of it on one side, 1.9 on the other
 # name -> (AU combinations drawn from, base weight); any class, with their own onset and duration
 DISTRACTORS: dict[str, tuple[tuple[tuple[int, ...], ...], float]] = {
@@ -112,6 +119,9 @@ def harden_clip(rng: np.random.Generator, config, style: dict, label: str, n_fra
     weights = np.array([entry[1] for entry in mix]) * np.array(style["preference"][label])
     if config.one_sided_weight != 1.0:  # the realistic preset: fewer one-sided combinations (hard: untouched)
         weights = weights * np.array([config.one_sided_weight if entry[3] else 1.0 for entry in mix])
+    if config.crossing_weight != 1.0:  # classes that share fewer AUs (1.0 leaves every earlier plan as it was)
+        weights = weights * np.array([config.crossing_weight if crosses_classes(label, entry[0]) else 1.0
+                                      for entry in mix])
     combo, _, emotion, one_sided = mix[int(rng.choice(len(mix), p=weights / weights.sum()))]
     components = _components(rng, combo, rng.uniform(0.5, 1.0, size=len(combo)), style, asymmetry, one_sided)
 
@@ -151,6 +161,11 @@ def harden_clip(rng: np.random.Generator, config, style: dict, label: str, n_fra
         "flicker": float(rng.uniform(0.5, 1.0) * config.flicker),
         "jpeg_quality": int(rng.integers(low, high + 1)),
     }
+
+
+def crosses_classes(label: str, combo: Sequence[int]) -> bool:
+    """Whether an AU combination of class ``label`` uses an AU that is not one of the class's own (``HOME_AUS``)."""
+    return not set(combo) <= HOME_AUS[label]
 
 
 def sheet_action_units(components: Sequence[Sequence[float]]) -> int | str:

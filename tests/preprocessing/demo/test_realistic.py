@@ -93,6 +93,27 @@ def test_the_realistic_plan_has_fewer_one_sided_clips_and_no_invisible_ones():
     assert real_min >= PRESETS["realistic"]["amplitude_limits"][0] > hard_min
 
 
+def test_crossing_weight_zero_gives_classes_their_own_aus():
+    """``crossing_weight=0``: no clip's motion uses another class's AU (the label follows the AUs); at its default
+    the crossing combinations are drawn (and the knob stays out of the manifest)."""
+    from preprocessing.demo.hard import HOME_AUS
+
+    size = {"n_subjects": 30, "clips_per_subject": 20}
+
+    def crossing_share(**params):
+        clips = plan_demo(2, make_config("realistic", **size, **params))[1]
+        return np.mean([not set(c.action_units) <= HOME_AUS[c.label] for c in clips])
+
+    assert crossing_share() > 0.1
+    assert crossing_share(crossing_weight=0.0) == 0.0
+    assert "crossing_weight" not in manifest(0, make_config("realistic"))["params"]
+    assert manifest(0, make_config("realistic", crossing_weight=0.0))["params"]["crossing_weight"] == 0.0
+    with pytest.raises(ValueError, match="crossing_weight"):
+        make_config("realistic", crossing_weight=-0.5)
+    with pytest.raises(ValueError, match="crossing_weight"):
+        make_config("easy", crossing_weight=0.5)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("preset", list(FILE_FINGERPRINTS))
 def test_easy_and_hard_files_are_unchanged(preset, tmp_path):
