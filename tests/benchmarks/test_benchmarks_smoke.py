@@ -116,3 +116,37 @@ def test_gpu_folds_without_a_gpu_says_so(cache):
         pytest.skip("a CUDA device is present")
     result = run_benchmark("gpu_folds.py", cache, timeout=120)
     assert result.returncode == 2 and "no CUDA device is usable here" in result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+def test_composite_loso_quick(cache):
+    """The composite-shaped LOSO's smoke size: a trimmed demo through the real pipeline, then the CLI end to end."""
+    out = check_ok(run_benchmark("composite_loso.py", cache, "--quick", "--search", "probe", timeout=600))
+    assert "clips of 6 subjects selected" in out and "end to end on" in out and "[--quick: not a figure]" in out
+    assert "# LOSO report: search space `probe`" in out
+
+
+def test_composite_trim_drops_every_second_subjects_last_clip():
+    import dataclasses
+
+    sys.path.insert(0, str(BENCHMARKS))
+    from composite_loso import trimmed
+
+    @dataclasses.dataclass
+    class Sample:
+        subject: str
+        sample_id: str
+
+    @dataclasses.dataclass
+    class Protocol:
+        samples: list
+
+    @dataclasses.dataclass
+    class Selection:
+        protocol: Protocol
+
+    samples = [Sample(f"s{s}", f"s{s}_{c}") for s in range(4) for c in range(3)]
+    kept = trimmed(Selection(Protocol(samples))).protocol.samples
+    assert len(kept) == 10 and {"s1_2", "s3_2"}.isdisjoint(s.sample_id for s in kept)
+    assert len(samples) == 12  # the input selection is left as it was
