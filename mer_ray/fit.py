@@ -3,12 +3,18 @@
     python -m mer_ray.fit --from-run runs/20260101-120000-vit --config best --out models/vit
     python -m mer_ray.fit --search recommended --features FEATURES --out models/recommended
     python -m mer_ray.fit --search paper --set input_size=64 --set modality=flow --out models/paper64
+    python -m mer_ray.fit --search probe --task au --aus 1,2,4,12 --features FEATURES --out models/au-probe
 
 The configuration comes from a finished LOSO run (``--from-run RUN``, its ``--config`` id or the ``best`` one;
 the run's features folder by default) or from a space's fixed settings (``--search SPACE``); ``--set KEY=VALUE``
 changes any of its values. Epochs are the configuration's: fixed, or chosen on an inner split of the subjects
 (``epoch_selection=inner``), as in LOSO. Without ``--features`` (or a run) the built-in demo is used, as by
 ``python -m mer_ray.loso``. The bundle is read back and checked against the fitted model before the command ends.
+
+``--task au`` fits an AU detector (one probability of presence per AU, present above 0.5) on the clips with AU
+codes: a network (``classifier=softmax``), the linear probe (one per AU) or the recommended portfolio; the AUs are
+``--aus`` (default: the 12 most frequent), an AU with too few positives is skipped. ``--from-run`` of an AU run
+takes its task and AUs from its run.json.
 """
 
 from __future__ import annotations
@@ -34,6 +40,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset-option", action="append", default=[], metavar="NAME.KEY=VALUE")
     p.add_argument("--protocol", help="default: megc2019 for casme2+samm+smic, else 3class")
     p.add_argument("--subset", action="append", metavar="DATASET", help="train only on these datasets")
+    p.add_argument("--task", choices=("emotion", "au"),
+                   help="emotion: the three classes (default); au: AU detection, one probability per AU (with "
+                        "--from-run: the run's task)")
+    p.add_argument("--aus", metavar="LIST", help="--task au: the target AUs, e.g. 1,2,4,12 (default: the 12 most "
+                   "frequent in the features)")
+    p.add_argument("--au-min-positives", type=int, metavar="K", help="--task au: an AU with fewer than K positive "
+                   "(or negative) training clips is skipped (default 3)")
     p.add_argument("--out", type=Path, required=True, metavar="BUNDLE", help="the bundle folder to write")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", help="cpu, cuda, ... (default: CUDA when available)")

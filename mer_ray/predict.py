@@ -10,14 +10,17 @@ folder of such clips (expanded); ``--onset IMG --apex IMG`` adds an image pair. 
 the apex is spotted unless ``--onset-frame`` / ``--apex-frame`` say otherwise. The bundle's preprocessing is
 applied exactly (alignment, masks, TV-L1 parameters). Writes ``PREFIX.csv`` and ``PREFIX.json`` (one row per
 input: class, scores, onset and apex used, apex spotted or not, warnings or the reason it was skipped) and with
-``--explain DIR`` one PNG per input. An input that cannot be used gets one line on stderr; the others go on.
+``--explain DIR`` one PNG per input. An AU bundle (``python -m mer_ray.fit --task au``) writes, instead of the
+class and its scores, ``aus`` (the AUs detected, ``AU1+AU12``) and per AU ``AU12_p`` (its probability) and ``AU12``
+(1 present, 0 absent; empty for an AU the bundle skipped). An input that cannot be used gets one line on stderr;
+the others go on.
 Exit status: 0 when at least one input was predicted, 1 when none could be, 2 for a missing or incompatible
 bundle or a usage error.
 
 ``--long VIDEO...`` spots micro- and macro-expression intervals in long recordings and classifies each one's
 (onset, apex) pair with the bundle (``mer_ray/deploy/long_video.py``); OUT is then a folder: one table per
 video (intervals and faceless stretches, frames and seconds) and ``videos.csv``; ``--explain DIR``: a timeline PNG
-per video.
+per video. ``--long`` needs an emotion bundle (an AU bundle is refused).
 """
 
 from __future__ import annotations

@@ -10,11 +10,14 @@ an SVC is numeric arrays read with ``allow_pickle=False``)::
     BUNDLE/svc_<k>.npz            the k-th network's scaler + SVC as arrays (classifier "svc" only)
 
 A portfolio bundle (``"kind": "portfolio"`` in bundle.json) holds a linear probe as arrays and network bundles of
-cross-fitted networks under ``members/``: :mod:`mer_ray.deploy.portfolio_bundle`; :func:`load_bundle` reads both.
+cross-fitted networks under ``members/``: :mod:`mer_ray.deploy.portfolio_bundle`; a probe bundle (``"kind":
+"probe"``, AU detection only) one linear probe per AU: :mod:`mer_ray.deploy.probe_bundle`; :func:`load_bundle`
+reads them all. ``"task"`` is ``"emotion"`` (the three classes; absent in older bundles) or ``"au"`` (AU detection:
+one output per AU, ``au`` records the vocabulary, thresholds and skipped AUs: :mod:`mer_ray.deploy.au_bundle`).
 
-:func:`load_bundle` refuses a bundle of another format version, one whose preprocessing this version of the code
-would not reproduce (its recorded hash differs from the hash of its recorded configuration), or one whose files
-changed, with a one-line :class:`BundleError`.
+:func:`load_bundle` refuses a bundle of another format version, one of a kind or task it does not know, one whose
+preprocessing this version of the code would not reproduce (its recorded hash differs from the hash of its recorded
+configuration), or one whose files changed, with a one-line :class:`BundleError`.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ import torch
 
 from mer_ray.data.features import FeatureSet
 from mer_ray.data.inputs import InputBuilder
+from mer_ray.deploy import au_bundle
+from mer_ray.deploy.au_bundle import AuDecision
 from mer_ray.deploy.svc_arrays import ArraySVC
 from mer_ray.evaluation.metrics import CLASS_NAMES
 from mer_ray.infra.hashing import file_sha256
@@ -42,13 +47,14 @@ from preprocessing.annotations.datasets import only_demo
 
 if TYPE_CHECKING:
     from mer_ray.deploy.portfolio_bundle import PortfolioBundle
+    from mer_ray.deploy.probe_bundle import ProbeBundle
     from preprocessing.vision.clip import PreprocessConfig
 
 FORMAT = "mer-ray-bundle"
 FORMAT_VERSION = 1
 BUNDLE_JSON = "bundle.json"
 MODEL_CARD = "README.md"
-KINDS = ("network", "portfolio")  # bundle.json "kind" (absent: "network")
+KINDS = ("network", "portfolio", "probe")  # bundle.json "kind" (absent: "network"; "probe": AU detection only)
 SCORE_KINDS = {"softmax": "probability", "hinge": "softmax of the SVM margins (uncalibrated)",
                "svc": "SVC one-vs-rest decision value"}
 
@@ -76,14 +82,19 @@ class Bundle:
     config: TrainConfig
     preprocess: PreprocessConfig
     members: list[Member] = field(default_factory=list)
+    au: AuDecision | None = None  # AU detection: one sigmoid output per AU of its vocabulary
 
     @property
     def labels(self) -> list[str]:
         return list(self.info["labels"])
 
     @property
+    def task(self) -> str:
+        return "emotion" if self.au is None else "au"
+
+    @property
     def score_kind(self) -> str:
-        return SCORE_KINDS[self.config.classifier]
+        return SCORE_KINDS[self.config.classifier] if self.au is None else au_bundle.SCORE_KIND
 
     def builder(self, features: FeatureSet, member: Member) -> InputBuilder:
         """The model-input builder of ``features`` with the bundle's (training) statistics."""
@@ -93,8 +104,19 @@ class Bundle:
 
     def predict(self, features: FeatureSet, device: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
         """``(y_pred (N,) int64, scores (N, 3) float32)`` of every clip of ``features``, as ``train_fold`` scores
-        a held-out clip (an ensemble's scores averaged, its class the arg-max)."""
+        a held-out clip (an ensemble's scores averaged, its class the arg-max). AU detection: ``(y_pred (N, K),
+        scores (N, K))`` as ``train_au_fold`` (the networks' probabilities averaged; :meth:`AuDecision.decide`)."""
+        if self.au is not None:
+            return self.au.decide(self.au_probabilities(features, self.members, device))
         return ensemble_prediction([self.member_prediction(features, member, device) for member in self.members])
+
+    def au_probabilities(self, features: FeatureSet, members: list[Member], device: str = "cpu") -> np.ndarray:
+        """(N, K) float64 mean over ``members`` of their per-AU sigmoid probabilities (AU detection)."""
+        from mer_ray.training.trainer import au_probabilities
+
+        rows = np.arange(len(features))
+        return np.mean([au_probabilities(self.config, member.network.to(device), self.builder(features, member),
+                                         rows, device) for member in members], axis=0)
 
     def member_prediction(self, features: FeatureSet, member: Member,
                           device: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
@@ -127,7 +149,8 @@ def package_versions() -> dict[str, str]:
 
 def save_bundle(out: str | Path, *, config: TrainConfig, members: list[Member], features: FeatureSet,
                 epochs: int, seed: int, source: dict[str, Any], loso: dict[str, Any] | None,
-                notes: list[str] | None = None, history: dict[str, list[float]] | None = None) -> Path:
+                notes: list[str] | None = None, history: dict[str, list[float]] | None = None,
+                au: AuDecision | None = None) -> Path:
     """Write a bundle folder (to a temporary sibling first, renamed when complete).
 
     Args:
@@ -142,6 +165,7 @@ def save_bundle(out: str | Path, *, config: TrainConfig, members: list[Member], 
         loso: the configuration's pooled LOSO scores with ``"optimistic"``, or None.
         notes: lines for the model card (what was changed, what to keep in mind).
         history: training losses of the fit.
+        au: AU detection (the networks have one output per AU): what they detect (:class:`AuDecision`).
     """
     out = Path(out).expanduser().resolve()
     preprocess = bundle_preprocess(features)
@@ -150,7 +174,7 @@ def save_bundle(out: str | Path, *, config: TrainConfig, members: list[Member], 
     tmp.mkdir(parents=True)
     files, member_info = write_members(tmp, members)
     info = bundle_info(config=config, features=features, preprocess=preprocess, member_info=member_info, files=files,
-                       epochs=epochs, seed=seed, source=source, loso=loso, notes=notes, history=history)
+                       epochs=epochs, seed=seed, source=source, loso=loso, notes=notes, history=history, au=au)
     (tmp / BUNDLE_JSON).write_text(json.dumps(info, indent=2) + "\n")
     (tmp / MODEL_CARD).write_text(model_card({**info, "path": str(out)}))
     move_into_place(tmp, out)
@@ -191,31 +215,42 @@ def write_members(folder: Path, members: list[Member]) -> tuple[dict[str, str], 
 def bundle_info(*, config: TrainConfig, features: FeatureSet, preprocess: PreprocessConfig,
                 member_info: list[dict[str, Any]], files: dict[str, str], epochs: int, seed: int,
                 source: dict[str, Any], loso: dict[str, Any] | None, notes: list[str] | None,
-                history: dict[str, list[float]] | None) -> dict[str, Any]:
+                history: dict[str, list[float]] | None, au: AuDecision | None = None) -> dict[str, Any]:
     """The content of bundle.json (arguments as :func:`save_bundle`'s, plus what :func:`write_members` wrote)."""
-    manifest = features.manifest or {}
-    return {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "kind": "network",
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "labels": list(CLASS_NAMES),
+    scores = SCORE_KINDS[config.classifier] if au is None else au_bundle.SCORE_KIND
+    return base_info("network", features=features, preprocess=preprocess, seed=seed, source=source, loso=loso,
+                     notes=notes, au=au) | {
         "train_config": config.to_dict(),
         "epochs_used": int(epochs),
         "epoch_selection": config.epoch_selection,
-        "seed": int(seed),
-        "preprocess": {"config": preprocess.to_dict(), "config_hash": preprocess.config_hash()},
         "inputs": {"modality": config.modality, "size": config.input_size, "apply_mask": config.apply_mask,
                    "flow_norm": config.flow_norm, "statistics": "per-channel mean / std over every training clip"},
-        "classifier": {"kind": config.classifier, "scores": SCORE_KINDS[config.classifier]},
+        "classifier": {"kind": config.classifier, "scores": scores},
         "members": member_info,
         "files": files,
+        "history": {k: [float(x) for x in v] for k, v in (history or {}).items()},
+    }
+
+
+def base_info(kind: str, *, features: FeatureSet, preprocess: PreprocessConfig, seed: int, source: dict[str, Any],
+              loso: dict[str, Any] | None, notes: list[str] | None, au: AuDecision | None) -> dict[str, Any]:
+    """What every kind of bundle.json holds: format, kind, task, labels (AU detection: the AU names, and ``au``),
+    seed, preprocessing, features, source, LOSO score, notes, package versions."""
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "kind": kind,
+        "task": "emotion" if au is None else "au",
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "labels": list(CLASS_NAMES) if au is None else au.names,
+        **({} if au is None else {"au": au.record()}),
+        "seed": int(seed),
+        "preprocess": {"config": preprocess.to_dict(), "config_hash": preprocess.config_hash()},
         "features": features_record(features),
         "source": source,
         "loso": loso,
         "notes": list(notes or []),
-        "versions": {**package_versions(), "preprocessing": manifest.get("versions", {})},
-        "history": {k: [float(x) for x in v] for k, v in (history or {}).items()},
+        "versions": {**package_versions(), "preprocessing": (features.manifest or {}).get("versions", {})},
     }
 
 
@@ -244,23 +279,16 @@ def move_into_place(tmp: Path, out: Path) -> None:
 def model_card(info: dict[str, Any]) -> str:
     """The bundle's README.md: what the model is, what it was trained on, how good it is, how to use it."""
     cfg, feats, loso = info["train_config"], info["features"], info.get("loso")
-    if loso:
-        accuracy = loso.get("accuracy", float("nan"))
-        score = f"pooled LOSO UAR {loso['uar']:.4f}, UF1 {loso['uf1']:.4f}, accuracy {accuracy:.4f}"
-        score += (" (OPTIMISTIC: this configuration was picked by a search over the same LOSO folds; a nested run "
-                  "gives the unbiased figure)" if loso.get("optimistic") else " (a fixed configuration: no search "
-                  "chose it on these folds)")
-        where = f"run {loso.get('run')}, configuration {loso.get('config_id')}"
-    else:
-        score, where = "not measured: this configuration was not evaluated by a LOSO run", ""
+    score = loso_text(loso, accuracy=True)
+    where = f"run {loso.get('run')}, configuration {loso.get('config_id')}" if loso else ""
     demo = only_demo(feats["datasets"])
     pretrain = f", flow pretraining {cfg['pretrain_epochs']} epochs" if cfg["pretrain"] else ""
     ensemble = f", ensemble of {cfg['ensemble']}" if cfg["ensemble"] > 1 else ""
     lines = [
         "# mer-ray model bundle",
         "",
-        f"A 3-class micro-expression classifier ({', '.join(info['labels'])}), trained on ALL "
-        f"{feats['clips']} clips of {feats['subjects']} subjects ({', '.join(feats['datasets'])}).",
+        f"{what_it_is(info)}, trained on ALL {feats['clips']} clips of {feats['subjects']} subjects "
+        f"({', '.join(feats['datasets'])}).",
         "",
         "## Model",
         "",
@@ -281,11 +309,42 @@ def model_card(info: dict[str, Any]) -> str:
     return card_ending(lines, info, demo)
 
 
+def what_it_is(info: dict[str, Any]) -> str:
+    """The model card's first words: a 3-class classifier or an AU detector, with its labels."""
+    if info.get("task", "emotion") == "au":
+        return (f"An action-unit detector ({', '.join(info['labels'])}: one probability of presence per AU, "
+                "multi-label)")
+    return f"A 3-class micro-expression classifier ({', '.join(info['labels'])})"
+
+
+def loso_text(loso: dict[str, Any] | None, *, accuracy: bool = False) -> str:
+    """The model card's LOSO score: the pooled figures (UAR / UF1, or for AU detection the mean F1 over the AUs),
+    marked optimistic when a search chose the configuration on the same folds."""
+    if not loso:
+        return "not measured: this configuration was not evaluated by a LOSO run"
+    score = f"pooled LOSO {loso_figures(loso)}"
+    if accuracy and "uar" in loso:
+        score += f", accuracy {loso.get('accuracy', float('nan')):.4f}"
+    return score + (" (OPTIMISTIC: this configuration was picked by a search over the same LOSO folds; a nested run "
+                    "gives the unbiased figure)" if loso.get("optimistic") else " (a fixed configuration: no search "
+                    "chose it on these folds)")
+
+
+def loso_figures(loso: dict[str, Any]) -> str:
+    """A configuration's pooled LOSO figures: UAR and UF1, or for AU detection the mean F1 over the AUs."""
+    if "f1_macro" in loso:
+        return f"mean F1 over the AUs: macro {loso['f1_macro']:.4f}, binary {loso.get('f1_binary', float('nan')):.4f}"
+    return f"UAR {loso['uar']:.4f}, UF1 {loso['uf1']:.4f}"
+
+
 def card_ending(lines: list[str], info: dict[str, Any], demo: bool) -> str:
-    """A model card's last sections (the demo warning, how to use the bundle, its notes), joined into the text."""
+    """A model card's last sections (the demo warning, the AUs of an AU bundle, how to use the bundle, its notes),
+    joined into the text."""
     if demo:
         lines.append("- Trained on the built-in DEMO data (real faces, synthetic motions): a pipeline check, not a "
                      "model of real micro-expressions.")
+    if info.get("task") == "au":
+        lines += au_bundle.card_lines(info)
     command = f"python -m mer_ray.predict --model {info.get('path', 'BUNDLE')} VIDEO_OR_FRAME_FOLDER... --explain DIR"
     lines += ["", "## Use", "", "```", command, "```", ""]
     if info.get("notes"):
@@ -293,14 +352,15 @@ def card_ending(lines: list[str], info: dict[str, Any], demo: bool) -> str:
     return "\n".join(lines)
 
 
-def load_bundle(path: str | Path, device: str = "cpu") -> Bundle | PortfolioBundle:
+def load_bundle(path: str | Path, device: str = "cpu") -> Bundle | PortfolioBundle | ProbeBundle:
     """Read a bundle folder and rebuild its networks and classifiers (a portfolio bundle, ``"kind": "portfolio"``:
-    :class:`mer_ray.deploy.portfolio_bundle.PortfolioBundle`, with the same ``predict``, ``labels``,
+    :class:`mer_ray.deploy.portfolio_bundle.PortfolioBundle`; an AU probe bundle, ``"kind": "probe"``:
+    :class:`mer_ray.deploy.probe_bundle.ProbeBundle`; all with the same ``predict``, ``labels``, ``task``,
     ``score_kind`` and ``preprocess``).
 
     Raises:
-        BundleError: one line naming the bundle and the reason (missing, not a bundle, another format version,
-            preprocessing this version would not reproduce, a file missing or changed).
+        BundleError: one line naming the bundle and the reason (missing, not a bundle, another format version, an
+            unknown kind or task, preprocessing this version would not reproduce, a file missing or changed).
     """
     from mer_ray.training.trainer import new_model
     from preprocessing.vision.clip import PreprocessConfig
@@ -322,13 +382,21 @@ def load_bundle(path: str | Path, device: str = "cpu") -> Bundle | PortfolioBund
     if version != FORMAT_VERSION:
         raise BundleError(f"{root}: bundle format version {version}, this mer-ray reads version {FORMAT_VERSION}; "
                           "refit it with this version's `python -m mer_ray.fit`")
-    kind = info.get("kind", "network")
+    kind, task = info.get("kind", "network"), info.get("task", "emotion")
     if kind not in KINDS:
         raise BundleError(f"{root}: a bundle of kind {kind!r}, this mer-ray reads {', '.join(map(repr, KINDS))}; "
                           "refit it with this version's `python -m mer_ray.fit`")
+    if task not in au_bundle.TASKS:
+        raise BundleError(f"{root}: a bundle of task {task!r}, this mer-ray reads tasks "
+                          f"{', '.join(map(repr, au_bundle.TASKS))}; refit it with this version's "
+                          "`python -m mer_ray.fit`")
+    if kind == "probe" and task != "au":
+        raise BundleError(f"{root}: a probe bundle of task {task!r}; this mer-ray reads probe bundles of task 'au' "
+                          "only")
     try:
         preprocess = PreprocessConfig.from_dict(info["preprocess"]["config"])
         config = TrainConfig.from_dict(info["train_config"]) if kind == "network" else None
+        au = AuDecision.from_record(info["au"]) if task == "au" else None
     except (KeyError, TypeError, ValueError) as err:
         raise BundleError(f"{root}: incompatible bundle: this version cannot read its configuration ({err})") from None
     recorded = info["preprocess"].get("config_hash")
@@ -345,11 +413,15 @@ def load_bundle(path: str | Path, device: str = "cpu") -> Bundle | PortfolioBund
     if kind == "portfolio":
         from mer_ray.deploy.portfolio_bundle import load_portfolio
 
-        return load_portfolio(root, info, preprocess, device)
+        return load_portfolio(root, info, preprocess, au, device)
+    if kind == "probe":
+        from mer_ray.deploy.probe_bundle import load_probe
+
+        return load_probe(root, info, preprocess, au)
     members = []
     head = head_kind(config.classifier)
     for entry in info["members"]:
-        network = new_model(config, config.modality, head)
+        network = new_model(config, config.modality, head, 3 if au is None else len(au.aus))
         try:
             state = torch.load(root / entry["weights"], map_location="cpu", weights_only=True)
             network.load_state_dict(state, strict=True)
@@ -363,4 +435,4 @@ def load_bundle(path: str | Path, device: str = "cpu") -> Bundle | PortfolioBund
                 svc = ArraySVC.from_arrays(dict(arrays), entry["svc"])
         members.append(Member(network, np.asarray(entry["mean"], np.float32), np.asarray(entry["std"], np.float32),
                               svc))
-    return Bundle(root, info, config, preprocess, members)
+    return Bundle(root, info, config, preprocess, members, au)

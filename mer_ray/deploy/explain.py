@@ -2,7 +2,7 @@
 
 Four panels: the aligned onset face with its motion mask (masked-out pixels tinted), the onset -> apex flow in
 the colour-wheel coding (hue = direction, brightness = magnitude; legend inset), the optical strain, and the
-class scores with the predicted class.
+class scores with the predicted class (an AU bundle: every AU's probability, the detected ones highlighted).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from preprocessing.vision.flow_images import colour_wheel, flow_to_rgb, robust_m
 
 
 def explanation_png(path: str | Path, *, title: str, onset_face: np.ndarray, mask: np.ndarray, flow: np.ndarray,
-                    labels: list[str], scores: np.ndarray, predicted: int, score_kind: str) -> Path:
+                    labels: list[str], scores: np.ndarray, predicted: int | list[int], score_kind: str) -> Path:
     """Write the explanation PNG of one clip.
 
     Args:
@@ -26,7 +26,8 @@ def explanation_png(path: str | Path, *, title: str, onset_face: np.ndarray, mas
         flow: (4, S, S) float32 [u, v, strain, magnitude] in aligned-face pixels.
         labels: class names.
         scores: (C,) the clip's scores.
-        predicted: the predicted class index.
+        predicted: the predicted class index, or the indices of the AUs detected (AU detection: ``scores`` are
+            probabilities, NaN for an AU the bundle skipped).
         score_kind: what the scores are (probability, margin, decision value).
     """
     import matplotlib
@@ -62,13 +63,17 @@ def explanation_png(path: str | Path, *, title: str, onset_face: np.ndarray, mas
         ax.set_xticks([])
         ax.set_yticks([])
 
-    colours = ["#c44e52" if i == predicted else "#8c8c8c" for i in range(len(labels))]
-    bars = axes[3].barh(labels, scores, color=colours)
+    chosen = {predicted} if isinstance(predicted, int) else set(predicted)
+    colours = ["#c44e52" if i in chosen else "#8c8c8c" for i in range(len(labels))]
+    shown = np.nan_to_num(np.asarray(scores, dtype=np.float64))  # a skipped AU: an empty bar
+    bars = axes[3].barh(labels, shown, color=colours)
     axes[3].invert_yaxis()
-    axes[3].bar_label(bars, labels=[f"{s:.3f}" for s in scores], fontsize=8, padding=2)
-    low, high = min(0.0, float(np.min(scores))), max(0.0, float(np.max(scores)))
+    axes[3].bar_label(bars, labels=["skipped" if np.isnan(s) else f"{s:.3f}" for s in scores], fontsize=8, padding=2)
+    low, high = min(0.0, float(np.min(shown))), max(0.0, float(np.max(shown)))
     axes[3].set_xlim(low - 0.05 * (high - low + 1e-9), high + 0.25 * (high - low + 1e-9))
-    axes[3].set_title(f"predicted: {labels[predicted]}", fontsize=10, fontweight="bold")
+    said = (f"predicted: {labels[predicted]}" if isinstance(predicted, int) else
+            f"detected: {', '.join(labels[i] for i in predicted) or 'no AU'}")
+    axes[3].set_title(said, fontsize=10, fontweight="bold")
     axes[3].set_xlabel(score_kind, fontsize=8)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()

@@ -241,6 +241,10 @@ def long_command(args) -> int:
         if not 0 <= value <= 1:
             raise UsageError(f"--{key.replace('_', '-')} {value:g}: expected a fraction in [0, 1]")
     bundle = load_bundle(args.model, args.device)
+    if bundle.task != "emotion":  # the interval tables and timelines are the emotion classes'
+        raise UsageError(f"--long spots intervals and classifies each with an emotion bundle; {args.model} is an AU "
+                         "detection bundle (task 'au'): give the spotted intervals' clips to predict without --long, "
+                         "or use an emotion bundle")
     out = Path(args.out).expanduser()
     out.mkdir(parents=True, exist_ok=True)
     videos = [path for path, _ in expand_inputs(args.long)]

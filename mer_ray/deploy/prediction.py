@@ -1,5 +1,9 @@
 """Predicting the classes of the user's own clips with a model bundle: the library behind
 ``python -m mer_ray.predict`` (:func:`predict_command`), :func:`predict_inputs` and :func:`write_table`.
+
+An AU bundle (task ``au``) gives, instead of ``class`` and ``score_<class>``, ``aus`` (the AUs detected,
+``"AU1+AU12"``) and per AU ``AU12_p`` (its probability) and ``AU12`` (1 present, 0 absent; empty for an AU the
+bundle skipped): :func:`mer_ray.deploy.au_bundle.au_row`.
 """
 
 from __future__ import annotations
@@ -55,32 +59,47 @@ def predict_inputs(bundle: Bundle, inputs: list[str], work: Path, *, onset_frame
     config = replace(bundle.preprocess, sequence=SequenceConfig(frames=0))
     outcomes = process_inputs(items, config, work, use_ray=use_ray)
     done = [o for o in outcomes if o.ok]
-    predictions: dict[int, tuple[int, np.ndarray]] = {}
+    predictions: dict[int, tuple[Any, np.ndarray]] = {}
     if done:
         y_pred, scores = bundle.predict(_feature_set(done), device)
-        predictions = {id(o): (int(p), s) for o, p, s in zip(done, y_pred, scores)}
+        predictions = {id(o): (p, s) for o, p, s in zip(done, y_pred, scores)}
     labels = bundle.labels
     rows = []
     for outcome in outcomes:
         item = outcome.input
+        prediction = predictions.get(id(outcome))
         row: dict[str, Any] = {"input": item.name, "kind": item.kind, "status": "ok" if outcome.ok else "skipped",
-                               "class": None, **{f"score_{name}": None for name in labels},
-                               "score_kind": bundle.score_kind, "onset": outcome.onset, "apex": outcome.apex,
+                               **prediction_columns(bundle, prediction), "score_kind": bundle.score_kind,
+                               "onset": outcome.onset, "apex": outcome.apex,
                                "apex_spotted": outcome.apex_spotted if outcome.ok else None, "frames": item.frames,
                                "warnings": "; ".join(outcome.warnings), "stage": outcome.stage,
                                "reason": outcome.reason, "explanation": None}
         if outcome.ok:
-            predicted, scores = predictions[id(outcome)]
-            row["class"] = labels[predicted]
-            row.update({f"score_{name}": float(s) for name, s in zip(labels, scores)})
             if explain is not None:
-                row["explanation"] = str(_explain(explain, outcome, labels, scores, predicted, bundle.score_kind))
+                predicted, scores = prediction
+                shown = np.flatnonzero(predicted == 1).tolist() if bundle.task == "au" else int(predicted)
+                row["explanation"] = str(_explain(explain, outcome, labels, scores, shown, bundle.score_kind))
         else:
             print(f"skipped {outcome.line()}", file=sys.stderr, flush=True)
         rows.append(row)
     log(f"{len(done)} of {len(outcomes)} inputs predicted in {time.monotonic() - start:.1f} s")
     table = pd.DataFrame(rows)
-    return table.astype({"onset": "Int64", "apex": "Int64", "frames": "Int64", "apex_spotted": "boolean"})
+    present = dict.fromkeys(labels, "Int64") if bundle.task == "au" else {}
+    return table.astype({"onset": "Int64", "apex": "Int64", "frames": "Int64", "apex_spotted": "boolean", **present})
+
+
+def prediction_columns(bundle: Bundle, prediction: tuple[Any, np.ndarray] | None) -> dict[str, Any]:
+    """One row's prediction columns (None: a skipped input): ``class`` and ``score_<class>``, or for an AU bundle
+    ``aus`` and per AU ``AU<k>_p`` and ``AU<k>`` (:func:`mer_ray.deploy.au_bundle.au_row`)."""
+    labels = bundle.labels
+    if bundle.task == "au":
+        from mer_ray.deploy.au_bundle import au_row
+
+        return au_row(labels, *(prediction or (None, None)))
+    if prediction is None:
+        return {"class": None, **{f"score_{name}": None for name in labels}}
+    predicted, scores = prediction
+    return {"class": labels[int(predicted)], **{f"score_{name}": float(s) for name, s in zip(labels, scores)}}
 
 
 def _feature_set(outcomes) -> Any:
@@ -118,10 +137,17 @@ def write_table(table: pd.DataFrame, prefix: Path) -> tuple[Path, Path]:
 
 
 def print_summary(table: pd.DataFrame, bundle: Bundle) -> None:
-    """One line per predicted input: class, scores, onset and apex."""
+    """One line per predicted input: class and scores (an AU bundle: the AUs detected and every AU's probability),
+    onset and apex."""
+    from mer_ray.deploy.au_bundle import au_line
+
     for row in table.to_dict("records"):
         if row["status"] == "ok":
-            scores = ", ".join(f"{name} {row[f'score_{name}']:.3f}" for name in bundle.labels)
+            if bundle.task == "au":
+                said = au_line(row, bundle.labels)
+            else:
+                scores = ", ".join(f"{name} {row[f'score_{name}']:.3f}" for name in bundle.labels)
+                said = f"{row['class']} ({scores})"
             spotted = "spotted" if row["apex_spotted"] else "given"
-            print(f"{row['input']}: {row['class']} ({scores}); onset {row['onset']}, apex {row['apex']} ({spotted})"
+            print(f"{row['input']}: {said}; onset {row['onset']}, apex {row['apex']} ({spotted})"
                   + (f"; warnings: {row['warnings']}" if row["warnings"] else ""))
