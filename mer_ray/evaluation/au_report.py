@@ -3,7 +3,10 @@
 Per configuration the mean over the AUs of the pooled per-AU F1 (macro over present / absent, and binary present),
 per dataset (per held-out dataset under ``--protocol lodo``); for the best one the per-AU table with the linear
 probe beside it, the paired subject-bootstrap interval of the difference in mean macro F1, the AUs skipped per
-fold, and a portfolio's members. Scores: :mod:`mer_ray.evaluation.au_task`.
+fold, and a portfolio's members. Under ``--repeats N`` (one fixed configuration trained N times with other seeds):
+each repeat's mean F1, their mean +- std, each AU's F1 mean +- std over the repeats, and the paired interval of the
+mean over the repeats against the probe (:class:`AuRepeatsSummary`); the first repeat is shown in detail. Scores:
+:mod:`mer_ray.evaluation.au_task`.
 """
 
 from __future__ import annotations
@@ -14,7 +17,15 @@ import numpy as np
 import pandas as pd
 
 from mer_ray.evaluation import au_task
-from mer_ray.evaluation.report import describe_config, folds_word, format_table, markdown_table, protocol_lines
+from mer_ray.evaluation.report import (
+    describe_config,
+    folds_word,
+    format_table,
+    markdown_table,
+    mean_std,
+    protocol_lines,
+    spread,
+)
 from mer_ray.infra.atomic import write_text
 from mer_ray.search.run_folder import RunFolder
 from mer_ray.search.spec import RunSpec
@@ -63,6 +74,112 @@ def compare_with_probe(predictions: pd.DataFrame, probe: pd.DataFrame, *, n_boot
     theirs = au_task.pooled(au_task.stacked(probe["y_true"]), au_task.stacked(probe["y_pred"]))
     return AuProbeComparison(mine["f1_macro"], theirs["f1_macro"], diff, low, high,
                              (mine["f1_binary"], theirs["f1_binary"]))
+
+
+@dataclass(frozen=True)
+class AuRepeatsSummary:
+    """One configuration trained several times with other seeds under ``--task au`` (``--repeats``).
+
+    Attributes:
+        ids: the repeats' configuration ids.
+        f1_macro, f1_binary: each repeat's mean over the AUs scored of the pooled per-AU F1.
+        per_au: one row per AU: ``AU``, ``positives``, ``folds skipped`` (the repeats' values, one if they agree),
+            ``F1 macro`` / ``F1 binary`` (tuples, one value per repeat; NaN where the AU was scored in no fold).
+        probe_per_au: the probe's :func:`~mer_ray.evaluation.au_task.per_au_table` (None without a probe).
+        versus: the mean over the repeats of the mean macro F1 against the probe's, with the paired interval that
+            draws the same subjects for every repeat and the probe (None without a probe).
+    """
+
+    ids: tuple[str, ...]
+    f1_macro: tuple[float, ...]
+    f1_binary: tuple[float, ...]
+    per_au: pd.DataFrame
+    probe_per_au: pd.DataFrame | None = None
+    versus: AuProbeComparison | None = None
+
+    def sentence(self) -> str:
+        text = (f"mean macro F1 {spread(self.f1_macro)}, mean binary F1 {spread(self.f1_binary)} (mean over the AUs "
+                f"scored; mean +- std over {len(self.ids)} repeats)")
+        if self.versus is not None:
+            v = self.versus
+            text += (f"; against the linear probe ({v.probe:.4f}) {v.difference:+.4f} mean macro F1 (paired 95% CI "
+                     f"[{v.low:+.3f}, {v.high:+.3f}], the same subjects drawn for every repeat and the probe)")
+        return text
+
+    def per_au_lines(self) -> list[str]:
+        """The per-AU table: each AU's F1 mean +- std over the repeats, the probe's F1 beside it, the mean row."""
+        probe = self.probe_per_au.set_index("AU") if self.probe_per_au is not None else None
+        header = "| AU | positives | F1 macro (mean +- std) | F1 binary (mean +- std) | folds skipped |"
+        rule = "|---|---:|---:|---:|---:|"
+        if probe is not None:
+            header += " probe F1 macro | probe F1 binary |"
+            rule += "---:|---:|"
+        lines = [header, rule]
+        for _, row in self.per_au.iterrows():
+            line = (f"| {row['AU']} | {row['positives']} | {spread(row['F1 macro'])} | {spread(row['F1 binary'])} | "
+                    f"{row['folds skipped']} |")
+            if probe is not None:
+                line += f" {_cell(probe.loc[row['AU'], 'F1 macro'])} | {_cell(probe.loc[row['AU'], 'F1 binary'])} |"
+            lines.append(line)
+        line = f"| **mean** | | **{spread(self.f1_macro)}** | **{spread(self.f1_binary)}** | |"
+        if probe is not None and self.versus is not None:
+            line += f" **{_cell(self.versus.probe)}** | **{_cell(self.versus.binary[1])}** |"
+        lines.append(line)
+        return lines
+
+    def section(self, n_boot: int = 1000) -> list[str]:
+        rows = [f"| `{c}` | {_cell(m)} | {_cell(b)} |" for c, m, b in zip(self.ids, self.f1_macro, self.f1_binary)]
+        lines = [f"## Repeats: {len(self.ids)} trainings of one configuration with other seeds", "",
+                 "Each repeat's mean over the AUs scored of the pooled per-AU F1 (all folds' predictions "
+                 "concatenated; an AU skipped in a fold leaves that fold out of its F1). Mean +- std: over the "
+                 "repeats (sample standard deviation).", "",
+                 "| repeat | mean F1 macro | mean F1 binary |", "|---|---:|---:|", *rows,
+                 f"| **mean +- std** | **{spread(self.f1_macro)}** | **{spread(self.f1_binary)}** |", "",
+                 "### Per AU over the repeats", "", *self.per_au_lines(), "",
+                 "positives: held-out clips coding the AU, over all folds; folds skipped: folds where the AU had too "
+                 "few training positives (its predictions there are not scored); the probe: one run.", ""]
+        sentence = self.sentence()
+        lines += [sentence[0].upper() + sentence[1:] + ".", ""]
+        if self.versus is not None:
+            lines += ["## Against the linear probe", "",
+                      "The probe (masked (u, v) flow pooled to 16x16, standardised, one logistic regression per AU "
+                      "with C chosen on the training subjects) ran on the same folds. "
+                      + self.versus.sentence(f"The mean over the {len(self.ids)} repeats")
+                      + f" The paired interval resamples whole subjects, the same for every repeat and the probe "
+                      f"({n_boot} resamples).", ""]
+        return lines
+
+
+def _cell(value: float) -> str:
+    return "-" if value is None or np.isnan(value) else f"{value:.4f}"
+
+
+def au_repeats_summary(board: pd.DataFrame, predictions: pd.DataFrame, probe: pd.DataFrame | None,
+                       task: au_task.AuTask, *, n_boot: int = 1000, seed: int = 0) -> AuRepeatsSummary:
+    """The :class:`AuRepeatsSummary` of every completed configuration of ``board`` (the repeats of a fixed one)."""
+    done = board[board["state"] == "COMPLETE"] if "state" in board else board
+    ids = tuple(sorted(done["config_id"]))
+    frames = [predictions[predictions["config_id"] == c] for c in ids]
+    scores = [au_task.pooled(au_task.stacked(f["y_true"]), au_task.stacked(f["y_pred"])) for f in frames]
+    tables = [au_task.per_au_table(f, task) for f in frames]
+    rows = []
+    for k, name in enumerate(task.names):
+        skipped = list(dict.fromkeys(t.iloc[k]["folds skipped"] for t in tables))  # the same in every repeat
+        rows.append({"AU": name, "positives": int(tables[0].iloc[k]["positives"]) if tables else 0,
+                     "F1 macro": tuple(float(t.iloc[k]["F1 macro"]) for t in tables),
+                     "F1 binary": tuple(float(t.iloc[k]["F1 binary"]) for t in tables),
+                     "folds skipped": " / ".join(skipped)})
+    per_au = pd.DataFrame(rows, columns=["AU", "positives", "F1 macro", "F1 binary", "folds skipped"])
+    macro = tuple(s["f1_macro"] for s in scores)
+    binary = tuple(s["f1_binary"] for s in scores)
+    probe_table, versus = None, None
+    if probe is not None and not probe.empty and frames:
+        probe_table = au_task.per_au_table(probe, task)
+        theirs = au_task.pooled(au_task.stacked(probe["y_true"]), au_task.stacked(probe["y_pred"]))
+        diff, low, high = au_task.repeated_paired_bootstrap(frames, probe, metric="f1_macro", n_boot=n_boot, seed=seed)
+        versus = AuProbeComparison(mean_std(macro)[0], theirs["f1_macro"], diff, low, high,
+                                   (mean_std(binary)[0], theirs["f1_binary"]))
+    return AuRepeatsSummary(ids, macro, binary, per_au, probe_table, versus)
 
 
 def per_au_section(best: pd.DataFrame, probe: pd.DataFrame | None, task: au_task.AuTask) -> list[str]:
@@ -121,15 +238,24 @@ def dataset_section(best: pd.DataFrame, probe: pd.DataFrame | None, *, lodo: boo
     return lines
 
 
-def skipped_section(folder: RunFolder, config_id: str) -> list[str]:
-    """The AUs each fold skipped, and why (the folds' records)."""
-    rows = []
-    for fold, details in folder.fold_details(config_id).items():
-        for name, why in (details.get("au") or {}).get("skipped", {}).items():
-            rows.append(f"| {fold} | {name} | {why} |")
-    if not rows:
-        return ["No AU was skipped in any fold.", ""]
-    return ["| fold | AU skipped | why |", "|---|---|---|", *rows, ""]
+def skipped_section(folder: RunFolder, config_id: str | list[str]) -> list[str]:
+    """The AUs each fold skipped, and why (the folds' records); of several configurations (the repeats of
+    ``--repeats``), a row per skip with the repeats that made it when they do not all agree."""
+    ids = [config_id] if isinstance(config_id, str) else list(config_id)
+    made: dict[tuple[str, str, str], list[str]] = {}
+    for cid in ids:
+        for fold, details in folder.fold_details(cid).items():
+            for name, why in (details.get("au") or {}).get("skipped", {}).items():
+                made.setdefault((str(fold), str(name), str(why)), []).append(cid)
+    if not made:
+        return ["No AU was skipped in any fold" + (" of any repeat." if len(ids) > 1 else "."), ""]
+    if all(len(by) == len(ids) for by in made.values()):
+        rows = [f"| {fold} | {name} | {why} |" for fold, name, why in made]
+        note = ([f"Every one of the {len(ids)} repeats skipped these (the rule reads only the fold's training "
+                 "clips).", ""] if len(ids) > 1 else [])
+        return ["| fold | AU skipped | why |", "|---|---|---|", *rows, "", *note]
+    rows = [f"| {fold} | {name} | {why} | {', '.join(by)} |" for (fold, name, why), by in made.items()]
+    return ["| fold | AU skipped | why | repeats |", "|---|---|---|---|", *rows, ""]
 
 
 def member_frames(predictions: pd.DataFrame, details: dict[str, dict]) -> dict[str, pd.DataFrame]:
@@ -208,14 +334,22 @@ def write_au_report(folder: RunFolder, board: pd.DataFrame, predictions: pd.Data
             row[f"{dataset} F1 binary"] = p[f"f1_binary_{dataset}"]
         shown = pd.concat([table, pd.DataFrame([row])], ignore_index=True)
     lines += ["## Configurations (mean F1 over the AUs)", "", markdown_table(shown), ""]
-    best_id = table.iloc[0]["config"]
+    repeated = spec.repeats > 1
+    # repeats of one configuration: the first one is shown in detail (picking the best seed would be optimistic)
+    best_id = sorted(table["config"])[0] if repeated else table.iloc[0]["config"]
     best = predictions[predictions["config_id"] == best_id]
     row = board[board["config_id"] == best_id].iloc[0]
-    lines += [f"## Best configuration: `{best_id}`", "", describe_config(row), ""]
+    if repeated:
+        summary = au_repeats_summary(board, predictions, probe, task, n_boot=n_boot, seed=spec.seed)
+        lines += summary.section(n_boot)
+        lines += [f"## First repeat: `{best_id}`", "", describe_config(row), "",
+                  "The per-AU and per-dataset tables below are the first repeat's.", ""]
+    else:
+        lines += [f"## Best configuration: `{best_id}`", "", describe_config(row), ""]
     if spec.trials > 1:
         lines += [f"> **Optimistic estimate.** `{best_id}` was picked as the best of {len(table)} configurations by a "
                   f"search over the SAME {folds_word(spec)}, so its score is biased upwards.", ""]
-    if probe is not None and not probe.empty:
+    if probe is not None and not probe.empty and not repeated:
         comparison = compare_with_probe(best, probe, n_boot=n_boot, seed=spec.seed)
         lines += ["## Against the linear probe", "",
                   "The probe (masked (u, v) flow pooled to 16x16, standardised, one logistic regression per AU with "
@@ -232,7 +366,8 @@ def write_au_report(folder: RunFolder, board: pd.DataFrame, predictions: pd.Data
                   "this dataset; `composite` pools the folds.", ""]
     lines += [*dataset_section(best, probe, lodo=lodo, n_boot=n_boot, seed=spec.seed), "",
               f"95% intervals: percentile bootstrap over subjects ({n_boot} resamples of whole subjects).", ""]
-    lines += ["## AUs skipped per fold", "", *skipped_section(folder, best_id)]
+    lines += ["## AUs skipped per fold", "",
+              *skipped_section(folder, list(summary.ids) if repeated else best_id)]
     lines += portfolio_section(best, folder.fold_details(best_id))
     write_text(folder.report, "\n".join(lines) + "\n")
     return folder.report
@@ -247,6 +382,12 @@ def print_au_results(board: pd.DataFrame, predictions: pd.DataFrame, spec: RunSp
         print("no configuration completed all its folds")
         return False
     print(format_table(table))
+    if spec.repeats > 1:
+        summary = au_repeats_summary(board, predictions, probe, spec.au_task(), seed=spec.seed)
+        print(f"\n{len(summary.ids)} repeats of one configuration (other seeds): {summary.sentence()}")
+        print("  per AU (F1 macro, mean +- std over the repeats): " + ", ".join(
+            f"{r['AU']} {spread(r['F1 macro'])}" for _, r in summary.per_au.iterrows()))
+        return True
     best = table.iloc[0]
     best_frame = predictions[predictions["config_id"] == best["config"]]
     note = " (optimistic: picked by the search over the same folds)" if spec.trials > 1 else ""

@@ -322,23 +322,33 @@ def paired_bootstrap(predictions: pd.DataFrame, reference: pd.DataFrame, *, metr
     Raises:
         ValueError: the two sets cover different clips, or disagree on a clip's subject or targets.
     """
+    return repeated_paired_bootstrap([predictions], reference, metric=metric, n_boot=n_boot, alpha=alpha, seed=seed)
+
+
+def repeated_paired_bootstrap(repeats: list[pd.DataFrame], reference: pd.DataFrame, *, metric: str = "f1_macro",
+                              n_boot: int = 1000, alpha: float = 0.05, seed: int = 0) -> tuple[float, float, float]:
+    """The MEAN over the repeats (``--repeats``) of each repeat's mean ``metric`` over the AUs, minus the
+    reference's, on the same clips: ``(difference, low, high)``. Every replicate draws one set of subjects for all
+    the repeats and the reference (:func:`mer_ray.evaluation.metrics.paired_subject_bootstrap`, the emotion path's
+    loop). A fold's skipped AU leaves that AU's counts there, as in the single-run scores.
+
+    Raises:
+        ValueError: no repeat, an unknown metric, or a repeat that covers other clips than the reference or
+            disagrees on a clip's subject or AU targets.
+    """
+    from mer_ray.evaluation.metrics import paired_frames, paired_subject_bootstrap
+
     _check_metric(metric)
-    a, b = predictions.set_index("sample"), reference.set_index("sample")
-    if set(a.index) != set(b.index) or a.index.has_duplicates or b.index.has_duplicates:
-        raise ValueError("paired comparison needs the same clips once each in both prediction sets")
-    b = b.loc[a.index]
-    if not (a["subject"].to_numpy() == b["subject"].to_numpy()).all() or not np.array_equal(
-            stacked(a["y_true"]), stacked(b["y_true"])):
-        raise ValueError("paired comparison: the two prediction sets disagree on clips' subjects or AU targets")
-    _, ca = subject_counts(a.reset_index())
-    _, cb = subject_counts(b.reset_index())
-    observed = _mean(ca.sum(0), metric) - _mean(cb.sum(0), metric)
-    rng = np.random.default_rng(seed)
-    diffs = np.empty(n_boot)
-    for i in range(n_boot):
-        drawn = rng.integers(0, len(ca), len(ca))
-        diffs[i] = _mean(ca[drawn].sum(0), metric) - _mean(cb[drawn].sum(0), metric)
-    return float(observed), float(np.nanquantile(diffs, alpha / 2)), float(np.nanquantile(diffs, 1 - alpha / 2))
+    if not repeats:
+        raise ValueError("repeated_paired_bootstrap needs at least one set of predictions")
+
+    def same(x: pd.Series, y: pd.Series) -> bool:
+        return np.array_equal(stacked(x), stacked(y))
+
+    units = [subject_counts(paired_frames(p, reference, same_targets=same, targets="AU targets")[0]
+                            .reset_index())[1] for p in repeats]
+    return paired_subject_bootstrap(units, subject_counts(reference)[1], lambda c: _mean(c, metric),
+                                    n_boot=n_boot, alpha=alpha, seed=seed)
 
 
 def _check_metric(metric: str) -> None:

@@ -6,7 +6,7 @@ UAR = mean per-class recall, UF1 = mean per-class F1, both over labels [0, 1, 2]
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -147,29 +147,76 @@ def repeated_paired_bootstrap(
         raise ValueError(f"metric must be one of 'uar', 'uf1', 'accuracy'; got {metric!r}")
     if not repeats:
         raise ValueError("repeated_paired_bootstrap needs at least one set of predictions")
-    b = reference.set_index("sample")
-    conf_r = []
-    for predictions in repeats:
-        a = predictions.set_index("sample")
-        if set(a.index) != set(b.index) or a.index.has_duplicates or b.index.has_duplicates:
-            only_a, only_b = sorted(set(a.index) - set(b.index)), sorted(set(b.index) - set(a.index))
-            raise ValueError(f"paired comparison needs the same clips once each: {len(only_a)} only in the first "
-                             f"(e.g. {only_a[:3]}), {len(only_b)} only in the second (e.g. {only_b[:3]})")
-        aligned = b.loc[a.index]
-        if not (a["subject"].to_numpy() == aligned["subject"].to_numpy()).all() or not (
-                a["y_true"].to_numpy() == aligned["y_true"].to_numpy()).all():
-            raise ValueError("paired comparison: the two prediction sets disagree on clips' subjects or true labels")
-        conf_r.append(np.stack([confusion(p["y_true"], p["y_pred"]) for _, p in a.groupby("subject", sort=True)]))
-    conf_b = np.stack([confusion(p["y_true"], p["y_pred"]) for _, p in b.groupby("subject", sort=True)])
-    subjects = len(conf_b)
+
+    def per_subject(frame: pd.DataFrame) -> np.ndarray:
+        return np.stack([confusion(p["y_true"], p["y_pred"]) for _, p in frame.groupby("subject", sort=True)])
+
+    units = [per_subject(paired_frames(predictions, reference)[0]) for predictions in repeats]
+    return paired_subject_bootstrap(units, per_subject(reference), lambda c: scores_from_confusion(c)[metric],
+                                    n_boot=n_boot, alpha=alpha, seed=seed)
+
+
+def paired_frames(
+    predictions: pd.DataFrame,
+    reference: pd.DataFrame,
+    *,
+    same_targets: Callable[[pd.Series, pd.Series], bool] | None = None,
+    targets: str = "true labels",
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(a, b)``: the two prediction sets indexed by ``sample``, ``b`` in ``a``'s order, after checking that they
+    cover the same clips once each with the same subjects and targets (``same_targets(a["y_true"], b["y_true"])``;
+    by default element-wise equality; ``targets`` names them in the error).
+
+    Raises:
+        ValueError: the two sets cover different clips, or disagree on a clip's subject or targets.
+    """
+    a, b = predictions.set_index("sample"), reference.set_index("sample")
+    if set(a.index) != set(b.index) or a.index.has_duplicates or b.index.has_duplicates:
+        only_a, only_b = sorted(set(a.index) - set(b.index)), sorted(set(b.index) - set(a.index))
+        raise ValueError(f"paired comparison needs the same clips once each: {len(only_a)} only in the first "
+                         f"(e.g. {only_a[:3]}), {len(only_b)} only in the second (e.g. {only_b[:3]})")
+    aligned = b.loc[a.index]
+    same = same_targets or (lambda x, y: bool((x.to_numpy() == y.to_numpy()).all()))
+    if not (a["subject"].to_numpy() == aligned["subject"].to_numpy()).all() or not same(a["y_true"],
+                                                                                        aligned["y_true"]):
+        raise ValueError(f"paired comparison: the two prediction sets disagree on clips' subjects or {targets}")
+    return a, aligned
+
+
+def paired_subject_bootstrap(
+    repeats: Sequence[np.ndarray],
+    reference: np.ndarray,
+    score: Callable[[np.ndarray], float],
+    *,
+    n_boot: int = 1000,
+    alpha: float = 0.05,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """The loop of every paired subject bootstrap (emotion: confusion matrices; ``--task au``: per-AU counts).
+
+    Args:
+        repeats: one array per repeat of a method, ``(S, ...)``: each subject's additive statistics, subjects in
+            the same order in every array (and in ``reference``).
+        reference: the reference method's ``(S, ...)`` statistics.
+        score: the metric of statistics summed over (drawn) subjects.
+
+    Returns:
+        ``(difference, low, high)``: the mean over the repeats of ``score`` minus the reference's on all subjects,
+        and the percentile interval of that difference when every replicate draws ONE set of subjects (with
+        replacement) for all the repeats and the reference. Replicates whose score is NaN are left out.
+    """
+    subjects = len(reference)
+    if any(len(r) != subjects for r in repeats):
+        raise ValueError(f"paired bootstrap: every set needs the same {subjects} subjects; got "
+                         f"{[len(r) for r in repeats]}")
 
     def mean_score(drawn: np.ndarray | slice) -> float:
-        return float(np.mean([scores_from_confusion(c[drawn].sum(0))[metric] for c in conf_r]))
+        return float(np.mean([score(r[drawn].sum(0)) for r in repeats]))
 
-    observed = mean_score(slice(None)) - scores_from_confusion(conf_b.sum(0))[metric]
+    observed = mean_score(slice(None)) - score(reference.sum(0))
     rng = np.random.default_rng(seed)
     diffs = np.empty(n_boot)
     for i in range(n_boot):
         drawn = rng.integers(0, subjects, size=subjects)
-        diffs[i] = mean_score(drawn) - scores_from_confusion(conf_b[drawn].sum(0))[metric]
-    return float(observed), float(np.quantile(diffs, alpha / 2)), float(np.quantile(diffs, 1 - alpha / 2))
+        diffs[i] = mean_score(drawn) - score(reference[drawn].sum(0))
+    return float(observed), float(np.nanquantile(diffs, alpha / 2)), float(np.nanquantile(diffs, 1 - alpha / 2))

@@ -265,6 +265,21 @@ def write_report(folder: RunFolder, board: pd.DataFrame, predictions: pd.DataFra
     return folder.report
 
 
+def mean_std(values) -> tuple[float, float]:
+    """``(mean, std)`` of the repeats' scores, NaN ones left out (an AU scored in no fold); the sample standard
+    deviation (``ddof=1``), 0 for one value; ``(nan, nan)`` for none."""
+    kept = [float(v) for v in values if not np.isnan(v)]
+    if not kept:
+        return float("nan"), float("nan")
+    return float(np.mean(kept)), (float(np.std(kept, ddof=1)) if len(kept) > 1 else 0.0)
+
+
+def spread(values) -> str:
+    """``0.6123 +- 0.0141``: :func:`mean_std` as the reports write it (``-`` when no value is a number)."""
+    mean, std = mean_std(values)
+    return "-" if np.isnan(mean) else f"{mean:.4f} +- {std:.4f}"
+
+
 @dataclass(frozen=True)
 class RepeatsSummary:
     """One configuration trained several times with other seeds (``--repeats``): each repeat's pooled scores, their
@@ -277,8 +292,7 @@ class RepeatsSummary:
 
     @staticmethod
     def _spread(values: tuple[float, ...]) -> str:
-        std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-        return f"{np.mean(values):.4f} +- {std:.4f}"
+        return spread(values)
 
     def sentence(self) -> str:
         text = f"UAR {self._spread(self.uar)}, UF1 {self._spread(self.uf1)} (mean +- std over {len(self.ids)})"

@@ -150,9 +150,9 @@ class LosoRun:
                              f"{' or '.join(AU_OBJECTIVES)}")
         if (getattr(args, "au_min_positives", None) or 1) < 1:
             raise UsageError(f"--au-min-positives {args.au_min_positives}: expected an integer >= 1")
-        if args.nested or (getattr(args, "repeats", 1) or 1) > 1:
-            raise UsageError(f"--task au runs LOSO or leave-one-dataset-out folds; it cannot go with "
-                             f"{'--nested' if args.nested else '--repeats'} yet: drop it")
+        if args.nested:
+            raise UsageError("--task au runs LOSO or leave-one-dataset-out folds; it cannot go with --nested yet "
+                             "(--repeats N of a fixed configuration can): drop --nested")
         check_au_configurations(space)
         return task
 

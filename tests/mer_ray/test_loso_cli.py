@@ -322,9 +322,13 @@ def test_au_detection_on_a_dataset_without_au_codes_is_refused_before_any_trial(
     (["--search", "probe", "--task", "au", "--aus", "1,x"], "error: --aus 1,x: 'x' is not an AU number"),
     (["--search", "vit", "--task", "au"], "error: --task au runs a fixed or grid space"),
     (["--search", "paper", "--task", "au"], "error: --search paper: --task au: classifier='hinge' has no multi-label"),
-    (["--search", "recommended", "--task", "au", "--repeats", "2"], "error: --task au runs LOSO or "
-     "leave-one-dataset-out folds; it cannot go with --repeats yet"),
-], ids=["aus-alone", "au-objective", "emotion-objective", "bad-aus", "tpe-space", "hinge", "repeats"])
+    (["--search", "recommended", "--task", "au", "--nested"], "error: --task au runs LOSO or "
+     "leave-one-dataset-out folds; it cannot go with --nested yet (--repeats N of a fixed configuration can): "
+     "drop --nested"),
+    (["--search", "recommended", "--task", "au", "--repeats", "2", "--nested"], "error: --repeats 2 cannot go with "
+     "--nested"),
+], ids=["aus-alone", "au-objective", "emotion-objective", "bad-aus", "tpe-space", "hinge", "nested",
+        "repeats-nested"])
 def test_au_options_that_cannot_run_are_refused_before_ray(no_ray, capsys, flags, expected):
     line = _one_error_line(capsys, [*flags, "--features", str(_two_dataset_folder(no_ray))], no_ray / "runs")
     assert line.startswith(expected)
@@ -367,3 +371,24 @@ def test_au_smoke_run_of_the_recommended_recipe_reports_per_au_and_per_dataset(t
         capsys.readouterr()
         assert main(["--search", "recommended", "--resume", str(run_dir)]) == 0
         assert "per AU (F1 macro / binary)" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_au_repeats_smoke_run_reports_mean_and_std_over_the_repeats(tmp_path, ray_local, capsys):
+    """`--search probe --task au --repeats 2 --smoke-test`: two repeats of the probe on the built-in demo; the report
+    gives each repeat's mean F1, their mean +- std and the per-AU mean +- std; the console says the same."""
+    out = tmp_path / "runs"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MER_RAY_CACHE", str(tmp_path / "cache"))
+        assert main(["--search", "probe", "--task", "au", "--repeats", "2", "--smoke-test", "--out", str(out)]) == 0
+    [run_dir] = [p for p in out.iterdir() if p.is_dir()]
+    spec = json.loads((run_dir / "run.json").read_text())
+    assert spec["task"] == "au" and spec["repeats"] == 2
+    report = (run_dir / "report.md").read_text()
+    for line in ("## Repeats: 2 trainings of one configuration with other seeds", "| `c000` | ", "| `c001` | ",
+                 "| **mean +- std** | **", "### Per AU over the repeats", "| AU | positives | F1 macro (mean +- std) | "
+                 "F1 binary (mean +- std) | folds skipped |", "## First repeat: `c000`", "## AUs skipped per fold"):
+        assert line in report
+    predictions = pd.read_parquet(run_dir / "predictions.parquet")
+    assert sorted(predictions["config_id"].unique()) == ["c000", "c001"]
+    assert "2 repeats of one configuration (other seeds): mean macro F1 " in capsys.readouterr().out
