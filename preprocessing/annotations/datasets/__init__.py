@@ -1,8 +1,9 @@
 """Dataset adapters: one module per dataset, each with ``NAME`` and ``scan(root, **options) -> DatasetScan``.
 
-Modules are imported lazily (``scan_dataset("samm", ...)`` imports only ``samm``). Options are each adapter's
-keyword-only ``scan`` parameters (``sheet``, ``frames_dir``, demo's ``seed``); on the command line they are
-``--dataset-option NAME.KEY=VALUE``.
+Modules are imported lazily (``scan_dataset("samm", ...)`` imports only ``samm``); an entry ``module:attribute``
+names an object of that module with the same ``NAME``, ``TITLE`` and ``scan`` (the multi-layout demo's three
+datasets, one class in ``demo_layout``). Options are each adapter's keyword-only ``scan`` parameters (``sheet``,
+``frames_dir``, demo's ``seed``); on the command line they are ``--dataset-option NAME.KEY=VALUE``.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ ADAPTERS = {
     "casme": "preprocessing.annotations.datasets.casme",
     "casme3": "preprocessing.annotations.datasets.casme3",
     "fourdme": "preprocessing.annotations.datasets.fourdme",
-    "demo-casme2": "preprocessing.annotations.datasets.demo_casme2",
-    "demo-samm": "preprocessing.annotations.datasets.demo_samm",
-    "demo-casme3": "preprocessing.annotations.datasets.demo_casme3",
+    "demo-casme2": "preprocessing.annotations.datasets.demo_layout:DEMO_CASME2",
+    "demo-samm": "preprocessing.annotations.datasets.demo_layout:DEMO_SAMM",
+    "demo-casme3": "preprocessing.annotations.datasets.demo_layout:DEMO_CASME3",
 }
 
 
@@ -59,15 +60,17 @@ def list_datasets() -> list[str]:
     return list(ADAPTERS)
 
 
-def get_adapter(name: str) -> ModuleType:
-    """The adapter module for ``name``.
+def get_adapter(name: str) -> ModuleType | Any:
+    """The adapter module for ``name`` (or, for a ``module:attribute`` entry, that object).
 
     Raises:
         ValueError: unknown name (the message lists the valid ones).
     """
     if name not in ADAPTERS:
         raise ValueError(f"unknown dataset {name!r}; valid datasets: {', '.join(ADAPTERS)}")
-    return importlib.import_module(ADAPTERS[name])
+    module, _, attribute = ADAPTERS[name].partition(":")
+    found = importlib.import_module(module)
+    return getattr(found, attribute) if attribute else found
 
 
 def adapter_options(name: str) -> dict[str, inspect.Parameter]:

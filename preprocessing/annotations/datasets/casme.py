@@ -22,14 +22,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from preprocessing.annotations.datasets._columns import SheetColumn, fix_emotions, read_columns
-from preprocessing.annotations.datasets._common import (
-    find_frames_dir,
-    find_sheet,
-    has_child_dir,
-    resolve_root,
-    scan_sheet,
-)
+from preprocessing.annotations.datasets._columns import Release, SheetColumn, open_release
+from preprocessing.annotations.datasets._common import has_child_dir, scan_sheet
 from preprocessing.annotations.sample import DatasetScan
 from preprocessing.annotations.sheets import SheetRow, cell_text, subject_number
 
@@ -64,6 +58,9 @@ def is_frames_root(folder: Path) -> bool:
         folder, lambda name: _SUBJECT_DIR.fullmatch(name) is not None)
 
 
+RELEASE = Release(NAME, TITLE, SHEET_PATTERNS, FRAMES_DIRS, EXPECTED, COLUMNS, EMOTION_SPELLINGS, is_frames_root)
+
+
 def scan(root: str | Path, *, sheet: str | Path | None = None, frames_dir: str | Path | None = None,
          subject_column: str = "", clip_column: str = "", onset_column: str = "", apex_column: str = "",
          offset_column: str = "", emotion_column: str = "", au_column: str = "") -> DatasetScan:
@@ -79,20 +76,13 @@ def scan(root: str | Path, *, sheet: str | Path | None = None, frames_dir: str |
     Raises:
         DatasetError: missing root, sheet or frames folder, unreadable sheet, missing columns.
     """
-    root = resolve_root(root, TITLE, EXPECTED)
-    sheet_path = find_sheet(root, sheet, SHEET_PATTERNS, TITLE, NAME, stop=is_frames_root)
-    remap = {"subject_column": subject_column, "clip_column": clip_column, "onset_column": onset_column,
-             "apex_column": apex_column, "offset_column": offset_column, "emotion_column": emotion_column,
-             "au_column": au_column}
-    table, fixed = fix_emotions(read_columns(sheet_path, COLUMNS, remap, NAME), EMOTION_SPELLINGS)
-    frames_root, frames_note = find_frames_dir(root, frames_dir, is_frames_root, FRAMES_DIRS, TITLE, NAME, EXPECTED)
+    opened = open_release(RELEASE, root, sheet, frames_dir, locals())
 
     def locate(row: SheetRow) -> tuple[str, str, Path]:
         folder = f"sub{subject_number(row['Subject'], prefixes=('sub',)):02d}"
         clip = cell_text(row["Filename"])
         if not clip:
             raise ValueError("filename missing in the sheet")
-        return f"{NAME}/{folder}", clip, frames_root / folder / clip
+        return f"{NAME}/{folder}", clip, opened.frames_root / folder / clip
 
-    notes = [f"sheet: {sheet_path} (worksheet {table.worksheet!r}, header row {table.header_row})", frames_note]
-    return scan_sheet(NAME, root, table, locate, notes + ([fixed] if fixed else []))
+    return scan_sheet(NAME, opened.root, opened.table, locate, opened.notes)

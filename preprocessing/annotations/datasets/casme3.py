@@ -28,14 +28,8 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from preprocessing.annotations.datasets._columns import SheetColumn, fix_emotions, read_columns
-from preprocessing.annotations.datasets._common import (
-    find_frames_dir,
-    find_sheet,
-    has_child_dir,
-    resolve_root,
-    scan_sheet,
-)
+from preprocessing.annotations.datasets._columns import Release, SheetColumn, open_release
+from preprocessing.annotations.datasets._common import has_child_dir, scan_sheet
 from preprocessing.annotations.sample import DatasetScan, Sample
 from preprocessing.annotations.sheets import Sheet, SheetRow, cell_text, parse_frame
 
@@ -69,6 +63,9 @@ _SUBJECT_DIR = re.compile(r"sp\s*no\.?\s*\d+", re.IGNORECASE)
 def is_frames_root(folder: Path) -> bool:
     """Whether ``folder`` holds CAS(ME)^3 subject folders (``spNO.1``, ...)."""
     return has_child_dir(folder, lambda name: _SUBJECT_DIR.fullmatch(name) is not None)
+
+
+RELEASE = Release(NAME, TITLE, SHEET_PATTERNS, FRAMES_DIRS, EXPECTED, COLUMNS, EMOTION_SPELLINGS, is_frames_root)
 
 
 def subject_folder(value) -> str:
@@ -121,14 +118,7 @@ def scan(root: str | Path, *, sheet: str | Path | None = None, frames_dir: str |
     Raises:
         DatasetError: missing root, sheet or frames folder, unreadable sheet, missing columns.
     """
-    root = resolve_root(root, TITLE, EXPECTED)
-    sheet_path = find_sheet(root, sheet, SHEET_PATTERNS, TITLE, NAME, stop=is_frames_root)
-    remap = {"subject_column": subject_column, "clip_column": clip_column, "onset_column": onset_column,
-             "apex_column": apex_column, "offset_column": offset_column, "emotion_column": emotion_column,
-             "au_column": au_column}
-    table, skipped = micro_rows(read_columns(sheet_path, COLUMNS, remap, NAME))
-    table, fixed = fix_emotions(table, EMOTION_SPELLINGS)
-    frames_root, frames_note = find_frames_dir(root, frames_dir, is_frames_root, FRAMES_DIRS, TITLE, NAME, EXPECTED)
+    opened = open_release(RELEASE, root, sheet, frames_dir, locals(), select=micro_rows)
 
     def locate(row: SheetRow) -> tuple[str, str, Path]:
         subject = subject_folder(row["Subject"])
@@ -137,9 +127,8 @@ def scan(root: str | Path, *, sheet: str | Path | None = None, frames_dir: str |
             raise ValueError("filename missing in the sheet")
         onset = parse_frame(row["OnsetFrame"], "onset")
         clip = video if onset is None else f"{video}_{onset}"
-        return f"{NAME}/{subject}", clip, video_folder(frames_root, subject, video)
+        return f"{NAME}/{subject}", clip, video_folder(opened.frames_root, subject, video)
 
-    notes = [f"sheet: {sheet_path} (worksheet {table.worksheet!r}, header row {table.header_row})", frames_note]
-    found = scan_sheet(NAME, root, table, locate, notes + [n for n in (skipped, fixed) if n])
+    found = scan_sheet(NAME, opened.root, opened.table, locate, opened.notes)
     found.samples = [trim_to_clip(s) for s in found.samples]
     return found

@@ -1,7 +1,8 @@
 """The multi-layout demo (``preprocessing.demo.layouts``) read back by each release's real adapter.
 
 ``demo-casme2``, ``demo-samm`` and ``demo-casme3`` are three datasets cut from one demo: its subjects split over
-the CASME II, SAMM and CAS(ME)^3 layouts. Each adapter writes (or reuses) the whole multi-layout demo, scans its
+the CASME II, SAMM and CAS(ME)^3 layouts, each a :class:`LayoutDataset` (the registry's entries
+``demo_layout:DEMO_CASME2``, ...). Each adapter writes (or reuses) the whole multi-layout demo, scans its
 own layout's folder with the real adapter (``casme2``, ``samm``, ``casme3``: auto-detection, no shortcuts) and
 renames the dataset (``samm/007`` -> ``demo-samm/007``). Together they are what ``python -m mer_ray.loso
 --protocol lodo`` uses when no data is given.
@@ -58,3 +59,33 @@ def scan_layout(layout: str, root: str | Path | None, *, seed: int, small: bool,
         exclusions=[dataclasses.replace(e, dataset=name, subject=rename(e.subject)) for e in found.exclusions],
         notes=[f"built-in demo, {layout} layout ({preset} preset, seed {seed}) at {location / layout}", *found.notes],
     )
+
+
+class LayoutDataset:
+    """One layout of the multi-layout demo as a dataset adapter (``NAME``, ``TITLE``, ``scan``), e.g. ``demo-samm``."""
+
+    def __init__(self, layout: str, release: str):
+        self.layout = layout
+        self.NAME = dataset_name(layout)
+        self.TITLE = f"built-in demo, {release} layout"
+
+    def __repr__(self) -> str:
+        return f"LayoutDataset({self.layout!r})"
+
+    def scan(self, root: str | Path | None = None, *, seed: int = 0, small: bool = False, n_subjects: int = 0,
+             clips_per_subject: int = 0, preset: str = "easy", layouts: str = DEFAULT_LAYOUTS) -> DatasetScan:
+        """Write (or reuse) the multi-layout demo and read this layout (see :func:`scan_layout`).
+
+        Args:
+            root: the multi-layout demo's folder (default: the cache's, next to the demo's).
+            seed, preset: the rendered demo's; ``small``: three subjects per layout, 3 clips each.
+            n_subjects, clips_per_subject: overrides (0: the chosen size's); the subjects are split over the layouts.
+            layouts: the layouts written (comma-separated; must include this one).
+        """
+        return scan_layout(self.layout, root, seed=seed, small=small, n_subjects=n_subjects,
+                           clips_per_subject=clips_per_subject, preset=preset, layouts=layouts)
+
+
+DEMO_CASME2 = LayoutDataset("casme2", "CASME II")
+DEMO_SAMM = LayoutDataset("samm", "SAMM")
+DEMO_CASME3 = LayoutDataset("casme3", "CAS(ME)^3")

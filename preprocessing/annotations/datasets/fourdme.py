@@ -20,8 +20,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from preprocessing.annotations.datasets._columns import SheetColumn, fix_emotions, read_columns
-from preprocessing.annotations.datasets._common import find_frames_dir, find_sheet, resolve_root, scan_sheet
+from preprocessing.annotations.datasets._columns import Release, SheetColumn, open_release
+from preprocessing.annotations.datasets._common import scan_sheet
 from preprocessing.annotations.sample import DatasetScan
 from preprocessing.annotations.sheets import Sheet, SheetRow, cell_text
 
@@ -51,6 +51,9 @@ def is_frames_root(folder: Path) -> bool:
     return folder.name.lower() in {name.lower() for name in FRAMES_DIRS}
 
 
+RELEASE = Release(NAME, TITLE, SHEET_PATTERNS, FRAMES_DIRS, EXPECTED, COLUMNS, EMOTION_SPELLINGS, is_frames_root)
+
+
 def _join_categories(sheet: Sheet) -> Sheet:
     """A cell naming several categories -> ``a+b`` (sorted, each spelling unified), so the protocols see one text."""
     rows = []
@@ -76,14 +79,7 @@ def scan(root: str | Path, *, sheet: str | Path | None = None, frames_dir: str |
     Raises:
         DatasetError: missing root, sheet or frames folder, unreadable sheet, missing columns.
     """
-    root = resolve_root(root, TITLE, EXPECTED)
-    sheet_path = find_sheet(root, sheet, SHEET_PATTERNS, TITLE, NAME, stop=is_frames_root)
-    remap = {"subject_column": subject_column, "clip_column": clip_column, "onset_column": onset_column,
-             "apex_column": apex_column, "offset_column": offset_column, "emotion_column": emotion_column,
-             "au_column": au_column}
-    table, fixed = fix_emotions(read_columns(sheet_path, COLUMNS, remap, NAME), EMOTION_SPELLINGS)
-    table = _join_categories(table)
-    frames_root, frames_note = find_frames_dir(root, frames_dir, is_frames_root, FRAMES_DIRS, TITLE, NAME, EXPECTED)
+    opened = open_release(RELEASE, root, sheet, frames_dir, locals())
 
     def locate(row: SheetRow) -> tuple[str, str, Path]:
         subject, clip = cell_text(row["Subject"]), cell_text(row["Filename"])
@@ -91,7 +87,6 @@ def scan(root: str | Path, *, sheet: str | Path | None = None, frames_dir: str |
             raise ValueError("subject missing in the sheet")
         if not clip:
             raise ValueError("filename missing in the sheet")
-        return f"{NAME}/{subject}", clip, frames_root / subject / clip
+        return f"{NAME}/{subject}", clip, opened.frames_root / subject / clip
 
-    notes = [f"sheet: {sheet_path} (worksheet {table.worksheet!r}, header row {table.header_row})", frames_note]
-    return scan_sheet(NAME, root, table, locate, notes + ([fixed] if fixed else []))
+    return scan_sheet(NAME, opened.root, _join_categories(opened.table), locate, opened.notes)
