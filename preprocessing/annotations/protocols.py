@@ -52,6 +52,8 @@ EMOTION_TO_CLASS: dict[str, dict[str, int | None]] = {
 # The multi-layout demo (preprocessing.demo.layouts): each layout's dataset speaks its release's vocabulary.
 EMOTION_TO_CLASS.update({"demo-casme2": _CASME2, "demo-samm": EMOTION_TO_CLASS["samm"],
                          "demo-casme3": EMOTION_TO_CLASS["casme3"]})
+# CAS(ME)^3 part C: part A's vocabulary (assumed); not in APEX_ANNOTATED, its sheet may have no apex column.
+EMOTION_TO_CLASS["casme3c"] = EMOTION_TO_CLASS["casme3"]
 
 # Datasets whose sheets give every clip an apex: a missing one there is a defect, not "to be spotted" as in SMIC.
 APEX_ANNOTATED = frozenset({"casme2", "samm", "mmew", "demo", "casme", "casme3", "fourdme", "demo-casme2",

@@ -25,6 +25,7 @@ ADAPTERS = {
     "demo": "preprocessing.annotations.datasets.demo",
     "casme": "preprocessing.annotations.datasets.casme",
     "casme3": "preprocessing.annotations.datasets.casme3",
+    "casme3c": "preprocessing.annotations.datasets.casme3c",
     "fourdme": "preprocessing.annotations.datasets.fourdme",
     "demo-casme2": "preprocessing.annotations.datasets.demo_layout:DEMO_CASME2",
     "demo-samm": "preprocessing.annotations.datasets.demo_layout:DEMO_SAMM",

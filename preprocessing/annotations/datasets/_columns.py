@@ -41,8 +41,10 @@ class SheetColumn:
     option: str = ""
 
 
-def read_columns(path: Path, specs: list[SheetColumn], remap: Mapping[str, str | None], dataset: str) -> Sheet:
-    """Read ``path`` with ``specs``, a column given in ``remap`` (option -> header text) found by that text only.
+def read_columns(path: Path, specs: list[SheetColumn], remap: Mapping[str, str | None], dataset: str,
+                 worksheet: str | None = None) -> Sheet:
+    """Read ``path`` with ``specs``, a column given in ``remap`` (option -> header text) found by that text only;
+    only in ``worksheet`` when one is named.
 
     Raises:
         DatasetError: unreadable sheet, or no header row with every required column (the message names the sheet,
@@ -54,7 +56,7 @@ def read_columns(path: Path, specs: list[SheetColumn], remap: Mapping[str, str |
         names = (normalise_header(given),) if given else (normalise_header(spec.header), *spec.aliases)
         columns.append(Column(given or spec.header, names, spec.required))
     try:
-        sheet = read_sheet(path, columns)
+        sheet = read_sheet(path, columns, worksheet=worksheet)
     except DatasetError as exc:
         options = ", ".join(f"{s.option}" for s in specs if s.option)
         raise DatasetError(f"{exc}. If your copy names a column otherwise, remap it: --dataset-option "
@@ -125,7 +127,8 @@ class Opened:
 
 
 def open_release(release: Release, root: str | Path, sheet: str | Path | None, frames_dir: str | Path | None,
-                 options: Mapping[str, Any], select: Callable[[Sheet], tuple[Sheet, str]] | None = None) -> Opened:
+                 options: Mapping[str, Any], select: Callable[[Sheet], tuple[Sheet, str]] | None = None,
+                 worksheet: str | None = None) -> Opened:
     """Find the root, the sheet and the frames folder of ``release``; read the sheet's columns and fix its emotions.
 
     Args:
@@ -135,6 +138,7 @@ def open_release(release: Release, root: str | Path, sheet: str | Path | None, f
             a blank one keeps the release's header.
         select: keeps some rows of the sheet read (before the emotions are fixed) and says which it left out
             (``""``: none).
+        worksheet: read only this worksheet (default: the first one with the columns).
 
     Returns:
         The opening; its notes are the sheet and the frames folder used, then ``select``'s and the spelling fixes'
@@ -147,7 +151,7 @@ def open_release(release: Release, root: str | Path, sheet: str | Path | None, f
     sheet_path = find_sheet(found, sheet, release.sheet_patterns, release.title, release.name,
                             stop=release.is_frames_root)
     remap = {option: options.get(option) or "" for option in column_options(release.columns)}
-    table = read_columns(sheet_path, release.columns, remap, release.name)
+    table = read_columns(sheet_path, release.columns, remap, release.name, worksheet)
     table, selected = select(table) if select is not None else (table, "")
     table, fixed = fix_emotions(table, release.spellings)
     frames_root, frames_note = find_frames_dir(found, frames_dir, release.is_frames_root, release.frames_dirs,

@@ -18,7 +18,7 @@ Label fixes: the seven emotions (happy, disgust, surprise, fear, anger, sad, oth
 spellings unified (``happiness`` -> ``happy``, ``sadness`` -> ``sad``, ``other`` -> ``others``, ``angry`` ->
 ``anger``, ...). Rows whose numbers do not match the frames are excluded with their reason, not corrected.
 Frames folder found automatically: a folder holding ``spNO.*`` subject folders (``data/part_A/``, or the
-``ME_A/`` extraction), or pass ``frames_dir``.
+``ME_A/`` extraction), or pass ``frames_dir``. Part C (``casme3c``) is read by the same :func:`scan_videos`.
 """
 
 from __future__ import annotations
@@ -26,11 +26,13 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from preprocessing.annotations.datasets._columns import Release, SheetColumn, open_release
 from preprocessing.annotations.datasets._common import has_child_dir, scan_sheet
-from preprocessing.annotations.sample import DatasetScan, Sample
+from preprocessing.annotations.sample import DatasetError, DatasetScan, Sample
 from preprocessing.annotations.sheets import Sheet, SheetRow, cell_text, parse_frame
 
 NAME = "casme3"
@@ -66,10 +68,11 @@ def is_frames_root(folder: Path) -> bool:
 
 
 RELEASE = Release(NAME, TITLE, SHEET_PATTERNS, FRAMES_DIRS, EXPECTED, COLUMNS, EMOTION_SPELLINGS, is_frames_root)
+SUBJECT_PREFIX = "spNO."  # a bare subject number N names the folder spNO.N
 
 
-def subject_folder(value) -> str:
-    """The subject cell as its folder name: ``'spNO.1'`` as written, a bare ``1`` / ``'1'`` -> ``'spNO.1'``.
+def subject_folder(value, prefix: str = SUBJECT_PREFIX) -> str:
+    """The subject cell as its folder name: ``'spNO.1'`` as written, a bare ``1`` / ``'1'`` -> ``prefix + '1'``.
 
     Raises:
         ValueError: an empty cell.
@@ -77,13 +80,31 @@ def subject_folder(value) -> str:
     text = cell_text(value)
     if not text:
         raise ValueError("subject missing in the sheet")
-    return f"spNO.{int(text)}" if text.isdigit() else text
+    return f"{prefix}{int(text)}" if text.isdigit() else text
 
 
-def video_folder(frames_root: Path, subject: str, video: str) -> Path:
-    """``<subject>/<video>/color`` when the release has the ``color`` level, else ``<subject>/<video>``."""
+def video_folder(frames_root: Path, subject: str, video: str, template: str = "") -> Path:
+    """The folder of a video's frames: ``template`` filled in (``{subject}``, ``{video}``) when given, else
+    ``<subject>/<video>/color`` when the release has the ``color`` level, else ``<subject>/<video>`` (``video``
+    blank: the subject's one video, ``<subject>/color`` or ``<subject>``)."""
+    if template:
+        return frames_root / template.format(subject=subject, video=video)
     folder = frames_root / subject / video
     return folder / COLOR_DIR if (folder / COLOR_DIR).is_dir() else folder
+
+
+def check_template(template: str, dataset: str) -> None:
+    """Refuse a ``video_dir`` template that names a field other than ``{subject}`` and ``{video}``.
+
+    Raises:
+        DatasetError: a malformed template or an unknown field.
+    """
+    try:
+        template.format(subject="s", video="v")
+    except (KeyError, IndexError, ValueError) as exc:
+        raise DatasetError(f"--dataset-option {dataset}.video_dir={template!r}: expected a folder below the frames "
+                           f"folder with {{subject}} and {{video}} fields, e.g. {{subject}}/{{video}}/color "
+                           f"({type(exc).__name__}: {exc})") from None
 
 
 def micro_rows(sheet: Sheet) -> tuple[Sheet, str]:
@@ -118,17 +139,43 @@ def scan(root: str | Path, *, sheet: str | Path | None = None, frames_dir: str |
     Raises:
         DatasetError: missing root, sheet or frames folder, unreadable sheet, missing columns.
     """
-    opened = open_release(RELEASE, root, sheet, frames_dir, locals(), select=micro_rows)
+    return scan_videos(RELEASE, root, sheet, frames_dir, locals())
+
+
+def scan_videos(release: Release, root: str | Path, sheet: str | Path | None, frames_dir: str | Path | None,
+                options: Mapping[str, Any], *, subject_prefix: str = SUBJECT_PREFIX, video_dir: str = "",
+                worksheet: str | None = None) -> DatasetScan:
+    """Read a CAS(ME)^3 part's micro-expressions from whole-video folders (``scan`` of parts A and C).
+
+    A clip is named ``<video>_<onset>`` (``<onset>`` where the sheet names no video: the subject's one video) and
+    keeps the video folder's frames from onset to offset. A blank video cell is refused where the release's video
+    column is required.
+
+    Args:
+        release: the part's release.
+        root, sheet, frames_dir: the adapter's ``scan`` arguments.
+        options: the ``*_column`` options by name (``open_release``).
+        subject_prefix: a bare subject number N names the folder ``<subject_prefix>N``.
+        video_dir: the video folder below the frames folder, with ``{subject}`` and ``{video}`` fields
+            (``""``: ``video_folder``'s search).
+        worksheet: read only this worksheet.
+
+    Raises:
+        DatasetError: missing root, sheet or frames folder, unreadable sheet, missing columns, bad ``video_dir``.
+    """
+    check_template(video_dir, release.name)
+    opened = open_release(release, root, sheet, frames_dir, options, select=micro_rows, worksheet=worksheet)
+    video_required = any(column.key == "Filename" and column.required for column in release.columns)
 
     def locate(row: SheetRow) -> tuple[str, str, Path]:
-        subject = subject_folder(row["Subject"])
+        subject = subject_folder(row["Subject"], subject_prefix)
         video = cell_text(row["Filename"])
-        if not video:
+        if not video and video_required:
             raise ValueError("filename missing in the sheet")
         onset = parse_frame(row["OnsetFrame"], "onset")
-        clip = video if onset is None else f"{video}_{onset}"
-        return f"{NAME}/{subject}", clip, video_folder(opened.frames_root, subject, video)
+        clip = "_".join(part for part in (video, "" if onset is None else str(onset)) if part) or f"row{row.number}"
+        return f"{release.name}/{subject}", clip, video_folder(opened.frames_root, subject, video, video_dir)
 
-    found = scan_sheet(NAME, opened.root, opened.table, locate, opened.notes)
+    found = scan_sheet(release.name, opened.root, opened.table, locate, opened.notes)
     found.samples = [trim_to_clip(s) for s in found.samples]
     return found

@@ -14,10 +14,10 @@ from preprocessing.annotations.datasets import (
 
 
 def test_registry_names():
-    assert list_datasets() == ["casme2", "samm", "smic", "mmew", "demo", "casme", "casme3", "fourdme", "demo-casme2",
-                               "demo-samm", "demo-casme3"]
+    assert list_datasets() == ["casme2", "samm", "smic", "mmew", "demo", "casme", "casme3", "casme3c", "fourdme",
+                               "demo-casme2", "demo-samm", "demo-casme3"]
     with pytest.raises(ValueError, match="unknown dataset 'casme1'; valid datasets: casme2, samm, smic, mmew, demo, "
-                                         "casme, casme3, fourdme"):
+                                         "casme, casme3, casme3c, fourdme"):
         scan_dataset("casme1", Path("."))
     with pytest.raises(ValueError, match="unknown option\\(s\\) frames for dataset 'smic'; valid options: frames_dir"):
         scan_dataset("smic", Path("."), frames="HS")

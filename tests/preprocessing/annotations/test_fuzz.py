@@ -14,7 +14,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from preprocessing.annotations.datasets import casme2, mmew, samm, smic
+from preprocessing.annotations.datasets import casme2, casme3c, mmew, samm, smic
 from preprocessing.annotations.protocols import apply_protocol
 from preprocessing.annotations.sample import DatasetError
 from preprocessing.annotations.sheets import cell_text, is_missing, parse_frame, subject_number
@@ -68,6 +68,9 @@ ADAPTERS = {
     "casme2": (casme2, CASME2_HEADER, 0, "CASME2-coding-20140508.xlsx", "CASME2_RAW_selected"),
     "samm": (samm, SAMM_HEADER, SAMM_PREAMBLE, "SAMM_Micro_FACS_Codes_v2.xlsx", "SAMM"),
     "mmew": (mmew, MMEW_HEADER, 0, "MMEW_Micro_Exp.xlsx", "Micro_Expression"),
+    # the assumed part C sheet (docs/datasets.md), its columns where PLAUSIBLE puts CASME II's
+    "casme3c": (casme3c, ["Subject", "Filename", None, "Onset", "Apex", "Offset", None, "AU", "emotion"], 0,
+                "CAS(ME)3_part_C_ME.xlsx", "data"),
 }
 
 

@@ -83,8 +83,8 @@ def test_protocol_errors():
         apply_protocol("megc2019", scans(datasets=("casme2", "samm", "mmew")))
     with pytest.raises(ValueError, match="dataset\\(s\\) given more than once: casme2"):
         apply_protocol("3class", scans(datasets=("casme2", "casme2")))
-    with pytest.raises(ValueError, match="no 3-class mapping for dataset\\(s\\) casme3c"):
-        apply_protocol("3class", scans(datasets=("casme3c",)))
+    with pytest.raises(ValueError, match="no 3-class mapping for dataset\\(s\\) casme4"):
+        apply_protocol("3class", scans(datasets=("casme4",)))
 
 
 def test_megc2019_reproduces_the_official_list(megc_tree, official):
