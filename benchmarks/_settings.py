@@ -12,6 +12,11 @@ A setting is a demo preset plus generator settings on top (``preprocessing/demo/
 - ``samm``: SAMM's layout: 15 subjects with 11 clips each (165 clips: fewer, larger LOSO folds) and long clips
   (30-60 frames from onset to offset, a high-frame-rate camera), on the realistic preset.
 - ``small``: the symmetric setting with 12 subjects of 5 clips (60 clips): a small dataset.
+- ``distinct``: the symmetric setting where every class keeps to its own AUs (``crossing_weight=0``: no AU1 / AU2
+  in negative clips, no AU12 smirk, no held-back smile with AU17 / AU24, no AU25 with a smile or surprise) and
+  one-sided combinations are gone (``one_sided_weight=0``): which face region moves tells the class, so class
+  means differ region by region and a linear model on pooled flow has little left to miss (it was meant as the
+  setting where a linear model is hard to beat; measured, the networks lead by 0.06 on seed 0 and 0.10 on seed 3).
 - ``easy``: the built-in demo (16 subjects x 7 clips; classes are a few fixed AU sets, clean recordings): large,
   clean motions that a linear model on pooled flow reads almost perfectly (it is hard to beat there).
 
@@ -32,6 +37,7 @@ SETTINGS: dict[str, tuple[str, dict]] = {
     "symmetric": ("realistic", {"one_sided_weight": 0.0, "label_noise": 0.08}),
     "samm": ("realistic", {"n_subjects": 15, "clips_per_subject": 11, "min_frames": 30, "max_frames": 60}),
     "small": ("realistic", {"n_subjects": 12, "clips_per_subject": 5, "one_sided_weight": 0.0, "label_noise": 0.08}),
+    "distinct": ("realistic", {"one_sided_weight": 0.0, "crossing_weight": 0.0, "label_noise": 0.08}),
     "easy": ("easy", {}),
 }
 
