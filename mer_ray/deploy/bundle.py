@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import platform
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -175,8 +176,13 @@ def save_bundle(out: str | Path, *, config: TrainConfig, members: list[Member], 
     files, member_info = write_members(tmp, members)
     info = bundle_info(config=config, features=features, preprocess=preprocess, member_info=member_info, files=files,
                        epochs=epochs, seed=seed, source=source, loso=loso, notes=notes, history=history, au=au)
+    return finish_bundle(tmp, out, info, model_card)
+
+
+def finish_bundle(tmp: Path, out: Path, info: dict[str, Any], card: Callable[[dict[str, Any]], str]) -> Path:
+    """Write bundle.json and the model card (``card`` of the info) into the staging folder, then move it to ``out``."""
     (tmp / BUNDLE_JSON).write_text(json.dumps(info, indent=2) + "\n")
-    (tmp / MODEL_CARD).write_text(model_card({**info, "path": str(out)}))
+    (tmp / MODEL_CARD).write_text(card({**info, "path": str(out)}))
     move_into_place(tmp, out)
     return out
 
@@ -287,8 +293,7 @@ def model_card(info: dict[str, Any]) -> str:
     lines = [
         "# mer-ray model bundle",
         "",
-        f"{what_it_is(info)}, trained on ALL {feats['clips']} clips of {feats['subjects']} subjects "
-        f"({', '.join(feats['datasets'])}).",
+        f"{trained_on(info)}.",
         "",
         "## Model",
         "",
@@ -307,6 +312,13 @@ def model_card(info: dict[str, Any]) -> str:
         "figure describes the configuration.",
     ]
     return card_ending(lines, info, demo)
+
+
+def trained_on(info: dict[str, Any]) -> str:
+    """The model card's first sentence, without its full stop: what the model is and what it was trained on."""
+    feats = info["features"]
+    return (f"{what_it_is(info)}, trained on ALL {feats['clips']} clips of {feats['subjects']} subjects "
+            f"({', '.join(feats['datasets'])})")
 
 
 def what_it_is(info: dict[str, Any]) -> str:

@@ -55,12 +55,12 @@ from mer_ray.deploy.bundle import (
     base_info,
     bundle_preprocess,
     card_ending,
+    finish_bundle,
     load_bundle,
     loso_text,
     model_card,
-    move_into_place,
     save_bundle,
-    what_it_is,
+    trained_on,
 )
 from mer_ray.deploy.probe_arrays import AuProbe, ProbeArrays, fit_au_probe
 from mer_ray.evaluation.au_task import AuTask, decide
@@ -408,10 +408,7 @@ def save_portfolio(out: str | Path, fitted: FittedPortfolio, *, features: Featur
         "files": files,
         "seconds": {"total": fitted.seconds, **fitted.member_seconds},
     }
-    (tmp / BUNDLE_JSON).write_text(json.dumps(info, indent=2) + "\n")
-    (tmp / MODEL_CARD).write_text(portfolio_card({**info, "path": str(out)}))
-    move_into_place(tmp, out)
-    return out
+    return finish_bundle(tmp, out, info, portfolio_card)
 
 
 def portfolio_card(info: dict[str, Any]) -> str:
@@ -422,8 +419,7 @@ def portfolio_card(info: dict[str, Any]) -> str:
     lines = [
         "# mer-ray model bundle (portfolio)",
         "",
-        f"{what_it_is(info)}, trained on ALL {feats['clips']} clips of {feats['subjects']} subjects "
-        f"({', '.join(feats['datasets'])}): {len(cfg['members'])} members whose probabilities are combined "
+        f"{trained_on(info)}: {len(cfg['members'])} members whose probabilities are combined "
         f"({comb['combiner']}).",
         "",
         "## Model",

@@ -17,7 +17,6 @@ logistic function (the probability of presence), present above the AU's threshol
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from dataclasses import dataclass
@@ -30,15 +29,13 @@ from mer_ray.data.features import FeatureSet
 from mer_ray.deploy import au_bundle
 from mer_ray.deploy.au_bundle import AuDecision
 from mer_ray.deploy.bundle import (
-    BUNDLE_JSON,
-    MODEL_CARD,
     BundleError,
     base_info,
     bundle_preprocess,
     card_ending,
+    finish_bundle,
     loso_text,
-    move_into_place,
-    what_it_is,
+    trained_on,
 )
 from mer_ray.deploy.probe_arrays import AuProbe, ProbeArrays, fit_au_probe
 from mer_ray.evaluation.au_task import AuTask
@@ -114,10 +111,7 @@ def save_probe(out: str | Path, fitted: FittedProbe, *, features: FeatureSet, se
         "files": {file: file_sha256(tmp / file) for file in arrays.values()},
         "seconds": fitted.seconds,
     }
-    (tmp / BUNDLE_JSON).write_text(json.dumps(info, indent=2) + "\n")
-    (tmp / MODEL_CARD).write_text(probe_card({**info, "path": str(out)}))
-    move_into_place(tmp, out)
-    return out
+    return finish_bundle(tmp, out, info, probe_card)
 
 
 def probe_card(info: dict[str, Any]) -> str:
@@ -127,8 +121,7 @@ def probe_card(info: dict[str, Any]) -> str:
     lines = [
         "# mer-ray model bundle (linear probe, AU detection)",
         "",
-        f"{what_it_is(info)}, trained on ALL {feats['clips']} clips of {feats['subjects']} subjects "
-        f"({', '.join(feats['datasets'])}).",
+        f"{trained_on(info)}.",
         "",
         "## Model",
         "",
