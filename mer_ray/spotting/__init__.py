@@ -5,7 +5,8 @@
 ``baseline``: the MEGC baseline spotter (relative threshold, peaks -> intervals).
 ``evaluate``: leave-one-subject-out threshold choice and scoring of the baseline on a dataset.
 ``data``: the long videos (or the demo in the cache), per-video motion summaries, unreadable videos as skips.
-``learned``: the learned spotter (per-frame classifier, inner-LOSO settings). ``methods``: ``SPOTTERS``, one fold
+``learned``: the learned spotter (per-frame classifier, inner-LOSO settings); ``features``: its per-region,
+direction, return-to-neutral, head-motion and deformation features. ``methods``: ``SPOTTERS``, one fold
 function per ``--search`` name. ``tune`` / ``run`` / ``report``: ``python -m mer_ray.spot`` (Ray Tune trials per
 held-out subject, the run folder and resume, report.md, intervals.csv, timeline PNGs).
 """

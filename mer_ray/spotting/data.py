@@ -5,8 +5,11 @@
 - :func:`load_long_videos`: a CAS(ME)^2 or SAMM Long Videos root (or the demo) as :class:`SpotData`: videos,
   ground-truth intervals, the sheet's recorded skips.
 - :func:`summarise`: one video's per-frame motion (``scores.video_scores``) reduced to what the spotters use,
-  :class:`MotionSummary` (per flow distance k: the sorted per-cell magnitudes of the contrast ``d_t``); an
-  unreadable video is a :class:`VideoSkip` with its reason, never an exception.
+  :class:`MotionSummary` (per flow distance k: the sorted per-cell magnitudes of the contrast ``d_t``, which the
+  baseline reads; and the residual cell flows, their removed affine parts and the cells' face regions, which the
+  learned spotter's features read: ``features.py``); an unreadable video is a :class:`VideoSkip` with its
+  reason, never an exception. Saved summaries carry ``SUMMARY_VERSION``: one of another version (or none) is
+  :class:`StaleSummary` when read, and a run scores that video again.
 """
 
 from __future__ import annotations
@@ -26,6 +29,11 @@ DEMO_SIZES: dict[str, dict] = {
     "demo": {"n_subjects": 6, "videos_per_subject": 2, "seconds": 30.0},
 }
 KEEP_CELLS = 16  # sorted cell magnitudes kept per frame and k (the score uses the top few)
+SUMMARY_VERSION = 2  # 1: sorted magnitudes only; 2: + residual cell flows, affine parts, cell regions and mask
+
+
+class StaleSummary(ValueError):
+    """A saved motion summary of another ``SUMMARY_VERSION``: score the video again."""
 
 
 @dataclass
@@ -46,11 +54,18 @@ class SpotData:
 
 @dataclass
 class MotionSummary:
-    """Per frame and flow distance k: the cell magnitudes of ``d_t = f_{t-k} - f_t``, sorted, largest first."""
+    """Per frame and flow distance k: the cell magnitudes of ``d_t = f_{t-k} - f_t``, sorted, largest first (the
+    baseline's input); and for the learned spotter's features the cell flows ``f_t`` themselves (affine part
+    removed), the removed affine parts and each cell's face region (empty / None in a summary built from
+    magnitudes only: the features then use the magnitudes alone)."""
 
     frame_numbers: np.ndarray  # (n,)
     mags: dict[int, np.ndarray]  # k -> (n, KEEP_CELLS) float32, NaN where d_t is undefined
     notes: list[str] = field(default_factory=list)
+    cells: dict[int, np.ndarray] = field(default_factory=dict)  # k -> (n, grid, grid, 2) float32 residual f_t
+    rigid: dict[int, np.ndarray] = field(default_factory=dict)  # k -> (n, 3, 2) float32 removed affine part of f_t
+    regions: np.ndarray | None = None  # (grid, grid) int8 index into scores.REGIONS
+    cell_mask: np.ndarray | None = None  # (grid, grid) bool: the cells the baseline scores (eyes left out)
 
     def scores(self, k: int, top: int) -> np.ndarray:
         """The baseline score (``VideoMotion.scores``): mean of the ``top`` largest cell magnitudes."""
@@ -59,14 +74,31 @@ class MotionSummary:
     def to_npz(self, path: Path) -> None:
         from mer_ray.infra.atomic import atomic_path
 
+        arrays = {"version": np.int64(SUMMARY_VERSION), "frame_numbers": self.frame_numbers}
+        arrays.update({f"mags_{k}": v for k, v in self.mags.items()})
+        arrays.update({f"cells_{k}": v for k, v in self.cells.items()})
+        arrays.update({f"rigid_{k}": v for k, v in self.rigid.items()})
+        if self.regions is not None:
+            arrays["regions"] = self.regions
+        if self.cell_mask is not None:
+            arrays["cell_mask"] = self.cell_mask
         with atomic_path(path) as tmp, open(tmp, "wb") as f:
-            np.savez(f, frame_numbers=self.frame_numbers, **{f"mags_{k}": v for k, v in self.mags.items()})
+            np.savez(f, **arrays)
 
     @classmethod
     def from_npz(cls, path: Path) -> MotionSummary:
+        """The summary saved at ``path``; :class:`StaleSummary` when it was saved by another version."""
         with np.load(path) as z:
-            mags = {int(name.split("_")[1]): z[name] for name in z.files if name.startswith("mags_")}
-            return cls(frame_numbers=z["frame_numbers"], mags=mags)
+            version = int(z["version"]) if "version" in z.files else 1
+            if version != SUMMARY_VERSION:
+                raise StaleSummary(f"{path}: motion summary version {version}, expected {SUMMARY_VERSION}")
+
+            def per_k(prefix: str) -> dict[int, np.ndarray]:
+                return {int(name.split("_")[1]): z[name] for name in z.files if name.startswith(prefix + "_")}
+
+            return cls(frame_numbers=z["frame_numbers"], mags=per_k("mags"), cells=per_k("cells"),
+                       rigid=per_k("rigid"), regions=z["regions"] if "regions" in z.files else None,
+                       cell_mask=z["cell_mask"] if "cell_mask" in z.files else None)
 
 
 @dataclass(frozen=True)
@@ -79,7 +111,9 @@ class VideoSkip:
 
 
 def summarise_motion(motion) -> MotionSummary:
-    """A ``scores.VideoMotion`` reduced to sorted cell magnitudes of ``d_t`` for each of its k."""
+    """A ``scores.VideoMotion`` as a :class:`MotionSummary`: the sorted cell magnitudes of ``d_t`` for each of its
+    k (computed exactly as before: the baseline's scores do not change), and its cell flows, affine parts, regions
+    and mask as they are."""
     mags = {}
     for k, f in motion.cells.items():
         n = f.shape[0]
@@ -90,7 +124,11 @@ def summarise_motion(motion) -> MotionSummary:
             m = np.sort(m, axis=1)[:, ::-1][:, :KEEP_CELLS]
             out[k: n - k, : m.shape[1]] = m
         mags[int(k)] = out
-    return MotionSummary(frame_numbers=np.asarray(motion.frame_numbers), mags=mags, notes=list(motion.notes))
+    return MotionSummary(frame_numbers=np.asarray(motion.frame_numbers), mags=mags, notes=list(motion.notes),
+                         cells={int(k): np.asarray(f, dtype=np.float32) for k, f in motion.cells.items()},
+                         rigid={int(k): np.asarray(r, dtype=np.float32) for k, r in motion.rigid.items()},
+                         regions=None if motion.regions is None else np.asarray(motion.regions, dtype=np.int8),
+                         cell_mask=np.asarray(motion.cell_mask, dtype=bool))
 
 
 def summarise(folder: str | Path, ks: tuple[int, ...], key: str = "") -> MotionSummary | VideoSkip:

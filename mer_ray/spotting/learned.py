@@ -88,7 +88,53 @@ def _local_z(x: np.ndarray, width: int) -> np.ndarray:
     return (x - med) / np.maximum(mad, 0.05)
 
 
-def frame_features(summary: MotionSummary, ks: Sequence[int], top: int = 4, extra: bool = True) -> np.ndarray:
+def _log_ratio(x: np.ndarray, floor: float = 0.01) -> np.ndarray:
+    """``log((x + floor) / (median + floor))`` over the video (NaN -> 0: the median, no evidence either way)."""
+    finite = x[np.isfinite(x)]
+    median = float(np.median(finite)) if finite.size else 0.0
+    return np.nan_to_num(np.log((np.maximum(x, 0) + floor) / (max(median, 0) + floor)))
+
+
+def _per_column(x: np.ndarray, fn) -> list[np.ndarray]:
+    return [fn(x[:, j]) for j in range(x.shape[1])]
+
+
+def rich_columns(summary: MotionSummary, k: int, width: int, top: int = 4) -> list[np.ndarray]:
+    """The ``features.py`` features of one video at flow distance k, normalised per video: magnitudes as log
+    ratios to the video's median (and the return-to-neutral and deformation tops also as robust z-scores, with
+    their window maximum over +-k/2 and the values k before / after), signed directions over the video's median
+    magnitude of their region, symmetry and the returning share as they are."""
+    from mer_ray.spotting import features as F
+
+    cells = summary.cells[k]
+    grid = cells.shape[1]
+    regions, mask = F.regions_of(summary, grid), F.scored_mask(summary, grid)
+    half = max(k // 2, 1)
+    columns: list[np.ndarray] = []
+    mags = F.region_magnitudes(cells, k, regions)
+    columns += _per_column(mags, _log_ratio)
+    scale = np.nanmedian(np.where(np.isfinite(mags), mags, np.nan), axis=0) if np.isfinite(mags).any() else \
+        np.zeros(mags.shape[1])
+    for signed in F.region_directions(cells, k, regions):
+        columns += [np.nan_to_num(signed[:, j] / (np.nan_to_num(scale[j]) + 0.01)) for j in range(signed.shape[1])]
+    columns.append(np.nan_to_num(F.symmetry(cells, k, mask)))
+    rtn_top, rtn_share, rtn_regions = F.return_to_neutral(cells, k, mask, regions, top)
+    rtn_z = _robust_z(rtn_top)[0]
+    columns += [_log_ratio(rtn_top), rtn_z, _window_max(rtn_z, half), _shift(rtn_z, -k), _shift(rtn_z, k),
+                np.nan_to_num(rtn_share)]
+    columns += _per_column(rtn_regions, _log_ratio)
+    if k in summary.rigid:
+        head_d, head_now, head_removed = F.head_motion(cells, summary.rigid[k], k, mask, top)
+        columns += [_log_ratio(head_d), _log_ratio(head_now), np.nan_to_num(head_removed)]
+    deform_top, deform_regions = F.deformation(cells, k, mask, regions, width, top)
+    deform_z = _robust_z(deform_top)[0]
+    columns += [_log_ratio(deform_top), deform_z, _window_max(deform_z, half), smooth(deform_z, k | 1)]
+    columns += _per_column(deform_regions, _log_ratio)
+    return columns
+
+
+def frame_features(summary: MotionSummary, ks: Sequence[int], top: int = 4, extra: bool = True,
+                   rich: bool = True) -> np.ndarray:
     """(n, features) per-frame features of one video (see the module docstring); uses this video only."""
     columns = []
     zs = []
@@ -120,6 +166,10 @@ def frame_features(summary: MotionSummary, ks: Sequence[int], top: int = 4, extr
                         z - _window_max(_shift(z, 2 * k), k)]  # rise from before, fall after
     if extra and len(zs) == 2:
         columns.append(zs[0] - zs[1])  # fast vs slow contrast: short movements stand out at the micro k
+    if rich and all(k in summary.cells for k in ks):
+        width = 20 * max(ks) + 1  # the local neutral face: the running median over ~10 s (at 30 fps)
+        for k in ks:
+            columns += rich_columns(summary, k, width, top)
     return np.stack(columns, axis=1).astype(np.float32)
 
 
@@ -137,6 +187,7 @@ class LearnedConfig:
     seed: int = 0
     top: int = 4
     extra: bool = True  # the local-noise, cell-spread, rise / fall and micro-vs-macro features
+    rich: bool = True  # features.py: regions, directions, symmetry, return to neutral, head motion, deformation
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -175,7 +226,7 @@ def _classifier(config: LearnedConfig):
 def video_features(summaries: Mapping[str, MotionSummary], keys: Sequence[str], ks: Sequence[int],
                    config: LearnedConfig) -> dict[str, np.ndarray]:
     """key -> its (n, features) matrix (each video's features use that video only: computed once per fold)."""
-    return {key: frame_features(summaries[key], ks, config.top, config.extra) for key in keys}
+    return {key: frame_features(summaries[key], ks, config.top, config.extra, config.rich) for key in keys}
 
 
 def fit_classifier(features: Mapping[str, np.ndarray], summaries, truth, keys, config: LearnedConfig):

@@ -86,7 +86,8 @@ SPOTTERS: dict[str, Callable[..., FoldOutcome]] = {"baseline": baseline_fold, "l
 DESCRIPTIONS = {
     "baseline": "MEGC baseline: relative threshold on the flow-contrast score, peaks -> intervals (p and smoothing "
                 "chosen on the training subjects)",
-    "learned": "per-frame logistic regression over windowed flow-contrast features, trained on the training "
+    "learned": "per-frame logistic regression over windowed flow-contrast features and per-region motion "
+               "(direction, symmetry, return to neutral, head motion, deformation), trained on the training "
                "subjects' annotations; interval rules (threshold, smoothing, peak / run / extent, or no micro spots) "
                "chosen by inner LOSO interval F1 on the training subjects",
 }

@@ -169,24 +169,28 @@ class SpotRun:
         """Every video's motion summary (Ray tasks, one per video not yet in ``RUN/scores``) and the skips."""
         import ray
 
-        from mer_ray.spotting.data import MotionSummary, VideoSkip, ks_for, summarise
+        from mer_ray.spotting.data import MotionSummary, StaleSummary, VideoSkip, ks_for, summarise
 
         scores_dir = folder.root / "scores"
         scores_dir.mkdir(exist_ok=True)
         ks = ks_for(data.fps)
-        summaries, skips, todo = {}, [], []
+        summaries, skips, todo, stale = {}, [], [], 0
         for key, info in sorted(data.videos.items()):
             path = scores_dir / f"{_video_file(key)}.npz"
             if path.is_file():
-                summaries[key] = MotionSummary.from_npz(path)
-            elif not info.get("folder") or not Path(info["folder"]).is_dir():
+                try:
+                    summaries[key] = MotionSummary.from_npz(path)
+                    continue
+                except StaleSummary:  # saved by an older version: scored again below, never misread
+                    stale += 1
+            if not info.get("folder") or not Path(info["folder"]).is_dir():
                 skips.append(VideoSkip(key, f"video folder not found ({info.get('folder')})"))
             else:
                 todo.append(key)
         if todo:
             remote = ray.remote(num_cpus=1)(summarise)
-            print(f"scoring {len(todo)} videos (alignment + optical flow; {len(summaries)} already scored)...",
-                  flush=True)
+            print(f"scoring {len(todo)} videos (alignment + optical flow; {len(summaries)} already scored"
+                  + (f"; {stale} saved by an older version, scored again" if stale else "") + ")...", flush=True)
             refs = {remote.remote(data.videos[k]["folder"], ks, k): k for k in todo}
             pending = list(refs)
             while pending:

@@ -18,7 +18,9 @@ Pipeline for one video (frames read from disk chunk by chunk, never all at once)
    pairs (the first and last k) are NaN.
 
 Scores for a micro and a macro spotter come from two flow passes (their own k); ``video_scores`` computes both
-in one read of the frames.
+in one read of the frames. Beside the residual cell flows it keeps each flow's removed affine part
+(``VideoMotion.rigid``: the head's translation / roll / zoom between t and t + k) and which face region each cell
+covers (``VideoMotion.regions``, from the landmarks: ``REGIONS``), for the learned spotter's features.
 """
 
 from __future__ import annotations
@@ -78,6 +80,10 @@ class ScoreConfig:
             raise ValueError(f"ScoreConfig: grid >= 2, 1 <= top <= grid^2, chunk >= 2, size >= 32 expected: {self}")
 
 
+REGIONS = ("other", "brows", "eyes", "nose", "mouth", "chin")  # cell labels of ``cell_regions`` (index = label)
+_REGION_LANDMARKS = {1: range(17, 27), 3: range(27, 36), 4: range(48, 68), 5: range(5, 12)}  # 68-point indices
+
+
 @dataclass
 class VideoMotion:
     """A video's per-frame cell flows for each k and the derived scores."""
@@ -87,6 +93,8 @@ class VideoMotion:
     cell_mask: np.ndarray  # (grid, grid) bool: cells scored
     notes: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)  # stage -> CPU seconds (read, align, flow, cells), wall
+    rigid: dict[int, np.ndarray] = field(default_factory=dict)  # k -> (n, 3, 2) removed affine part (affine_part)
+    regions: np.ndarray | None = None  # (grid, grid) int8 index into REGIONS (cell_regions)
 
     def scores(self, k: int, top: int) -> np.ndarray:
         """(n,) score per frame for distance ``k`` (NaN for the first and last k frames)."""
@@ -143,13 +151,60 @@ def cell_means(flow: np.ndarray, grid: int) -> np.ndarray:
 def residual_cells(flow: np.ndarray, pinv: np.ndarray, grid: int, stride: int = 4) -> np.ndarray:
     """``cell_means(remove_affine(flow))`` without building the full rigid field: an affine flow's mean over a
     cell is its value at the cell's centre."""
-    size = flow.shape[0]
-    coef = affine_part(flow, pinv, stride)
+    return residual_cells_and_rigid(flow, pinv, grid, stride)[0]
+
+
+def rigid_at_cells(coef: np.ndarray, size: int, grid: int) -> np.ndarray:
+    """(..., grid, grid, 2) the affine flow(s) ``coef`` ((..., 3, 2), ``affine_part``) at the cell centres."""
     cell = (size // grid * grid) / grid
     centres = (np.arange(grid) + 0.5) * cell - 0.5
     xs, ys = np.meshgrid(centres / size, centres / size)
-    rigid = coef[0] + xs[..., None] * coef[1] + ys[..., None] * coef[2]
-    return (cell_means(flow, grid) - rigid).astype(np.float32)
+    coef = np.asarray(coef)
+    c0, c1, c2 = (coef[..., i, None, None, :] for i in range(3))
+    return c0 + xs[..., None] * c1 + ys[..., None] * c2
+
+
+def residual_cells_and_rigid(flow: np.ndarray, pinv: np.ndarray, grid: int,
+                             stride: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """(``residual_cells``, the removed affine part's (3, 2) coefficients as float32)."""
+    size = flow.shape[0]
+    coef = affine_part(flow, pinv, stride)
+    rigid = rigid_at_cells(coef, size, grid)
+    return (cell_means(flow, grid) - rigid).astype(np.float32), coef.astype(np.float32)
+
+
+def cell_regions(landmarks: np.ndarray, size: int, grid: int) -> np.ndarray:
+    """(grid, grid) int8 face region of each cell of the aligned face (index into ``REGIONS``).
+
+    Eyes: the cells holding an eye landmark (36-47; the cells ``eye_cell_mask`` leaves out). Every other cell takes
+    the region of its nearest landmark (brows 17-26, nose 27-35, mouth 48-67, chin 5-11) when that landmark lies
+    within one cell of its centre; cells nearest the jaw's sides, or farther from every landmark (forehead,
+    cheeks, background), are ``other``.
+    """
+    points = np.asarray(landmarks, dtype=np.float64)
+    cell = size / grid
+    labels = np.zeros((grid, grid), dtype=np.int8)
+    group = np.zeros(len(points), dtype=np.int8)
+    for label, index in _REGION_LANDMARKS.items():
+        group[list(index)] = label
+    centres = (np.arange(grid) + 0.5) * cell
+    for r, cy in enumerate(centres):
+        for c, cx in enumerate(centres):
+            dist = np.hypot(points[:, 0] - cx, points[:, 1] - cy)
+            dist[36:48] = np.inf
+            nearest = int(np.argmin(dist))
+            if dist[nearest] <= cell:
+                labels[r, c] = group[nearest]
+    labels[~eye_cell_mask(points, size, grid)] = REGIONS.index("eyes")
+    return labels
+
+
+def template_regions(grid: int) -> np.ndarray:
+    """(grid, grid) int8 regions by height on an aligned face, for motion kept without landmarks."""
+    rows = (np.arange(grid) + 0.5) / grid
+    bands = np.digitize(rows, [0.15, 0.3, 0.45, 0.65, 0.85])  # forehead, brows, eyes, nose, mouth, chin
+    by_band = np.array([0, 1, 2, 3, 4, 5], dtype=np.int8)
+    return np.repeat(by_band[bands][:, None], grid, axis=1)
 
 
 def eye_cell_mask(landmarks: np.ndarray, size: int, grid: int) -> np.ndarray:
@@ -183,6 +238,8 @@ def video_scores(frames: Sequence[tuple[int, Path]] | str | Path, config: ScoreC
     flow_fn = FLOW_METHODS[config.method]()
     design, pinv = affine_basis(config.size)
     cells = {k: np.full((n, config.grid, config.grid, 2), np.nan, dtype=np.float32) for k in config.ks}
+    rigid = {k: np.full((n, 3, 2), np.nan, dtype=np.float32) for k in config.ks}
+    regions = None
     seconds = {"read": 0.0, "align": 0.0, "flow": 0.0, "cells": 0.0}  # CPU seconds (the machine may be shared)
     wall = time.perf_counter()
     notes: list[str] = []
@@ -210,6 +267,7 @@ def video_scores(frames: Sequence[tuple[int, Path]] | str | Path, config: ScoreC
         if mask is None:
             mask = (eye_cell_mask(alignment.landmarks, config.size, config.grid) if config.mask_eyes
                     else np.ones((config.grid, config.grid), dtype=bool))
+            regions = cell_regions(alignment.landmarks, config.size, config.grid)
         aligned = [aligner.apply(alignment, g) for g in grey]
         t2 = time.process_time()
         seconds["align"] += t2 - t1
@@ -220,13 +278,13 @@ def video_scores(frames: Sequence[tuple[int, Path]] | str | Path, config: ScoreC
                 a = time.process_time()
                 flow = flow_fn(aligned[t - start], aligned[t + k - start])
                 b = time.process_time()
-                cells[k][t] = residual_cells(flow, pinv, config.grid)
+                cells[k][t], rigid[k][t] = residual_cells_and_rigid(flow, pinv, config.grid)
                 seconds["flow"] += b - a
                 seconds["cells"] += time.process_time() - b
     seconds["wall"] = time.perf_counter() - wall
     return VideoMotion(frame_numbers=np.array([number for number, _ in frames]), cells=cells,
                        cell_mask=mask if mask is not None else np.ones((config.grid, config.grid), dtype=bool),
-                       notes=notes, seconds=seconds)
+                       notes=notes, seconds=seconds, rigid=rigid, regions=regions)
 
 
 def compare_flow_methods(pairs: Sequence[tuple[np.ndarray, np.ndarray]], methods: Sequence[str] = ("dis", "farneback"),

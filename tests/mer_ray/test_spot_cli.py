@@ -71,3 +71,23 @@ def test_smoke_run_then_resume_skips_finished_folds(tmp_path):
     assert {p.name: p.stat().st_mtime_ns for p in sorted((run / "folds").glob("*.json"))[1:]} == kept
     assert json.loads(folds[0].read_text())["intervals"] == first["intervals"]  # the same fold, recomputed
     assert (run / "report.md").read_text().split("Wall time")[0] == report.split("Wall time")[0]
+
+
+def test_a_saved_summary_of_an_older_version_is_scored_again_not_misread(tmp_path):
+    import numpy as np
+
+    from mer_ray.search.run_folder import RunFolder
+    from mer_ray.spotting.data import MotionSummary, SpotData
+    from mer_ray.spotting.run import SpotRun
+
+    scores = tmp_path / "scores"
+    scores.mkdir()
+    mags = np.ones((40, 16), np.float32)
+    MotionSummary(frame_numbers=np.arange(1, 41), mags={6: mags}).to_npz(scores / "s2__v.npz")  # current version
+    with open(scores / "s1__v.npz", "wb") as f:  # version 1: sorted magnitudes only, no version field
+        np.savez(f, frame_numbers=np.arange(1, 41), mags_6=mags)
+    data = SpotData("casme2", 30.0, tmp_path, {"s1/v": {"subject": "s1", "folder": None, "n_frames": 40},
+                                               "s2/v": {"subject": "s2", "folder": None, "n_frames": 40}}, {})
+    summaries, skips = SpotRun(None).score_videos(RunFolder(tmp_path), data)
+    assert sorted(summaries) == ["s2/v"]  # the stale file is not read; without its frames the video is a skip
+    assert [s.video for s in skips] == ["s1/v"] and "video folder not found" in skips[0].reason

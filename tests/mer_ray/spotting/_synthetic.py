@@ -38,3 +38,43 @@ def dataset(n_subjects: int = 4, n: int = 450):
                                                                          for e in macro]
         subject_of[key] = f"s{s}"
     return summaries, truth, subject_of
+
+
+def flow_summary(n: int, micro: list[int], macro: list[int], seed: int) -> MotionSummary:
+    """A summary with the cell flows, affine parts and regions the learned spotter's richer features read: noisy
+    cell positions, a brow push that rises and falls within 8 frames at each micro event, a mouth movement held
+    for 40 frames at each macro one, a small random head motion (the flows are ``f_t = x(t + k) - x(t)``)."""
+    from mer_ray.spotting.data import summarise_motion
+    from mer_ray.spotting.scores import VideoMotion, template_regions
+
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    position = rng.normal(0, 0.03, (n, 8, 8, 2))
+    for e in micro:
+        position[:, 2, 2:6, 1] -= 0.8 * np.clip(1 - np.abs(t - e) / 4, 0, None)[:, None]
+    for e in macro:
+        held = np.clip(1 - (np.abs(t - e) - 14) / 6, 0, 1)
+        position[:, 5:7, 2, 0] -= 1.5 * held[:, None]
+        position[:, 5:7, 5, 0] += 1.5 * held[:, None]
+    head = np.cumsum(rng.normal(0, 0.05, (n, 3, 2)), axis=0)
+    cells, rigid = {}, {}
+    for k in (6, 15):
+        f = np.full((n, 8, 8, 2), np.nan, dtype=np.float32)
+        f[: n - k] = position[k:] - position[: n - k]
+        r = np.full((n, 3, 2), np.nan, dtype=np.float32)
+        r[: n - k] = head[k:] - head[: n - k]
+        cells[k], rigid[k] = f, r
+    mask = np.ones((8, 8), bool)
+    mask[3, 2:6] = False  # the eye row
+    motion = VideoMotion(frame_numbers=t + 1, cells=cells, cell_mask=mask, rigid=rigid, regions=template_regions(8))
+    return summarise_motion(motion)
+
+
+def flow_dataset(n_subjects: int = 4, n: int = 450):
+    """``dataset`` with :func:`flow_summary` summaries (the same events and truth)."""
+    summaries, truth, subject_of = dataset(n_subjects, n)
+    for s, key in enumerate(sorted(summaries)):
+        micro = [g.onset + 3 for g in truth[key] if g.kind == "micro"]
+        macro = [g.onset + 18 for g in truth[key] if g.kind == "macro"]
+        summaries[key] = flow_summary(n, micro, macro, s)
+    return summaries, truth, subject_of

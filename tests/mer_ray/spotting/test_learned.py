@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from mer_ray.spotting.baseline import SpotterConfig
 from mer_ray.spotting.intervals import Interval, evaluate_spotting
@@ -15,7 +16,7 @@ from mer_ray.spotting.learned import (
     learned_fold,
 )
 from mer_ray.spotting.methods import SPOTTERS, FoldOutcome
-from tests.mer_ray.spotting._synthetic import dataset, summary
+from tests.mer_ray.spotting._synthetic import dataset, flow_dataset, summary
 
 
 def test_features_depend_on_the_video_only_and_are_finite():
@@ -77,9 +78,13 @@ def test_no_micro_spots_is_a_choice_when_micro_rules_only_add_false_spots():
     assert micro.threshold <= 1
 
 
-def test_held_out_annotations_are_never_read():
-    summaries, truth, subject_of = dataset()
+@pytest.mark.parametrize("make", [dataset, flow_dataset], ids=["magnitudes", "rich-features"])
+def test_held_out_annotations_are_never_read(make):
+    summaries, truth, subject_of = make()
     config = LearnedConfig(inner_folds=3)
+    if make is flow_dataset:  # the richer features (regions, return to neutral, head motion, deformation) are used
+        assert frame_features(summaries["s0/v"], (6, 15)).shape[1] > frame_features(summaries["s0/v"], (6, 15),
+                                                                                     rich=False).shape[1]
     first = learned_fold(summaries, truth, subject_of, "s0", 30.0, config)
     scrambled = dict(truth)
     scrambled["s0/v"] = [Interval(5, 30, "macro"), Interval(400, 408, "micro")]  # wrong labels for the held-out one
@@ -91,8 +96,9 @@ def test_held_out_annotations_are_never_read():
     assert set(first.intervals) == {"s0/v"}
 
 
-def test_learned_spotter_finds_the_planted_events_out_of_fold():
-    summaries, truth, subject_of = dataset()
+@pytest.mark.parametrize("make", [dataset, flow_dataset], ids=["magnitudes", "rich-features"])
+def test_learned_spotter_finds_the_planted_events_out_of_fold(make):
+    summaries, truth, subject_of = make()
     spotted = {}
     for subject in sorted(set(subject_of.values())):
         outcome = SPOTTERS["learned"](summaries, {k: v for k, v in truth.items() if subject_of[k] != subject},
