@@ -168,15 +168,21 @@ def save_bundle(out: str | Path, *, config: TrainConfig, members: list[Member], 
         history: training losses of the fit.
         au: AU detection (the networks have one output per AU): what they detect (:class:`AuDecision`).
     """
-    out = Path(out).expanduser().resolve()
+    out, tmp = staging_folder(out)
     preprocess = bundle_preprocess(features)
-    tmp = out.with_name(f".{out.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     files, member_info = write_members(tmp, members)
     info = bundle_info(config=config, features=features, preprocess=preprocess, member_info=member_info, files=files,
                        epochs=epochs, seed=seed, source=source, loso=loso, notes=notes, history=history, au=au)
     return finish_bundle(tmp, out, info, model_card)
+
+
+def staging_folder(out: str | Path) -> tuple[Path, Path]:
+    """The bundle's resolved folder and an empty temporary sibling to write it in (renamed when complete)."""
+    out = Path(out).expanduser().resolve()
+    tmp = out.with_name(f".{out.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    return out, tmp
 
 
 def finish_bundle(tmp: Path, out: Path, info: dict[str, Any], card: Callable[[dict[str, Any]], str]) -> Path:

@@ -34,7 +34,6 @@ network group's networks have one sigmoid per AU and skip the AUs too rare among
 from __future__ import annotations
 
 import json
-import shutil
 import time
 import warnings
 from collections.abc import Callable
@@ -60,6 +59,7 @@ from mer_ray.deploy.bundle import (
     loso_text,
     model_card,
     save_bundle,
+    staging_folder,
     trained_on,
 )
 from mer_ray.deploy.probe_arrays import AuProbe, ProbeArrays, fit_au_probe
@@ -350,11 +350,8 @@ def save_portfolio(out: str | Path, fitted: FittedPortfolio, *, features: Featur
                    source: dict[str, Any], loso: dict[str, Any] | None, notes: list[str] | None = None) -> Path:
     """Write a portfolio bundle folder (to a temporary sibling first, renamed when complete); arguments as
     :func:`mer_ray.deploy.bundle.save_bundle`'s."""
-    out = Path(out).expanduser().resolve()
+    out, tmp = staging_folder(out)
     preprocess = bundle_preprocess(features)
-    tmp = out.with_name(f".{out.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     config = fitted.config
     members: dict[str, dict[str, Any]] = {}
     k = len(fitted.subject_groups)

@@ -17,7 +17,6 @@ logistic function (the probability of presence), present above the AU's threshol
 
 from __future__ import annotations
 
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +34,7 @@ from mer_ray.deploy.bundle import (
     card_ending,
     finish_bundle,
     loso_text,
+    staging_folder,
     trained_on,
 )
 from mer_ray.deploy.probe_arrays import AuProbe, ProbeArrays, fit_au_probe
@@ -94,11 +94,8 @@ def save_probe(out: str | Path, fitted: FittedProbe, *, features: FeatureSet, se
                loso: dict[str, Any] | None, notes: list[str] | None = None) -> Path:
     """Write an AU probe bundle folder (to a temporary sibling first, renamed when complete); arguments as
     :func:`mer_ray.deploy.bundle.save_bundle`'s."""
-    out = Path(out).expanduser().resolve()
+    out, tmp = staging_folder(out)
     preprocess = bundle_preprocess(features)
-    tmp = out.with_name(f".{out.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     arrays = {}
     for name, probe in fitted.probe.probes.items():
         arrays[name] = fitted.probe.file_name("", name)
