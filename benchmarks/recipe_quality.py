@@ -9,8 +9,8 @@
 
 Settings (``benchmarks/_settings.py``): ``hard``, ``realistic``, ``symmetric`` (no one-sided AU combinations,
 8 % label noise), ``samm`` (SAMM's layout: 15 subjects x 11 clips, long clips), ``small`` (60 clips), ``distinct``
-(every class keeps to its own AUs) and ``easy`` (the built-in demo, where the probe comes closest). The recipes' own choices were made on hard seed 0;
-the default seed 3 was used for none of them.
+(every class keeps to its own AUs) and ``easy`` (the built-in demo, where the probe comes closest). The recipes'
+own choices were made on hard seed 0; the default seed 3 was used for none of them.
 
 Every method runs through the project's own machinery (``LosoSearch`` + Ray Tune, one trial per fold, as many
 trials at a time as CPUs) on the same folds of the same features. Per (setting, seed): each method's pooled UAR /

@@ -110,26 +110,36 @@ def recognise(bundle, video: str | Path, spans: list[dict], work: Path, device: 
     """Class and scores of each span's (onset, apex) pair, as ``predict`` classifies a pre-cut clip."""
     import cv2
 
-    from mer_ray.deploy.prediction import _feature_set
     from mer_ray.spotting.stream import read_frames_at
-    from preprocessing.annotations.sample import Sample
-    from preprocessing.clip_inputs import DATASET, ClipInput, process_inputs
-    from preprocessing.vision.clip import SequenceConfig
 
     frames = read_frames_at(video, {n for s in spans for n in (s["onset"], s["apex"])})
-    items = []
+    pairs = []
     for index, span in enumerate(spans):
-        name = f"{video} [{span['onset']}, {span['apex']}]"
         paths = []
         for number in (span["onset"], span["apex"]):
             paths.append(work / f"{index:04d}_{number}.png")
             if number in frames:
                 cv2.imwrite(str(paths[-1]), frames[number], [cv2.IMWRITE_PNG_COMPRESSION, 1])
-        if not all(p.is_file() for p in paths):
-            items.append(ClipInput(name, "video").skip("read", "the onset or apex frame could not be decoded again"))
+        pairs.append((f"{video} [{span['onset']}, {span['apex']}]", span["onset"], span["apex"], *paths))
+    return classify_pairs(bundle, pairs, work, device, missing="the onset or apex frame could not be decoded again")
+
+
+def classify_pairs(bundle, pairs: list[tuple[str, int, int, Path, Path]], work: Path, device: str = "cpu", *,
+                   missing: str = "the onset or apex frame is missing") -> list[dict]:
+    """Class and scores of each ``(name, onset, apex, onset image, apex image)``, as ``predict`` classifies an
+    onset / apex pair (the bundle's preprocessing exactly); a pair whose images are missing is "not recognised"."""
+    from mer_ray.deploy.prediction import _feature_set
+    from preprocessing.annotations.sample import Sample
+    from preprocessing.clip_inputs import DATASET, ClipInput, process_inputs
+    from preprocessing.vision.clip import SequenceConfig
+
+    items = []
+    for index, (name, onset, apex, *paths) in enumerate(pairs):
+        if not all(Path(p).is_file() for p in paths):
+            items.append(ClipInput(name, "video").skip("read", missing))
             continue
-        sample = Sample(DATASET, DATASET, f"{index:04d}_interval", "", span["onset"], span["apex"], span["apex"],
-                        tuple(str(p) for p in paths), (span["onset"], span["apex"]))
+        sample = Sample(DATASET, DATASET, f"{index:04d}_interval", "", onset, apex, apex,
+                        tuple(str(p) for p in paths), (onset, apex))
         items.append(ClipInput(name, "video", sample=sample, frames=2))
     config = replace(bundle.preprocess, sequence=SequenceConfig(frames=0))  # as predict: the frame stack is unused
     outcomes = process_inputs(items, config, work, use_ray=False)

@@ -152,7 +152,8 @@ class DemoConfig:
 
 
 HARD_FIELDS = tuple(DemoConfig.__dataclass_fields__)[tuple(DemoConfig.__dataclass_fields__).index("preset"):]
-LATER_FIELDS = ("one_sided_weight", "crossing_weight")  # fields added after the hard preset: in a demo.json only when not default
+# fields added after the hard preset: in a demo.json only when not at their defaults
+LATER_FIELDS = ("one_sided_weight", "crossing_weight")
 HARD_VERSION = 1  # bump whenever the hard preset's output for a given seed changes (the easy demo keeps VERSION)
 REALISTIC_VERSION = 1  # the same for the realistic preset
 PRESET_VERSIONS = {"hard": HARD_VERSION, "realistic": REALISTIC_VERSION}
