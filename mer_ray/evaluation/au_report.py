@@ -109,23 +109,10 @@ class AuRepeatsSummary:
     def per_au_lines(self) -> list[str]:
         """The per-AU table: each AU's F1 mean +- std over the repeats, the probe's F1 beside it, the mean row."""
         probe = self.probe_per_au.set_index("AU") if self.probe_per_au is not None else None
-        header = "| AU | positives | F1 macro (mean +- std) | F1 binary (mean +- std) | folds skipped |"
-        rule = "|---|---:|---:|---:|---:|"
-        if probe is not None:
-            header += " probe F1 macro | probe F1 binary |"
-            rule += "---:|---:|"
-        lines = [header, rule]
-        for _, row in self.per_au.iterrows():
-            line = (f"| {row['AU']} | {row['positives']} | {spread(row['F1 macro'])} | {spread(row['F1 binary'])} | "
-                    f"{row['folds skipped']} |")
-            if probe is not None:
-                line += f" {_cell(probe.loc[row['AU'], 'F1 macro'])} | {_cell(probe.loc[row['AU'], 'F1 binary'])} |"
-            lines.append(line)
-        line = f"| **mean** | | **{spread(self.f1_macro)}** | **{spread(self.f1_binary)}** | |"
-        if probe is not None and self.versus is not None:
-            line += f" **{_cell(self.versus.probe)}** | **{_cell(self.versus.binary[1])}** |"
-        lines.append(line)
-        return lines
+        probe_mean = (_cell(self.versus.probe), _cell(self.versus.binary[1])) \
+            if probe is not None and self.versus is not None else None
+        return per_au_lines(self.per_au, spread, probe, (spread(self.f1_macro), spread(self.f1_binary)), probe_mean,
+                            suffix=" (mean +- std)")
 
     def section(self, n_boot: int = 1000) -> list[str]:
         rows = [f"| `{c}` | {_cell(m)} | {_cell(b)} |" for c, m, b in zip(self.ids, self.f1_macro, self.f1_binary)]
@@ -186,30 +173,35 @@ def per_au_section(best: pd.DataFrame, probe: pd.DataFrame | None, task: au_task
     """The per-AU table of the best configuration (the probe's F1 beside it) and its mean row."""
     table = au_task.per_au_table(best, task)
     mean = au_task.pooled(au_task.stacked(best["y_true"]), au_task.stacked(best["y_pred"]))
-    header = "| AU | positives | F1 macro | F1 binary | folds skipped |"
-    rule = "|---|---:|---:|---:|---:|"
-    probe_rows = None
+    probe_rows = probe_mean = None
     if probe is not None and not probe.empty:
         probe_rows = au_task.per_au_table(probe, task).set_index("AU")
-        probe_mean = au_task.pooled(au_task.stacked(probe["y_true"]), au_task.stacked(probe["y_pred"]))
+        pooled = au_task.pooled(au_task.stacked(probe["y_true"]), au_task.stacked(probe["y_pred"]))
+        probe_mean = (_cell(pooled["f1_macro"]), _cell(pooled["f1_binary"]))
+    return per_au_lines(table, _cell, probe_rows, (_cell(mean["f1_macro"]), _cell(mean["f1_binary"])), probe_mean)
+
+
+def per_au_lines(table: pd.DataFrame, cell, probe_rows: pd.DataFrame | None, mean: tuple[str, str],
+                 probe_mean: tuple[str, str] | None, suffix: str = "") -> list[str]:
+    """A per-AU table: AU, positives, F1 macro / binary (formatted by ``cell``), folds skipped, the probe's F1
+    beside them when ``probe_rows`` (indexed by AU) is given, then the bold mean row (cells already formatted)."""
+    header = f"| AU | positives | F1 macro{suffix} | F1 binary{suffix} | folds skipped |"
+    rule = "|---|---:|---:|---:|---:|"
+    if probe_rows is not None:
         header += " probe F1 macro | probe F1 binary |"
         rule += "---:|---:|"
-
-    def cell(value: float) -> str:
-        return "-" if np.isnan(value) else f"{value:.4f}"
-
     lines = [header, rule]
     for _, row in table.iterrows():
         line = (f"| {row['AU']} | {row['positives']} | {cell(row['F1 macro'])} | {cell(row['F1 binary'])} | "
                 f"{row['folds skipped']} |")
         if probe_rows is not None:
-            line += f" {cell(probe_rows.loc[row['AU'], 'F1 macro'])} | {cell(probe_rows.loc[row['AU'], 'F1 binary'])} |"
+            other = probe_rows.loc[row["AU"]]
+            line += f" {_cell(other['F1 macro'])} | {_cell(other['F1 binary'])} |"
         lines.append(line)
-    line = f"| **mean** | | **{cell(mean['f1_macro'])}** | **{cell(mean['f1_binary'])}** | |"
-    if probe_rows is not None:
-        line += f" **{cell(probe_mean['f1_macro'])}** | **{cell(probe_mean['f1_binary'])}** |"
-    lines.append(line)
-    return lines
+    line = f"| **mean** | | **{mean[0]}** | **{mean[1]}** | |"
+    if probe_mean is not None:
+        line += f" **{probe_mean[0]}** | **{probe_mean[1]}** |"
+    return lines + [line]
 
 
 def dataset_section(best: pd.DataFrame, probe: pd.DataFrame | None, *, lodo: bool, n_boot: int,
