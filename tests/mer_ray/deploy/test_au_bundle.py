@@ -13,8 +13,10 @@ import pytest
 import torch
 
 from mer_ray.deploy.bundle import BUNDLE_JSON, BundleError, load_bundle, save_bundle
-from mer_ray.deploy.fitting import fit_all
-from mer_ray.deploy.portfolio_bundle import fit_portfolio, member_probabilities, save_portfolio
+from mer_ray.deploy.network_fit import fit_all
+from mer_ray.deploy.portfolio_bundle import member_probabilities
+from mer_ray.deploy.portfolio_fit import fit_portfolio
+from mer_ray.deploy.portfolio_save import save_portfolio
 from mer_ray.deploy.probe_bundle import ProbeBundle, fit_probe, save_probe
 from mer_ray.evaluation.au_task import AU_COLUMN, SKIPPED, AuTask, au_matrix
 from mer_ray.fit import main as fit_main

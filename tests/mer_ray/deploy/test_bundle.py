@@ -13,7 +13,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from mer_ray.deploy.bundle import BUNDLE_JSON, FORMAT_VERSION, BundleError, load_bundle, save_bundle
-from mer_ray.deploy.fitting import fit_all
+from mer_ray.deploy.network_fit import fit_all
 from mer_ray.deploy.svc_arrays import ArraySVC
 from mer_ray.training.classifiers import decision_scores
 from mer_ray.training.config import TrainConfig

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from mer_ray.deploy.bundle import load_bundle
-from mer_ray.deploy.fitting import fit_all
+from mer_ray.deploy.network_fit import fit_all
 from mer_ray.fit import main
 from mer_ray.search.spec import RunSpec
 from mer_ray.training.config import TrainConfig

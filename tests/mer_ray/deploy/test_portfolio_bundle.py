@@ -15,15 +15,9 @@ import pytest
 import torch
 
 from mer_ray.deploy.bundle import BUNDLE_JSON, BundleError, load_bundle
-from mer_ray.deploy.portfolio_bundle import (
-    SCORE_KIND,
-    CrossfitNetworks,
-    PortfolioBundle,
-    ProbeArrays,
-    check_exportable,
-    fit_portfolio,
-    save_portfolio,
-)
+from mer_ray.deploy.portfolio_bundle import SCORE_KIND, CrossfitNetworks, PortfolioBundle, ProbeArrays
+from mer_ray.deploy.portfolio_fit import check_exportable, fit_portfolio
+from mer_ray.deploy.portfolio_save import save_portfolio
 from mer_ray.infra.errors import UsageError
 from mer_ray.methods import parse_config
 from mer_ray.methods.portfolio import member_seed
