@@ -2,15 +2,17 @@
 
     python benchmarks/recipe_quality.py                         # every setting of _settings.py, seed 3, LOSO
     python benchmarks/recipe_quality.py --folds 5               # grouped 5-fold over subjects (a cheaper screen)
-    python benchmarks/recipe_quality.py --settings hard linear --seeds 3 4
+    python benchmarks/recipe_quality.py --settings hard templates --seeds 3 4
     python benchmarks/recipe_quality.py --methods probe ensemble recommended paper
     python benchmarks/recipe_quality.py --quick                 # tiny demos, 1 epoch: a smoke run, not a figure
     python benchmarks/recipe_quality.py --tables a.json b.json  # the tables of earlier --save runs, together
 
 Settings (``benchmarks/_settings.py``): ``hard``, ``realistic``, ``symmetric`` (no one-sided AU combinations,
 8 % label noise), ``samm`` (SAMM's layout: 15 subjects x 11 clips, long clips), ``small`` (60 clips), ``distinct``
-(every class keeps to its own AUs) and ``easy`` (the built-in demo, where the probe comes closest). The recipes'
-own choices were made on hard seed 0; the default seed 3 was used for none of them.
+(every class keeps to its own AUs), ``templates`` (each class one fixed AU template in noise: a linear model is
+close to the best possible classifier), ``random_aus`` (classes from random AU subsets, new per seed), ``smic``
+(SMIC-HS's shape, no apex in the sheet) and ``easy`` (the built-in demo). The recipes' own choices were made on
+hard seed 0; the default seed 3 was used for none of them.
 
 Every method runs through the project's own machinery (``LosoSearch`` + Ray Tune, one trial per fold, as many
 trials at a time as CPUs) on the same folds of the same features. Per (setting, seed): each method's pooled UAR /

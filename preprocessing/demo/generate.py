@@ -34,6 +34,7 @@ from mer_ray.infra.runtime import cache_root
 from mer_ray.infra.validation import from_dict
 from preprocessing.annotations.sample import LABELS, DatasetError
 from preprocessing.demo import hard
+from preprocessing.demo.class_design import STRUCTURES, class_design
 from preprocessing.demo.faces import (
     BASE_FACES,
     IdentityConfig,
@@ -109,6 +110,8 @@ class DemoConfig:
     # hard demos keep their manifests and caches.
     one_sided_weight: float = 1.0  # scales the prior weight of one-sided AU combinations (contempt, smirk)
     crossing_weight: float = 1.0  # scales the prior weight of combinations using another class's AU (hard.HOME_AUS)
+    combinations_per_class: int = 0  # keep each class's k most likely AU combinations (0: all): template-like classes
+    class_structure: str = "mixtures"  # "random": classes from random AU subsets, new per seed (class_design.py)
 
     def __post_init__(self) -> None:
         checks = [
@@ -135,6 +138,8 @@ class DemoConfig:
             ("identity_variation", self.identity_variation > 0, "a positive factor"),
             ("one_sided_weight", self.one_sided_weight >= 0, "0 or more"),
             ("crossing_weight", self.crossing_weight >= 0, "0 or more"),
+            ("combinations_per_class", self.combinations_per_class >= 0, "0 (all) or a number of combinations"),
+            ("class_structure", self.class_structure in STRUCTURES, f"one of {list(STRUCTURES)}"),
         ]
         for name, ok, expected in checks:
             if not ok:
@@ -153,7 +158,7 @@ class DemoConfig:
 
 HARD_FIELDS = tuple(DemoConfig.__dataclass_fields__)[tuple(DemoConfig.__dataclass_fields__).index("preset"):]
 # fields added after the hard preset: in a demo.json only when not at their defaults
-LATER_FIELDS = ("one_sided_weight", "crossing_weight")
+LATER_FIELDS = ("one_sided_weight", "crossing_weight", "combinations_per_class", "class_structure")
 HARD_VERSION = 1  # bump whenever the hard preset's output for a given seed changes (the easy demo keeps VERSION)
 REALISTIC_VERSION = 1  # the same for the realistic preset
 PRESET_VERSIONS = {"hard": HARD_VERSION, "realistic": REALISTIC_VERSION}
@@ -254,6 +259,7 @@ def plan_demo(seed: int, config: DemoConfig) -> tuple[list[dict], list[ClipPlan]
     labels = [label for label in LABELS for _ in range(class_counts(config.n_clips)[label])]
     labels = [labels[i] for i in plan_rng.permutation(len(labels))]
     hard_preset = config.preset != "easy"  # hard and realistic: hard.py's machinery
+    design = class_design(seed, config.class_structure) if hard_preset else None
     faces = BASE_FACES[first_base:] + BASE_FACES[:first_base]
     if hard_preset:  # every subject its own identity while there are enough (28 for the four photos)
         faces = identity_faces() if config.blend_identities else BASE_FACES
@@ -270,7 +276,7 @@ def plan_demo(seed: int, config: DemoConfig) -> tuple[list[dict], list[ClipPlan]
         }
         if hard_preset:
             subject["style"] = hard.subject_style(np.random.default_rng([seed, 5, s]), config.idiosyncrasy,
-                                                  config.preference_concentration)
+                                                  config.preference_concentration, design.mixtures)
         subjects.append(subject)
         names = _clip_names(srng, config.clips_per_subject)
         for c, name in enumerate(names):
@@ -280,7 +286,7 @@ def plan_demo(seed: int, config: DemoConfig) -> tuple[list[dict], list[ClipPlan]
             if hard_preset:
                 plan = dataclasses.replace(plan, **hard.harden_clip(
                     np.random.default_rng([seed, 6, s, c]), config, subject["style"], plan.label, plan.n_frames,
-                    plan.apex_index, plan.asymmetry))
+                    plan.apex_index, plan.asymmetry, design))
             clips.append(plan)
     return subjects, clips
 

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from preprocessing.annotations.sample import LABELS
+from preprocessing.demo.class_design import ClassDesign
 from preprocessing.demo.motions import ACTION_UNITS, action_unit_field
 
 # class -> ((AU combination, base weight, the CASME II emotion the sheet writes for it, one-sided), ...)
@@ -65,7 +66,8 @@ DISTRACTORS: dict[str, tuple[tuple[tuple[int, ...], ...], float]] = {
 ONE_SIDED_DISTRACTORS = {"lid twitch"}
 
 
-def subject_style(rng: np.random.Generator, idiosyncrasy: float, preference_concentration: float) -> dict:
+def subject_style(rng: np.random.Generator, idiosyncrasy: float, preference_concentration: float,
+                  mixtures: dict | None = None) -> dict:
     """A subject's way of moving (JSON-ready): per-AU geometry and gain, preferred combinations and distractors.
 
     Args:
@@ -74,7 +76,9 @@ def subject_style(rng: np.random.Generator, idiosyncrasy: float, preference_conc
             the support radius scales by exp(N(0, 4x that)).
         preference_concentration: Dirichlet concentration of the subject's preferences over a class's
             combinations (small: a few favourite combinations; large: the class's base weights).
+        mixtures: the classes' combinations (``class_design.ClassDesign.mixtures``; default ``CLASS_MIXTURES``).
     """
+    mixtures = CLASS_MIXTURES if mixtures is None else mixtures
     style = {"aus": {}}
     for au in sorted(ACTION_UNITS):
         style["aus"][str(au)] = {
@@ -83,7 +87,7 @@ def subject_style(rng: np.random.Generator, idiosyncrasy: float, preference_conc
             "scale": float(np.exp(rng.normal(0, 4 * idiosyncrasy))),
             "gain": float(np.exp(rng.normal(0, 0.3))),
         }
-    style["preference"] = {label: rng.dirichlet(np.full(len(CLASS_MIXTURES[label]), preference_concentration)).tolist()
+    style["preference"] = {label: rng.dirichlet(np.full(len(mixtures[label]), preference_concentration)).tolist()
                            for label in LABELS}
     style["distractor_preference"] = rng.dirichlet(np.full(len(DISTRACTORS), preference_concentration)).tolist()
     style["side"] = 1.0 if rng.random() < 0.5 else -1.0  # the side the subject's one-sided movements favour
@@ -103,7 +107,7 @@ def _components(rng: np.random.Generator, aus: Sequence[int], weights: Sequence[
 
 
 def harden_clip(rng: np.random.Generator, config, style: dict, label: str, n_frames: int, apex_index: int,
-                asymmetry: float) -> dict:
+                asymmetry: float, design: ClassDesign | None = None) -> dict:
     """The hard preset's draws for one clip, as ``ClipPlan`` field replacements.
 
     Args:
@@ -114,21 +118,25 @@ def harden_clip(rng: np.random.Generator, config, style: dict, label: str, n_fra
         n_frames: frames of the clip.
         apex_index: the true apex (index from the onset).
         asymmetry: the clip's left/right imbalance for bilateral AUs.
+        design: the classes' AU combinations (``class_design.class_design``; default: the hand-made ones).
     """
-    mix = CLASS_MIXTURES[label]
+    design = design or ClassDesign(CLASS_MIXTURES, HOME_AUS)
+    mix = design.mixtures[label]
     weights = np.array([entry[1] for entry in mix]) * np.array(style["preference"][label])
     if config.one_sided_weight != 1.0:  # the realistic preset: fewer one-sided combinations (hard: untouched)
         weights = weights * np.array([config.one_sided_weight if entry[3] else 1.0 for entry in mix])
     if config.crossing_weight != 1.0:  # classes that share fewer AUs (1.0 leaves every earlier plan as it was)
-        weights = weights * np.array([config.crossing_weight if crosses_classes(label, entry[0]) else 1.0
+        weights = weights * np.array([config.crossing_weight if crosses_classes(label, entry[0], design) else 1.0
                                       for entry in mix])
+    if config.combinations_per_class:  # template-like classes: only the class's k most likely combinations
+        weights = weights * kept_combinations(label, config, design)
     combo, _, emotion, one_sided = mix[int(rng.choice(len(mix), p=weights / weights.sum()))]
     components = _components(rng, combo, rng.uniform(0.5, 1.0, size=len(combo)), style, asymmetry, one_sided)
 
     sheet_label, sheet_emotion = label, emotion
     if rng.random() < config.label_noise:  # the annotator's emotion disagrees with what the face did
         sheet_label = str(rng.choice([other for other in LABELS if other != label]))
-        other_mix = CLASS_MIXTURES[sheet_label]
+        other_mix = design.mixtures[sheet_label]
         sheet_emotion = other_mix[int(rng.integers(len(other_mix)))][2]
     jitter = int(rng.integers(-config.apex_jitter, config.apex_jitter + 1)) if config.apex_jitter else 0
     sheet_apex_index = int(np.clip(apex_index + jitter, 1, n_frames - 2))
@@ -163,9 +171,23 @@ def harden_clip(rng: np.random.Generator, config, style: dict, label: str, n_fra
     }
 
 
-def crosses_classes(label: str, combo: Sequence[int]) -> bool:
-    """Whether an AU combination of class ``label`` uses an AU that is not one of the class's own (``HOME_AUS``)."""
-    return not set(combo) <= HOME_AUS[label]
+def kept_combinations(label: str, config, design: ClassDesign | None = None) -> np.ndarray:
+    """1 for the ``config.combinations_per_class`` combinations of ``label`` with the largest prior weight (base
+    weight after ``one_sided_weight`` and ``crossing_weight``; ties in the mixture's order), 0 for the rest."""
+    design = design or ClassDesign(CLASS_MIXTURES, HOME_AUS)
+    mix = design.mixtures[label]
+    prior = np.array([entry[1] * (config.one_sided_weight if entry[3] else 1.0)
+                      * (config.crossing_weight if crosses_classes(label, entry[0], design) else 1.0)
+                      for entry in mix])
+    keep = np.zeros(len(mix))
+    keep[np.argsort(-prior, kind="stable")[:config.combinations_per_class]] = 1.0
+    return keep * (prior > 0)
+
+
+def crosses_classes(label: str, combo: Sequence[int], design: ClassDesign | None = None) -> bool:
+    """Whether an AU combination of class ``label`` uses an AU that is not one of the class's own (``HOME_AUS``,
+    or the design's home AUs)."""
+    return not set(combo) <= (design.home_aus if design else HOME_AUS)[label]
 
 
 def sheet_action_units(components: Sequence[Sequence[float]]) -> int | str:

@@ -114,6 +114,57 @@ def test_crossing_weight_zero_gives_classes_their_own_aus():
         make_config("easy", crossing_weight=0.5)
 
 
+def test_combinations_per_class_keeps_each_class_to_its_k_most_likely_combinations():
+    """``combinations_per_class=k``: every clip's AU combination is one of its class's k most likely ones (after
+    the other weights: with ``crossing_weight=0`` no crossing combination is among them); at its default (0) every
+    combination can be drawn, and the knob stays out of the manifest."""
+    from preprocessing.demo.hard import CLASS_MIXTURES, HOME_AUS
+
+    size = {"n_subjects": 30, "clips_per_subject": 20}
+
+    def combos(**params):
+        clips = plan_demo(2, make_config("realistic", **size, **params))[1]
+        found = {label: set() for label in CLASS_MIXTURES}
+        for c in clips:
+            found[c.label].add(tuple(c.action_units))
+        return found
+
+    assert all(len(found) > 2 for found in combos().values())
+    kept = combos(combinations_per_class=2, crossing_weight=0.0, one_sided_weight=0.0)
+    assert kept == {"positive": {(12,), (6, 12)}, "surprise": {(1, 2), (1, 2, 5)}, "negative": {(4,), (4, 7)}}
+    assert all(set(combo) <= HOME_AUS[label] for label, found in kept.items() for combo in found)
+    assert "combinations_per_class" not in manifest(0, make_config("realistic"))["params"]
+    assert manifest(0, make_config("realistic", combinations_per_class=1))["params"]["combinations_per_class"] == 1
+    with pytest.raises(ValueError, match="combinations_per_class"):
+        make_config("realistic", combinations_per_class=-1)
+    with pytest.raises(ValueError, match="combinations_per_class"):
+        make_config("easy", combinations_per_class=1)
+
+
+def test_random_class_structure_draws_new_classes_per_seed_and_keeps_the_rest():
+    """``class_structure="random"``: each class's motions use its own random home AUs (plus one weak confuser from
+    another class), the design differs between seeds, and everything but the motions (labels, clip names, frame
+    counts) is the default design's."""
+    from preprocessing.demo.class_design import HOME_SIZE, class_design
+
+    size = {"n_subjects": 30, "clips_per_subject": 8}
+    designs = [class_design(seed, "random") for seed in (0, 1)]
+    assert designs[0].home_aus != designs[1].home_aus
+    for design in designs:
+        homes = list(design.home_aus.values())
+        assert all(len(home) == HOME_SIZE for home in homes) and len(frozenset().union(*homes)) == 3 * HOME_SIZE
+    default = plan_demo(0, make_config("realistic", **size))[1]
+    clips = plan_demo(0, make_config("realistic", class_structure="random", **size))[1]
+    assert [(c.clip, c.label, c.n_frames) for c in clips] == [(c.clip, c.label, c.n_frames) for c in default]
+    homes = designs[0].home_aus
+    own = np.mean([set(c.action_units) <= homes[c.label] for c in clips])
+    assert 0.7 < own < 1.0  # mostly home AUs; the rest carry the weak confuser
+    assert all(len(set(c.action_units) - homes[c.label]) <= 1 for c in clips)
+    assert "class_structure" not in manifest(0, make_config("realistic"))["params"]
+    with pytest.raises(ValueError, match="class_structure"):
+        make_config("realistic", class_structure="shuffled")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("preset", list(FILE_FINGERPRINTS))
 def test_easy_and_hard_files_are_unchanged(preset, tmp_path):
