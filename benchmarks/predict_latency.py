@@ -45,7 +45,7 @@ def untrained_bundle(space_name: str, preprocess):
     from mer_ray.deploy.bundle import Bundle, Member
     from mer_ray.training.classifiers import head_kind
     from mer_ray.training.config import TrainConfig
-    from mer_ray.training.trainer import new_model
+    from mer_ray.training.networks import new_model
     from search_spaces import get_space
 
     config = TrainConfig.from_dict(dict(get_space(space_name).fixed))

@@ -113,7 +113,7 @@ class Bundle:
 
     def au_probabilities(self, features: FeatureSet, members: list[Member], device: str = "cpu") -> np.ndarray:
         """(N, K) float64 mean over ``members`` of their per-AU sigmoid probabilities (AU detection)."""
-        from mer_ray.training.trainer import au_probabilities
+        from mer_ray.training.prediction import au_probabilities
 
         rows = np.arange(len(features))
         return np.mean([au_probabilities(self.config, member.network.to(device), self.builder(features, member),
@@ -380,7 +380,7 @@ def load_bundle(path: str | Path, device: str = "cpu") -> Bundle | PortfolioBund
         BundleError: one line naming the bundle and the reason (missing, not a bundle, another format version, an
             unknown kind or task, preprocessing this version would not reproduce, a file missing or changed).
     """
-    from mer_ray.training.trainer import new_model
+    from mer_ray.training.networks import new_model
     from preprocessing.vision.clip import PreprocessConfig
 
     root = Path(path).expanduser().resolve()

@@ -48,8 +48,12 @@ def fit_all(config: TrainConfig, data: FeatureSet, seed: int, *, device: str | N
 
     from mer_ray.deploy.svc_arrays import ArraySVC
     from mer_ray.training.classifiers import make_classifier
+    from mer_ray.training.context import AuFit, FitContext
     from mer_ray.training.ensemble import mean_scores
-    from mer_ray.training.trainer import AuFit, FitContext, au_probabilities, fit_network, fold_epochs, member_seed
+    from mer_ray.training.epoch_selection import fold_epochs
+    from mer_ray.training.networks import fit_network
+    from mer_ray.training.prediction import au_probabilities
+    from mer_ray.training.trainer import member_seed
 
     start = time.monotonic()
     config = replace(config, pretrained_from="", save_pretrained="")

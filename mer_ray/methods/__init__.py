@@ -148,7 +148,7 @@ def run_task(task: FoldTask, features: FeatureSet, device: str | None = None,
              log: Callable[[str], None] | None = None, on_epoch: Callable | None = None) -> FoldResult:
     """Run one fold task: mask the fold's hidden subjects, train, predict its held-out subjects.
 
-    ``on_epoch``: a per-epoch callback (``mer_ray.training.trainer.OnEpoch``), for the methods that train in epochs.
+    ``on_epoch``: a per-epoch callback (``mer_ray.training.context.OnEpoch``), for the methods that train in epochs.
     """
     data = features.with_masked_labels(list(task.fold.hidden))
     method = get_method(task.config.method)

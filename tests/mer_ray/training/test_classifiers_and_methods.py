@@ -40,7 +40,7 @@ def test_mirror_tta_scores_the_mean_of_each_input_and_its_mirror():
 
     from mer_ray.data.inputs import InputBuilder
     from mer_ray.training.classifiers import network_outputs
-    from mer_ray.training.trainer import new_model
+    from mer_ray.training.networks import new_model
     from tests.mer_ray._synthetic import synthetic_features
 
     data = synthetic_features(n_subjects=2, clips=3, size=16)

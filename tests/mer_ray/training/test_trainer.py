@@ -158,13 +158,13 @@ def test_device_resident_batches_equal_streamed_ones(data, monkeypatch):
 
     from mer_ray.data.augment import FlowAugment
     from mer_ray.data.inputs import InputBuilder
-    from mer_ray.training import trainer as train
+    from mer_ray.training.batches import BatchSource
 
     builder = InputBuilder(data, "flow", 32).fit(np.arange(len(data)))
     rows, flips = np.arange(10), np.arange(10) % 2 == 0
     labels = data.labels[rows]
-    resident = train.BatchSource(builder, rows, flips, labels, "cpu")
-    streamed = train.BatchSource(builder, rows, flips, labels, "cpu")
+    resident = BatchSource(builder, rows, flips, labels, "cpu")
+    streamed = BatchSource(builder, rows, flips, labels, "cpu")
     streamed.resident = False
     idx = np.array([3, 1, 8, 0])
     augment = FlowAugment(rotate_deg=10, scale=0.1, magnitude=0.2)
@@ -174,13 +174,13 @@ def test_device_resident_batches_equal_streamed_ones(data, monkeypatch):
         assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
     recipe = dict(pretrain=False, classifier="softmax", input_size=32, aug_rotate=5.0)
     base = run(data, **recipe)
-    original = train.BatchSource.__init__
+    original = BatchSource.__init__
 
     def streaming(self, *args, **kwargs):
         original(self, *args, **kwargs)
         self.resident = False
 
-    monkeypatch.setattr(train.BatchSource, "__init__", streaming)
+    monkeypatch.setattr(BatchSource, "__init__", streaming)
     assert run(data, **recipe).model_digest == base.model_digest
 
 
