@@ -40,10 +40,10 @@ class ClassDesign:
 
 def class_design(seed: int, structure: str) -> ClassDesign:
     """The class design of a demo: the hand-made one, or a random one drawn from ``seed``."""
-    from preprocessing.demo.hard import CLASS_MIXTURES, HOME_AUS
+    from preprocessing.demo.hard import HAND_MADE
 
     if structure == "mixtures":
-        return ClassDesign(CLASS_MIXTURES, HOME_AUS)
+        return HAND_MADE
     if structure != "random":
         raise ValueError(f"demo class_structure={structure!r}: expected one of {list(STRUCTURES)}")
     rng = np.random.default_rng([seed, 8])

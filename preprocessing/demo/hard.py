@@ -55,6 +55,7 @@ HOME_AUS: dict[str, frozenset[int]] = {
     "surprise": frozenset({1, 2, 5, 26}),
     "negative": frozenset({4, 7, 9, 10, 14, 15, 17, 20, 24}),
 }
+HAND_MADE = ClassDesign(CLASS_MIXTURES, HOME_AUS)  # the default class design (class_design.class_design)
 ONE_SIDED = 0.9  # |asymmetry| of a one-sided movement: 0.1 of it on one side, 1.9 on the other
 # name -> (AU combinations drawn from, base weight); any class, with their own onset and duration
 DISTRACTORS: dict[str, tuple[tuple[tuple[int, ...], ...], float]] = {
@@ -120,7 +121,7 @@ def harden_clip(rng: np.random.Generator, config, style: dict, label: str, n_fra
         asymmetry: the clip's left/right imbalance for bilateral AUs.
         design: the classes' AU combinations (``class_design.class_design``; default: the hand-made ones).
     """
-    design = design or ClassDesign(CLASS_MIXTURES, HOME_AUS)
+    design = design or HAND_MADE
     mix = design.mixtures[label]
     weights = np.array([entry[1] for entry in mix]) * np.array(style["preference"][label])
     if config.one_sided_weight != 1.0:  # the realistic preset: fewer one-sided combinations (hard: untouched)
@@ -174,7 +175,7 @@ def harden_clip(rng: np.random.Generator, config, style: dict, label: str, n_fra
 def kept_combinations(label: str, config, design: ClassDesign | None = None) -> np.ndarray:
     """1 for the ``config.combinations_per_class`` combinations of ``label`` with the largest prior weight (base
     weight after ``one_sided_weight`` and ``crossing_weight``; ties in the mixture's order), 0 for the rest."""
-    design = design or ClassDesign(CLASS_MIXTURES, HOME_AUS)
+    design = design or HAND_MADE
     mix = design.mixtures[label]
     prior = np.array([entry[1] * (config.one_sided_weight if entry[3] else 1.0)
                       * (config.crossing_weight if crosses_classes(label, entry[0], design) else 1.0)
@@ -187,7 +188,7 @@ def kept_combinations(label: str, config, design: ClassDesign | None = None) -> 
 def crosses_classes(label: str, combo: Sequence[int], design: ClassDesign | None = None) -> bool:
     """Whether an AU combination of class ``label`` uses an AU that is not one of the class's own (``HOME_AUS``,
     or the design's home AUs)."""
-    return not set(combo) <= (design.home_aus if design else HOME_AUS)[label]
+    return not set(combo) <= (design or HAND_MADE).home_aus[label]
 
 
 def sheet_action_units(components: Sequence[Sequence[float]]) -> int | str:
