@@ -1,7 +1,7 @@
 """The benchmark family (issue 24): named generator settings that differ in structure, not only in seed, and
 the features of each (generated, then preprocessed through the real pipeline; both cached).
 
-A setting is a demo preset plus generator settings on top (``preprocessing/demo/generate.py`` DemoConfig):
+A setting is a demo preset plus generator settings on top (``preprocessing/demo/config.py`` DemoConfig):
 
 - ``hard``: the hard preset. Small motions (amplitude floor 0.15 px at 224) and many one-sided AU combinations
   (contempt, smirk), which a linear model on signed flow cannot tell from bilateral ones: networks help.

@@ -138,7 +138,7 @@ def targets(uar: dict[str, float]) -> list[tuple[str, str, bool]]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python benchmarks/realism.py", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--preset", required=True, help="demo preset (preprocessing.demo.generate.PRESETS)")
+    p.add_argument("--preset", required=True, help="demo preset (preprocessing.demo.config.PRESETS)")
     p.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     p.add_argument("--epochs-scale", type=float, default=1.0,
@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.epochs_scale <= 0:
         p.error("--epochs-scale must be positive")
 
-    from preprocessing.demo.generate import PRESETS
+    from preprocessing.demo.config import PRESETS
 
     if args.preset not in PRESETS:
         p.error(f"--preset {args.preset!r}: expected one of {sorted(PRESETS)}")

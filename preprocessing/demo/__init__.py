@@ -8,26 +8,12 @@ with settings chosen so that the published methods' ordering follows real data (
 give exact synthetic motion for measuring optical flow.
 """
 
-from preprocessing.demo.generate import (
-    DEFAULT_DEMO,
-    FRAMES_DIR,
-    GROUND_TRUTH,
-    GROUND_TRUTH_DIR,
-    MANIFEST,
-    PRESETS,
-    SHEET_NAME,
-    SMALL_DEMO,
-    VERSION,
-    DemoConfig,
-    default_root,
-    ensure_demo,
-    generate_demo,
-    is_current,
-    make_config,
-)
+from preprocessing.demo.config import DEFAULT_DEMO, PRESETS, SMALL_DEMO, VERSION, DemoConfig, make_config
+from preprocessing.demo.generate import default_root, ensure_demo, generate_demo, is_current
 from preprocessing.demo.ground_truth import frame_flow, load_clip_truth
 from preprocessing.demo.motions import REFERENCE_FACE, action_unit_field, displacement_field, face_frame
 from preprocessing.demo.warp import warp_image
+from preprocessing.demo.writing import FRAMES_DIR, GROUND_TRUTH, GROUND_TRUTH_DIR, MANIFEST, SHEET_NAME
 
 __all__ = [
     "DEFAULT_DEMO", "FRAMES_DIR", "GROUND_TRUTH", "GROUND_TRUTH_DIR", "MANIFEST", "PRESETS", "REFERENCE_FACE",

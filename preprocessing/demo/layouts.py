@@ -29,20 +29,17 @@ import numpy as np
 
 from mer_ray.infra.locks import exclusive, keyed_lock_path
 from preprocessing.annotations.sample import DatasetError
+from preprocessing.demo.config import make_config, manifest
 from preprocessing.demo.files import write_coding_sheet, write_json, write_workbook
-from preprocessing.demo.generate import (
+from preprocessing.demo.generate import _read_manifest, default_root, generate_demo
+from preprocessing.demo.writing import (
     CHECKSUMS,
     FRAMES_DIR,
     GROUND_TRUTH,
     GROUND_TRUTH_DIR,
     MANIFEST,
     _checksums,
-    _read_manifest,
     damaged_files,
-    default_root,
-    generate_demo,
-    make_config,
-    manifest,
 )
 
 LAYOUTS_VERSION = 1  # bump whenever the files written for a given source demo change

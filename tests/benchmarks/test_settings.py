@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
 import _settings  # noqa: E402
 
-from preprocessing.demo.generate import make_config  # noqa: E402
+from preprocessing.demo.config import make_config  # noqa: E402
 
 
 @pytest.mark.parametrize("name", list(_settings.SETTINGS))

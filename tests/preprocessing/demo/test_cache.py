@@ -20,7 +20,7 @@ from preprocessing.demo import (
     is_current,
     make_config,
 )
-from preprocessing.demo import generate as generate_module
+from preprocessing.demo import writing as writing_module
 from tests.preprocessing.demo.conftest import tree_hashes
 
 
@@ -81,7 +81,7 @@ def test_a_folder_that_is_not_a_demo_is_never_overwritten(tmp_path):
 
 def test_an_interrupted_generation_leaves_nothing(tmp_path, monkeypatch):
     rendered = []
-    real = generate_module.render_clip
+    real = writing_module.render_clip
 
     def failing(subject, plan):
         if len(rendered) == 2:
@@ -89,7 +89,7 @@ def test_an_interrupted_generation_leaves_nothing(tmp_path, monkeypatch):
         rendered.append(plan)
         return real(subject, plan)
 
-    monkeypatch.setattr(generate_module, "render_clip", failing)
+    monkeypatch.setattr(writing_module, "render_clip", failing)
     with pytest.raises(KeyboardInterrupt):
         generate_demo(tmp_path / "demo", **SMALL_DEMO)
     assert list(tmp_path.iterdir()) == []  # neither the root nor a partial folder

@@ -25,8 +25,8 @@ from preprocessing.demo import (
     load_clip_truth,
 )
 from preprocessing.demo.faces import detect_landmarks
-from preprocessing.demo.generate import CLASS_SHARES, plan_demo
 from preprocessing.demo.motions import EMOTIONS
+from preprocessing.demo.planning import CLASS_SHARES, plan_demo
 from tests.preprocessing.demo.conftest import tree_hashes
 
 CASME2_EMOTIONS = {"happiness", "surprise", "disgust", "repression", "others", "fear", "sadness"}

@@ -31,10 +31,11 @@ from preprocessing.demo import (
     load_clip_truth,
     make_config,
 )
+from preprocessing.demo.config import HARD_VERSION
 from preprocessing.demo.faces import BASE_FACES, detect_landmarks, identity_faces, person
-from preprocessing.demo.generate import HARD_VERSION, plan_demo
 from preprocessing.demo.hard import CLASS_MIXTURES, DISTRACTORS, ONE_SIDED, sheet_action_units
 from preprocessing.demo.motions import ACTION_UNITS, EMOTIONS
+from preprocessing.demo.planning import plan_demo
 from tests.preprocessing.demo.conftest import tree_hashes
 
 EMOTION_CLASS = {"happiness": "positive", "surprise": "surprise", "disgust": "negative", "repression": "negative"}

@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 
 from preprocessing.demo import MANIFEST, PRESETS, SMALL_DEMO, VERSION, default_root, generate_demo, make_config
-from preprocessing.demo.generate import LATER_FIELDS, REALISTIC_VERSION, manifest, plan_demo
+from preprocessing.demo.config import LATER_FIELDS, REALISTIC_VERSION, manifest
 from preprocessing.demo.hard import CLASS_MIXTURES
+from preprocessing.demo.planning import plan_demo
 from tests.preprocessing.demo.conftest import tree_hashes
 
 PLAN_FINGERPRINTS = {  # sha256 of the JSON of plan_demo(seed, make_config(preset)), taken before "realistic"
