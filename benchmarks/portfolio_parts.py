@@ -78,7 +78,7 @@ def compare(predictions, details: dict, params: dict) -> list[list[str]]:
     """Other combination rules and member subsets, refitted on the recorded out-of-fold probabilities."""
     from mer_ray.evaluation.metrics import pooled_scores
     from mer_ray.methods import parse_config
-    from mer_ray.methods.portfolio import fit_combination
+    from mer_ray.methods.portfolio_combination import fit_combination
 
     truth = dict(zip(predictions["sample"], predictions["y_true"]))
     base = parse_config(params)

@@ -41,7 +41,9 @@ from mer_ray.deploy.bundle import Bundle, BundleError, load_bundle
 from mer_ray.deploy.probe_arrays import AuProbe, ProbeArrays
 from mer_ray.evaluation.au_task import decide
 from mer_ray.methods.linear import LinearConfig
-from mer_ray.methods.portfolio import AuCombination, Combination, PortfolioConfig, au_probabilities, probabilities
+from mer_ray.methods.portfolio_au_combination import AuCombination, au_probabilities
+from mer_ray.methods.portfolio_combination import Combination, probabilities
+from mer_ray.methods.portfolio_config import PortfolioConfig
 from mer_ray.training.ensemble import ensemble_prediction
 
 if TYPE_CHECKING:
@@ -79,7 +81,7 @@ class CrossfitNetworks:
 
     def group_probabilities(self, features: FeatureSet, g: int, device: str = "cpu") -> np.ndarray:
         members = [self.bundle.members[k] for k in self.groups[g]]
-        if self.active is not None:  # as a fold of train_au_fold scores, then portfolio.au_probabilities
+        if self.active is not None:  # as a fold of train_au_fold scores, then portfolio_au_combination.au_probabilities
             _, scores = decide(self.bundle.au_probabilities(features, members, device), self.active[g])
             return au_probabilities(scores)
         _, scores = ensemble_prediction([self.bundle.member_prediction(features, m, device) for m in members])

@@ -5,10 +5,10 @@ features folder, for a portfolio bundle (:mod:`mer_ray.deploy.portfolio_bundle`;
 The fit (:func:`fit_portfolio`) is what one LOSO fold does with its training subjects, with every subject training:
 the subjects are split into ``inner_folds`` subject-wise groups (the groups ``portfolio.out_of_fold`` makes); per
 group, every member is fitted on the other groups and scores the group's clips (out-of-fold probabilities); the
-combination (temperatures and weights) is fitted on those (``portfolio.fit_combination``). A ``crossfit`` network
-member is the set of its inner-fold networks (one per group, each trained without that group), their probabilities
-averaged; any other network member and a ``linear_probe`` member are refitted on every clip (the networks: as one
-group). Only these member kinds can be exported (:func:`check_exportable`).
+combination (temperatures and weights) is fitted on those (``portfolio_combination.fit_combination``). A ``crossfit``
+network member is the set of its inner-fold networks (one per group, each trained without that group), their
+probabilities averaged; any other network member and a ``linear_probe`` member are refitted on every clip (the networks:
+as one group). Only these member kinds can be exported (:func:`check_exportable`).
 
 AU detection (``fit_portfolio(..., au=task)``): as ``portfolio.fit_predict`` with ``au``: the probe member is one
 binary probe per AU, a network group's networks have one sigmoid per AU and skip the AUs too rare among the group's
@@ -31,7 +31,9 @@ from mer_ray.deploy.portfolio_bundle import CrossfitNetworks, PortfolioMember, c
 from mer_ray.deploy.probe_arrays import ProbeArrays, fit_au_probe
 from mer_ray.evaluation.au_task import AuTask
 from mer_ray.infra.errors import UsageError
-from mer_ray.methods.portfolio import AuCombination, Combination, PortfolioConfig, au_probabilities, probabilities
+from mer_ray.methods.portfolio_au_combination import AuCombination, au_probabilities
+from mer_ray.methods.portfolio_combination import Combination, probabilities
+from mer_ray.methods.portfolio_config import PortfolioConfig
 from mer_ray.training.config import TrainConfig
 
 SUPPORTED = ("a portfolio bundle holds linear_probe members (refitted on every subject) and network members "
@@ -84,7 +86,9 @@ def fit_portfolio(config: PortfolioConfig, data: FeatureSet, seed: int, device: 
     from mer_ray.deploy.network_fit import fit_all
     from mer_ray.evaluation.folds import inner_folds
     from mer_ray.methods.linear import describe, fit_linear
-    from mer_ray.methods.portfolio import fit_au_combination, fit_combination, member_seed
+    from mer_ray.methods.portfolio import member_seed
+    from mer_ray.methods.portfolio_au_combination import fit_au_combination
+    from mer_ray.methods.portfolio_combination import fit_combination
     from mer_ray.training.classifiers import decision_scores
 
     check_exportable(config)

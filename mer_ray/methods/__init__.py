@@ -19,7 +19,7 @@ from typing import Any
 
 from mer_ray.data.features import FeatureSet, require_arrays
 from mer_ray.evaluation.folds import FoldResult, FoldTask
-from mer_ray.methods import hoof, lbptop, linear, mdmo, portfolio
+from mer_ray.methods import hoof, lbptop, linear, mdmo, portfolio, portfolio_config
 from mer_ray.training.config import TrainConfig
 
 DEFAULT_METHOD = "network"
@@ -64,7 +64,7 @@ METHODS: dict[str, Method] = {
     "lbptop": Method("lbptop", lbptop.LbpTopConfig, linear.fit_predict,
                      "LBP-TOP: uniform LBP histograms on XY / XT / YT of the frame sequence per block + linear SVM "
                      "(mer_ray.methods.lbptop)", requires=("sequence",)),
-    "portfolio": Method("portfolio", portfolio.PortfolioConfig, portfolio.fit_predict,
+    "portfolio": Method("portfolio", portfolio_config.PortfolioConfig, portfolio.fit_predict,
                         "member recipes combined with weights fitted per outer fold on inner subject-wise folds of "
                         "the training subjects (mer_ray.methods.portfolio)"),
 }
@@ -122,7 +122,7 @@ def with_overrides(params: dict[str, Any], overrides: dict[str, Any], *, strict:
     if params.get("method", DEFAULT_METHOD) != "portfolio":
         return {**params, **(overrides if strict else applicable(params, overrides))}
     out = {**params, "recipes": {name: dict(recipe) for name, recipe in params.get("recipes", {}).items()}}
-    recipes, own = out["recipes"], {f.name for f in fields(portfolio.PortfolioConfig)}
+    recipes, own = out["recipes"], {f.name for f in fields(portfolio_config.PortfolioConfig)}
     for key, value in overrides.items():
         member, dot, sub = key.partition(".")
         if dot:

@@ -7,7 +7,8 @@ The adaptive recipe of issue 24: no data-dependent choice is fixed in advance. P
    trained on all groups but one and predicts that one, so every training clip gets an out-of-fold (OOF) score
    from every member. Inside these inner folds a member may run a cheaper variant (``inner_settings``: e.g. one
    network instead of an ensemble of five);
-2. the combination is fitted on those OOF scores and the training labels only (:func:`fit_combination`):
+2. the combination is fitted on those OOF scores and the training labels only
+   (:func:`~mer_ray.methods.portfolio_combination.fit_combination`):
    ``"weights"`` (default) calibrates each member by a temperature and picks non-negative weights summing to 1 on
    a simplex grid, minimising the class-balanced log-loss (or maximising UAR) of the weighted mean of calibrated
    probabilities; ``"select"`` keeps the single best member; ``"stack"`` fits a multinomial logistic regression on
@@ -34,321 +35,18 @@ held-out probabilities, so a report can show every member's pooled row beside th
 from __future__ import annotations
 
 import hashlib
-import itertools
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
 from mer_ray.data.features import FeatureSet
 from mer_ray.evaluation.folds import FoldResult, fold_rows, inner_folds
-from mer_ray.infra.validation import check_fields, from_dict, setting
-
-COMBINERS = ("weights", "select", "stack")
-OBJECTIVES = ("log_loss", "uar")
-TEMPERATURES = (0.25, 0.35, 0.5, 0.7, 1.0, 1.4, 2.0, 2.8, 4.0, 5.6, 8.0, 11.0, 16.0)  # calibration grid
-EPS = 1e-6  # probability floor before logs
-
-
-@dataclass(frozen=True)
-class PortfolioConfig:
-    """Members, inner folds and combination rule of a portfolio.
-
-    Attributes:
-        method: ``"portfolio"``.
-        members: the members combined, names of ``recipes`` (order = the order of weights in the records).
-        recipes: member name -> the member's complete configuration dict (any method but a portfolio).
-        inner_settings: member name -> settings laid over its recipe inside the inner folds only (a cheaper
-            variant: ``{"shufflenet": {"ensemble": 1}}``); keys the member's method has no field for are ignored.
-        inner_folds: subject-wise folds of the training subjects that give the out-of-fold scores (>= 2).
-        combiner: ``"weights"`` (simplex-grid weights on calibrated probabilities), ``"select"`` (the best single
-            member) or ``"stack"`` (logistic regression on the members' log-probabilities).
-        objective: what ``"weights"`` / ``"select"`` optimise on the OOF scores: ``"log_loss"`` (class-balanced)
-            or ``"uar"`` (ties broken by log-loss).
-        weight_step: resolution of the weight simplex grid (1 / weight_step must be a whole number).
-        calibrate: fit a temperature per member on its OOF scores before combining (``"weights"`` / ``"select"``).
-        stack_c_grid: candidates of the stacker's C (``"stack"``), chosen by grouped K-fold on the OOF rows.
-        record_inner: also record the out-of-fold probabilities of the training clips in ``FoldResult.details``
-            (``inner_ids``, ``inner_scores``: to compare combination rules offline on the same members).
-        crossfit: members whose held-out scores are the mean of their ``inner_folds`` inner-fold models' scores
-            instead of a final fit on all training subjects (an ensemble of ``inner_folds`` models, each trained
-            on (inner_folds - 1) / inner_folds of the training subjects; no extra training).
-    """
-
-    method: str = setting("portfolio", choices=("portfolio",))
-    members: tuple[str, ...] = ("probe", "sssnet", "shufflenet")
-    recipes: dict[str, dict[str, Any]] = field(default_factory=dict)
-    inner_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
-    inner_folds: int = setting(3, ge=2)
-    combiner: str = setting("weights", choices=COMBINERS)
-    objective: str = setting("log_loss", choices=OBJECTIVES)
-    weight_step: float = setting(0.1, gt=0, le=1)
-    calibrate: bool = True
-    stack_c_grid: tuple[float, ...] = setting((0.01, 0.1, 1.0, 10.0), gt=0)
-    record_inner: bool = False
-    crossfit: tuple[str, ...] = ()
-
-    def __post_init__(self):
-        object.__setattr__(self, "members", tuple(self.members))
-        object.__setattr__(self, "crossfit", tuple(self.crossfit))
-        object.__setattr__(self, "stack_c_grid", tuple(float(c) for c in self.stack_c_grid))
-        check_fields(self)
-        if not self.members:
-            raise ValueError("members: expected at least one member")
-        if len(set(self.members)) != len(self.members):
-            raise ValueError(f"members must be distinct; got {list(self.members)}")
-        missing = [m for m in self.members if m not in self.recipes]
-        if missing:
-            raise ValueError(f"members {missing} have no recipe; recipes: {sorted(self.recipes)}")
-        for key in ("inner_settings", "crossfit"):
-            unknown = sorted(set(getattr(self, key)) - set(self.members))
-            if unknown:
-                raise ValueError(f"{key} names {unknown}, which are not members {list(self.members)}")
-        steps = 1.0 / self.weight_step
-        if abs(steps - round(steps)) > 1e-9:
-            raise ValueError(f"weight_step={self.weight_step}: 1 / weight_step must be a whole number")
-        for name in self.members:  # each member's configuration is checked now, not in the first fold
-            if self.recipes[name].get("method") == "portfolio":
-                raise ValueError(f"member {name!r}: a portfolio cannot be a member of a portfolio")
-            for inner in (False, True):
-                try:
-                    self.member_config(name, inner=inner)
-                except ValueError as error:
-                    raise ValueError(f"member {name!r}{' (inner folds)' if inner else ''}: {error}") from None
-
-    @classmethod
-    def from_dict(cls, values: dict) -> PortfolioConfig:
-        return from_dict(cls, values, "PortfolioConfig", "parameters")
-
-    def to_dict(self) -> dict:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
-
-    def member_config(self, name: str, *, inner: bool) -> Any:
-        """The typed configuration of member ``name`` (its inner-fold variant when ``inner``)."""
-        from mer_ray.methods import applicable, parse_config
-
-        params = dict(self.recipes[name])
-        if inner and name in self.inner_settings:
-            params.update(applicable(params, dict(self.inner_settings[name])))
-        return parse_config(params)
-
-
-# ---- scores -> probabilities ------------------------------------------------------------------------------------
-
-
-def probabilities(scores: np.ndarray) -> np.ndarray:
-    """(N, C) float64 probabilities of a member's scores: kept where every row already is a probability vector
-    (softmax outputs), else the softmax of the scores (decision values, margins)."""
-    s = np.asarray(scores, dtype=np.float64)
-    if len(s) and np.all(s >= 0) and np.allclose(s.sum(axis=1), 1.0, atol=1e-4):
-        p = s
-    else:
-        z = s - s.max(axis=1, keepdims=True)
-        p = np.exp(z)
-    p = np.clip(p, EPS, None)
-    return p / p.sum(axis=1, keepdims=True)
-
-
-def temper(p: np.ndarray, temperature: float) -> np.ndarray:
-    """Probabilities ``p`` recalibrated by a temperature (softmax of log p / T)."""
-    z = np.log(np.clip(p, EPS, None)) / temperature
-    z -= z.max(axis=1, keepdims=True)
-    q = np.exp(z)
-    return q / q.sum(axis=1, keepdims=True)
-
-
-def balanced_log_loss(p: np.ndarray, y: np.ndarray) -> float:
-    """Mean over the classes present of each class's mean negative log-probability of its true label (the log-loss
-    of a class-balanced sample: the combination is judged the way UAR weighs the classes)."""
-    nll = -np.log(np.clip(p[np.arange(len(y)), y], EPS, None))
-    return float(np.mean([nll[y == c].mean() for c in np.unique(y)]))
-
-
-def _uar(p: np.ndarray, y: np.ndarray) -> float:
-    pred = p.argmax(axis=1)
-    return float(np.mean([np.mean(pred[y == c] == c) for c in np.unique(y)]))
-
-
-def simplex_grid(members: int, step: float) -> np.ndarray:
-    """(P, members) every weight vector with entries multiple of ``step`` summing to 1 (vertices first)."""
-    n = round(1.0 / step)
-    points = [c for c in itertools.product(range(n + 1), repeat=members) if sum(c) == n]
-    points.sort(key=lambda c: (-max(c), [-v for v in c]))  # deterministic: pure members first, then mixtures
-    return np.asarray(points, dtype=np.float64) / n
-
-
-# ---- the combination --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Combination:
-    """A fitted combination of member probabilities (:func:`fit_combination`)."""
-
-    combiner: str
-    members: tuple[str, ...]
-    weights: np.ndarray  # (M,) the members' weights ("stack": the norm share of each member's coefficients)
-    temperatures: np.ndarray  # (M,)
-    inner: dict[str, Any] = field(default_factory=dict)  # OOF figures: each member's and the combination's
-    stacker: Any = None  # "stack": the fitted logistic regression
-
-    def __call__(self, probs: Sequence[np.ndarray]) -> np.ndarray:
-        """(N, C) combined probabilities of the members' (N, C) probabilities (in ``members`` order)."""
-        calibrated = [temper(p, t) for p, t in zip(probs, self.temperatures)]
-        if self.combiner == "stack":
-            x = np.concatenate([np.log(np.clip(p, EPS, None)) for p in calibrated], axis=1)
-            out = np.zeros((len(x), calibrated[0].shape[1]))
-            out[:, self.stacker.classes_] = self.stacker.predict_proba(x)
-            return out
-        return sum(w * p for w, p in zip(self.weights, calibrated))
-
-    def record(self) -> dict[str, Any]:
-        return {"combiner": self.combiner, "members": list(self.members),
-                "weights": {m: float(w) for m, w in zip(self.members, self.weights)},
-                "temperatures": {m: float(t) for m, t in zip(self.members, self.temperatures)},
-                "inner": self.inner}
-
-
-def fit_combination(config: PortfolioConfig, probs: Sequence[np.ndarray], y: np.ndarray,
-                    groups: np.ndarray) -> Combination:
-    """Fit the combination of the members' out-of-fold probabilities ``probs`` (each (N, C)) to the TRAINING labels
-    ``y`` (N,); ``groups``: each row's subject (the stacker's grouped choice of C)."""
-    members = tuple(config.members)
-    m = len(members)
-    temperatures = np.ones(m)
-    if config.calibrate and config.combiner != "stack":
-        temperatures = np.array([min(TEMPERATURES, key=lambda t: (balanced_log_loss(temper(p, t), y), abs(t - 1)))
-                                 for p in probs])
-    calibrated = [temper(p, t) for p, t in zip(probs, temperatures)]
-    inner = {"members": {name: {"log_loss": balanced_log_loss(p, y), "uar": _uar(p, y)}
-                         for name, p in zip(members, calibrated)}}
-    if config.combiner == "stack":
-        return _fit_stack(config, calibrated, y, groups, temperatures, inner)
-    grid = np.eye(m) if config.combiner == "select" else simplex_grid(m, config.weight_step)
-    stacked = np.stack(calibrated)  # (M, N, C)
-    best, best_key = None, None
-    for w in grid:
-        p = np.tensordot(w, stacked, axes=1)
-        loss = balanced_log_loss(p, y)
-        key = (loss,) if config.objective == "log_loss" else (-_uar(p, y), loss)
-        if best_key is None or key < tuple(k - 1e-12 for k in best_key):  # strictly better: the first point wins ties
-            best, best_key = w, key
-    p = np.tensordot(best, stacked, axes=1)
-    inner["combination"] = {"log_loss": balanced_log_loss(p, y), "uar": _uar(p, y)}
-    return Combination(config.combiner, members, best.copy(), temperatures, inner)
-
-
-def _fit_stack(config: PortfolioConfig, calibrated: list[np.ndarray], y: np.ndarray, groups: np.ndarray,
-               temperatures: np.ndarray, inner: dict) -> Combination:
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import GridSearchCV, GroupKFold
-
-    x = np.concatenate([np.log(np.clip(p, EPS, None)) for p in calibrated], axis=1)
-    model = LogisticRegression(class_weight="balanced", max_iter=2000)
-    k = min(config.inner_folds, len(np.unique(groups)))
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
-        search = GridSearchCV(model, {"C": list(config.stack_c_grid)}, cv=GroupKFold(k), scoring="neg_log_loss",
-                              refit=True).fit(x, y, groups=groups)
-    stacker = search.best_estimator_
-    c = calibrated[0].shape[1]
-    norms = np.array([np.abs(stacker.coef_[:, i * c:(i + 1) * c]).sum() for i in range(len(calibrated))])
-    weights = norms / norms.sum() if norms.sum() > 0 else np.full(len(calibrated), 1 / len(calibrated))
-    comb = Combination("stack", tuple(config.members), weights, temperatures, inner, stacker)
-    p = comb(calibrated)
-    inner["combination"] = {"log_loss": balanced_log_loss(p, y), "uar": _uar(p, y), "c": float(stacker.C)}
-    return comb
-
-
-# ---- AU detection: per-AU probabilities of presence ------------------------------------------------------------
-
-
-def au_probabilities(scores: np.ndarray) -> np.ndarray:
-    """(N, K) float64 probabilities of presence of a member's AU scores (already probabilities: a network's
-    sigmoids, the probe's ``predict_proba``), floored away from 0 and 1; NaN (an AU skipped) stays NaN."""
-    return np.clip(np.asarray(scores, dtype=np.float64), EPS, 1 - EPS)
-
-
-def temper_binary(p: np.ndarray, temperature: float) -> np.ndarray:
-    """Probabilities of presence recalibrated by a temperature (sigmoid of logit(p) / T); NaN stays NaN."""
-    q = np.clip(p, EPS, 1 - EPS)
-    return 1.0 / (1.0 + np.exp(-np.log(q / (1 - q)) / temperature))
-
-
-def balanced_bce(p: np.ndarray, y: np.ndarray, mask: np.ndarray) -> float:
-    """Mean over the AUs (columns) with both classes among the ``mask``-ed entries of the class-balanced binary
-    cross-entropy: the mean of the positives' and the negatives' mean negative log-probability (the binary
-    counterpart of :func:`balanced_log_loss`)."""
-    q = np.clip(np.where(mask, p, 0.5), EPS, 1 - EPS)
-    nll = -np.where(y == 1, np.log(q), np.log(1 - q))
-    losses = []
-    for k in range(y.shape[1]):
-        pos, neg = mask[:, k] & (y[:, k] == 1), mask[:, k] & (y[:, k] == 0)
-        if pos.any() and neg.any():
-            losses.append((nll[pos, k].mean() + nll[neg, k].mean()) / 2)
-    return float(np.mean(losses)) if losses else float("nan")
-
-
-def _au_f1(p: np.ndarray, y: np.ndarray, mask: np.ndarray) -> float:
-    from mer_ray.evaluation.au_task import SKIPPED, pooled
-
-    y_pred = np.where(mask, (np.nan_to_num(p) > 0.5).astype(np.int64), SKIPPED)
-    return float(np.nan_to_num(pooled(y.astype(np.int64), y_pred)["f1_macro"]))
-
-
-@dataclass
-class AuCombination:
-    """A fitted combination of the members' per-AU probabilities (:func:`fit_au_combination`): one temperature per
-    member and one weight per member, shared by the AUs (fitted on all of them together: steadier than per AU on a
-    few hundred clips)."""
-
-    combiner: str
-    members: tuple[str, ...]
-    weights: np.ndarray
-    temperatures: np.ndarray
-    inner: dict[str, Any] = field(default_factory=dict)
-
-    def __call__(self, probs: Sequence[np.ndarray]) -> np.ndarray:
-        return sum(w * temper_binary(p, t) for w, p, t in zip(self.weights, probs, self.temperatures))
-
-    def record(self) -> dict[str, Any]:
-        return Combination.record(self)  # type: ignore[arg-type]
-
-
-def fit_au_combination(config: PortfolioConfig, probs: Sequence[np.ndarray], y: np.ndarray) -> AuCombination:
-    """Fit temperatures and weights to the members' out-of-fold AU probabilities ``probs`` (each (N, K), NaN where
-    an inner fold skipped the AU) and the TRAINING clips' AU presence ``y`` (N, K): the class-balanced binary
-    cross-entropy (``objective="log_loss"``) or the mean macro F1 at 0.5 (``"uar"``, ties by the loss) of the
-    weighted mean, over the entries every member scored.
-
-    Raises:
-        ValueError: ``combiner="stack"`` (no AU form).
-    """
-    if config.combiner == "stack":
-        raise ValueError("--task au: the portfolio's 'stack' combiner has no AU form; use 'weights' or 'select'")
-    members = tuple(config.members)
-    mask = np.all([~np.isnan(p) for p in probs], axis=0)
-    temperatures = np.ones(len(members))
-    if config.calibrate:
-        temperatures = np.array([min(TEMPERATURES, key=lambda t: (balanced_bce(temper_binary(p, t), y, mask),
-                                                                     abs(t - 1))) for p in probs])
-    calibrated = [temper_binary(p, t) for p, t in zip(probs, temperatures)]
-    inner = {"members": {name: {"log_loss": balanced_bce(p, y, mask), "f1_macro": _au_f1(p, y, mask)}
-                         for name, p in zip(members, calibrated)}}
-    grid = np.eye(len(members)) if config.combiner == "select" else simplex_grid(len(members), config.weight_step)
-    best, best_key = None, None
-    for w in grid:
-        p = sum(wi * pi for wi, pi in zip(w, calibrated))
-        loss = balanced_bce(p, y, mask)
-        key = (loss,) if config.objective == "log_loss" else (-_au_f1(p, y, mask), loss)
-        if best_key is None or key < tuple(k - 1e-12 for k in best_key):
-            best, best_key = w, key
-    p = sum(wi * pi for wi, pi in zip(best, calibrated))
-    inner["combination"] = {"log_loss": balanced_bce(p, y, mask), "f1_macro": _au_f1(p, y, mask)}
-    return AuCombination(config.combiner, members, best.copy(), temperatures, inner)
-
+from mer_ray.methods.portfolio_au_combination import au_probabilities, fit_au_combination
+from mer_ray.methods.portfolio_combination import fit_combination, probabilities
+from mer_ray.methods.portfolio_config import PortfolioConfig
 
 # ---- the fold function ------------------------------------------------------------------------------------------
 
@@ -439,8 +137,9 @@ def fit_predict(config: PortfolioConfig, data: FeatureSet, held_out: Sequence[st
     ``held_out`` (a ``mer_ray.methods`` fold function).
 
     ``au``: AU detection (:class:`~mer_ray.evaluation.au_task.AuTask`): the members detect every AU, the
-    combination (:func:`fit_au_combination`) is fitted on their out-of-fold probabilities and the training clips'
-    AU codes, and an AU is present where the combined probability is > 0.5 (skipped AUs: -1, as the members)."""
+    combination (:func:`~mer_ray.methods.portfolio_au_combination.fit_au_combination`) is fitted on their
+    out-of-fold probabilities and the training clips' AU codes, and an AU is present where the combined probability
+    is > 0.5 (skipped AUs: -1, as the members)."""
     start = time.monotonic()
     held = list(held_out)
     train_rows, oof, groups, inner_record = out_of_fold(config, data, held, seed, exclude_subjects=exclude_subjects,

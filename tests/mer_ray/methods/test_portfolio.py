@@ -16,7 +16,8 @@ from mer_ray import methods
 from mer_ray.evaluation.folds import Fold, FoldResult, FoldTask, fold_rows
 from mer_ray.evaluation.parts import portfolio_section
 from mer_ray.methods import Method, parse_config, run_task
-from mer_ray.methods.portfolio import PortfolioConfig, fit_combination, probabilities, simplex_grid
+from mer_ray.methods.portfolio_combination import fit_combination, probabilities, simplex_grid
+from mer_ray.methods.portfolio_config import PortfolioConfig
 from tests.mer_ray._synthetic import synthetic_features
 
 PROBE = {"method": "linear_probe", "pool": 16, "classifier": "logreg", "c": 0.0}
