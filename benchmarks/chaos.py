@@ -266,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def chaos_run(args, clips: int, work: Path) -> int:
-    from preprocessing.features.shards import write_feature_set
+    from preprocessing.features.shard_writer import write_feature_set
 
     print(f"chaos run: {args.subjects} subjects, {clips} clips, {args.datasets} datasets; seed {args.seed}; "
           f"{machine_line()}", flush=True)

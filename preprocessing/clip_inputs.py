@@ -280,7 +280,7 @@ def _run_here(samples: Sequence[Sample], config) -> dict[str, dict[str, Any]]:
     """Each sample through ``process_row`` in this process (one dlib aligner), as a ``ClipProcessor`` runs it."""
     import cv2
 
-    from preprocessing.features import shards
+    from preprocessing.features import shard_rows, shard_schema
     from preprocessing.features.pipeline import process_row
     from preprocessing.vision.alignment import FaceAligner
 
@@ -288,11 +288,11 @@ def _run_here(samples: Sequence[Sample], config) -> dict[str, dict[str, Any]]:
     cv2.setNumThreads(1)  # what the pipeline's actors use: the same TV-L1 arithmetic, the same features
     try:
         aligner = FaceAligner(config.align)
-        rows = {s.sample_id: process_row(shards.sample_to_row(s), config, aligner) for s in samples}
+        rows = {s.sample_id: process_row(shard_rows.sample_to_row(s), config, aligner) for s in samples}
     finally:
         cv2.setNumThreads(threads)
     for row in rows.values():
-        if row["status"] == shards.OK:
+        if row["status"] == shard_schema.OK:
             row["flow"] = np.asarray(row["flow"], np.float32)  # (4, S, S)
     return rows
 
@@ -300,7 +300,7 @@ def _run_here(samples: Sequence[Sample], config) -> dict[str, dict[str, Any]]:
 def _run_ray(samples: Sequence[Sample], config, work: Path) -> dict[str, dict[str, Any]]:
     """The samples through the Ray Data pipeline into ``work/features``; rows read back from its shards."""
     from mer_ray.infra.runtime import init_ray
-    from preprocessing.features import shards
+    from preprocessing.features import shard_schema, shards
     from preprocessing.features.pipeline import PipelineError, run_pipeline
 
     init_ray(None, progress_bars=False)  # a no-op where Ray already runs
@@ -313,7 +313,7 @@ def _run_ray(samples: Sequence[Sample], config, work: Path) -> dict[str, dict[st
     status = {row["sample_id"]: row for row in shards.read_status(out, ids).to_pylist()}
     stored = shards.read_shard_rows(out, ["sample_id", "warnings"]).to_pylist()
     warnings = {r["sample_id"]: r["warnings"] for r in stored}
-    ok = [sid for sid in ids if status.get(sid, {}).get("status") == shards.OK]
+    ok = [sid for sid in ids if status.get(sid, {}).get("status") == shard_schema.OK]
     arrays = shards.read_arrays(out, ok, ARRAY_NAMES)[0] if ok else {}
     rows = {}
     for sid in ids:

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from mer_ray.data.features import MODALITIES, FeatureSet
-from preprocessing.features.shards import FLOW_CHANNELS
+from preprocessing.features.shard_schema import FLOW_CHANNELS
 
 FLOW_INPUT = ("u", "v", "strain")  # the stored magnitude is redundant with u, v
 _FLOW_INDEX = [FLOW_CHANNELS.index(name) for name in FLOW_INPUT]

@@ -32,7 +32,7 @@ from mer_ray.evaluation.folds import FoldResult, fold_rows
 from mer_ray.infra.validation import check_fields, from_dict, setting
 from mer_ray.methods import hoof, lbptop, mdmo
 from mer_ray.methods._common import HEAD_FIELDS, LINEAR_CLASSIFIERS, DescriptorConfig, KnownKeys, check_head
-from preprocessing.features.shards import FLOW_CHANNELS
+from preprocessing.features.shard_schema import FLOW_CHANNELS
 
 __all__ = ["DESCRIPTORS", "LINEAR_CLASSIFIERS", "LinearConfig", "describe", "fit_linear", "fit_predict",
            "pooled_flow"]

@@ -33,7 +33,8 @@ import pyarrow.parquet as pq
 
 from mer_ray.infra.locks import exclusive
 from preprocessing.annotations.sample import Exclusion, Sample
-from preprocessing.features import integrity, progress, shards
+from preprocessing.features import integrity, progress, shard_rows, shard_schema, shard_writer, shards
+from preprocessing.features.content_hash import content_hash
 from preprocessing.vision.clip import ClipRejected, PreprocessConfig, process_clip
 
 log = logging.getLogger(__name__)
@@ -127,22 +128,22 @@ class ClipProcessor:
         for row in batch.to_pylist():
             rows.append(process_row(row, self.config, self.aligner))
             progress.report(self.counter, rows[-1])
-        table = shards.rows_to_table(rows, self.config.align.size, self.config.sequence.shape)
+        table = shard_rows.rows_to_table(rows, self.config.align.size, self.config.sequence.shape)
         # provenance, outside the shard schema: the Ray node that processed each clip
         return table.append_column("node_id", pa.array([self.node_id] * len(table), pa.string()))
 
 
 def process_row(row: dict[str, Any], config: PreprocessConfig, aligner: Any) -> dict[str, Any]:
     """One sample row -> one shard row; any failure becomes a rejected row with its stage and reason."""
-    sample = shards.row_to_sample(row)
+    sample = shard_rows.row_to_sample(row)
     try:
         features = process_clip(sample, config, aligner)
     except ClipRejected as err:
-        return shards.rejected_row(sample, config.align.size, err.stage, err.reason, err.path or "")
+        return shard_rows.rejected_row(sample, config.align.size, err.stage, err.reason, err.path or "")
     except Exception as err:  # a bug or an unforeseen input must not lose the other clips' work
         log.exception("unexpected error on %s", sample.sample_id)
-        return shards.rejected_row(sample, config.align.size, "unexpected", f"{type(err).__name__}: {err}")
-    return shards.processed_row(sample, config.align.size, features)
+        return shard_rows.rejected_row(sample, config.align.size, "unexpected", f"{type(err).__name__}: {err}")
+    return shard_rows.processed_row(sample, config.align.size, features)
 
 
 def check_output_folder(out: Path, config: PreprocessConfig) -> dict[str, Any] | None:
@@ -160,11 +161,11 @@ def check_output_folder(out: Path, config: PreprocessConfig) -> dict[str, Any] |
                 "choose another --out, or delete that folder to rebuild it"
             )
     manifest = shards.read_manifest(out)
-    schema = (manifest or {}).get("schema_version", shards.SCHEMA_VERSION)
-    if schema != shards.SCHEMA_VERSION:  # new shards would not concatenate with the old ones
+    schema = (manifest or {}).get("schema_version", shard_schema.SCHEMA_VERSION)
+    if schema != shard_schema.SCHEMA_VERSION:  # new shards would not concatenate with the old ones
         raise PipelineError(
             f"{out} holds shards of layout {schema} (an older mer-ray); this version writes layout "
-            f"{shards.SCHEMA_VERSION}, which adds the sheet's action-unit codes. It still reads as it is; to add "
+            f"{shard_schema.SCHEMA_VERSION}, which adds the sheet's action-unit codes. It still reads as it is; to add "
             "to it or repair it, choose another --out, or delete that folder to rebuild it"
         )
     return manifest
@@ -227,14 +228,14 @@ def _run_locked(samples: Sequence[Sample], out: Path, config: PreprocessConfig, 
     elif manifest and manifest.get("sample_ids") == wanted_ids:
         if integrity.RECORDS not in manifest:  # an older manifest that passed the row check: record the shards
             manifest = {**manifest, integrity.RECORDS: integrity.shard_records(out)}
-            shards.atomic_write_json(manifest, out / shards.MANIFEST)
+            shard_writer.atomic_write_json(manifest, out / shards.MANIFEST)
         log.info("%s is up to date (%d clips, config %s): nothing to do", out, len(samples), manifest["config_hash"])
         return _summary(out, manifest, newly=0, seconds=time.monotonic() - start)
 
     stage = "writing config.json"
     try:
         (out / shards.SHARDS_DIR).mkdir(parents=True, exist_ok=True)
-        shards.atomic_write_json({"config_hash": config.config_hash(), "config": config.to_dict()},
+        shard_writer.atomic_write_json({"config_hash": config.config_hash(), "config": config.to_dict()},
                                  out / "config.json")
         (out / shards.MANIFEST).unlink(missing_ok=True)  # the manifest is rewritten when this run completes
 
@@ -271,7 +272,7 @@ def _process_clips(todo: Sequence[Sample], already: int, out: Path, config: Prep
         flush=True,
     )
     with progress.ClipProgress(len(todo)) as live:
-        ds = ray.data.from_items([shards.sample_to_row(s) for s in todo], override_num_blocks=blocks)
+        ds = ray.data.from_items([shard_rows.sample_to_row(s) for s in todo], override_num_blocks=blocks)
         ds = ds.map_batches(
             ClipProcessor,
             fn_constructor_kwargs={"config": config.to_dict(), "counter": live.counter},
@@ -304,7 +305,7 @@ def disk_full_error(out: Path, stage: str, wanted_ids: Sequence[str], config: Pr
     stored = shards.valid_shards(out)
     rows = sum(pq.read_metadata(path).num_rows for path in stored)
     size = sum(path.stat().st_size for path in stored)
-    per_clip = size / rows if rows else 1.2 * shards.row_bytes(config.align.size, config.sequence.shape)
+    per_clip = size / rows if rows else 1.2 * shard_schema.row_bytes(config.align.size, config.sequence.shape)
     missing = len(set(wanted_ids) - shards.done_sample_ids(out))
     needed = missing * per_clip + MANIFEST_SLACK
     free = shutil.disk_usage(out).free
@@ -335,14 +336,14 @@ def _finish_run(out: Path, config: PreprocessConfig, wanted_ids: list[str], excl
     ok = shards.is_processed(table)
     processed = int(pc.sum(ok).as_py() or 0)
     if processed == 0:
-        shards.write_rejects(out, exclusions, table.filter(pc.invert(ok)))
+        shard_writer.write_rejects(out, exclusions, table.filter(pc.invert(ok)))
         raise PipelineError(
             f"none of the {len(wanted_ids)} clips could be processed; see {out / shards.REJECTS} for each reason"
         )
     rejected_rows = table.filter(pc.invert(ok))
-    n_rejects = shards.write_rejects(out, exclusions, rejected_rows)
+    n_rejects = shard_writer.write_rejects(out, exclusions, rejected_rows)
     manifest = {
-        "schema_version": shards.SCHEMA_VERSION,
+        "schema_version": shard_schema.SCHEMA_VERSION,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "config_hash": config.config_hash(),
         "config": config.to_dict(),
@@ -352,15 +353,15 @@ def _finish_run(out: Path, config: PreprocessConfig, wanted_ids: list[str], excl
         "rejected": len(wanted_ids) - processed,
         "excluded_before_pipeline": len(exclusions),
         "rejects_rows": n_rejects,
-        "content_hash": shards.content_hash(out, wanted_ids),
+        "content_hash": content_hash(out, wanted_ids),
         "sample_ids": wanted_ids,
         "face_size": config.align.size,
-        "flow_channels": list(shards.FLOW_CHANNELS),
+        "flow_channels": list(shard_schema.FLOW_CHANNELS),
         "arrays": list(shards.stored_arrays(out)),
         **(provenance or {}),
         integrity.RECORDS: integrity.shard_records(out),
     }
-    shards.atomic_write_json(manifest, out / shards.MANIFEST)
+    shard_writer.atomic_write_json(manifest, out / shards.MANIFEST)
     return manifest
 
 

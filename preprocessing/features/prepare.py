@@ -14,7 +14,7 @@ from typing import Any
 from mer_ray.infra.runtime import cache_root
 from preprocessing.annotations.datasets import only_demo, parse_dataset_options, parse_dataset_specs, scan_datasets
 from preprocessing.annotations.protocols import ProtocolResult, apply_protocol, default_protocol
-from preprocessing.features import shards
+from preprocessing.features import shard_schema
 from preprocessing.features.pipeline import PipelineSummary, run_pipeline
 from preprocessing.vision.clip import PreprocessConfig
 
@@ -69,7 +69,7 @@ def default_features_dir(selection: Selection, config: PreprocessConfig, smoke_t
             "datasets": [(name, str(root.resolve()) if root else None) for name, root in selection.specs],
             "protocol": selection.protocol.protocol,
             "config": config.config_hash(),
-            "schema": shards.SCHEMA_VERSION,  # a new shard layout builds a new cache
+            "schema": shard_schema.SCHEMA_VERSION,  # a new shard layout builds a new cache
             "samples": sorted(s.sample_id for s in selection.protocol.samples),
         },
         sort_keys=True,

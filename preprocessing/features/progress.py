@@ -102,6 +102,6 @@ class ClipProgress:
 def report(counter: Any, row: dict[str, Any]) -> None:
     """From an actor: one clip's shard row is done (``counter`` None: nobody is watching)."""
     if counter is not None:
-        from preprocessing.features.shards import OK
+        from preprocessing.features.shard_schema import OK
 
         counter.add.remote(1, int(row.get("status") != OK))

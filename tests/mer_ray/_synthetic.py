@@ -66,7 +66,7 @@ def synthetic_features(n_subjects: int = 4, clips: int = 6, size: int = 64, seed
 
 def write_features_folder(features: FeatureSet, out, manifest: dict | None = None):
     """Write ``features`` as a features folder without the pipeline
-    (:func:`preprocessing.features.shards.write_feature_set`). Returns ``out``."""
-    from preprocessing.features.shards import write_feature_set
+    (:func:`preprocessing.features.shard_writer.write_feature_set`). Returns ``out``."""
+    from preprocessing.features.shard_writer import write_feature_set
 
     return write_feature_set(features, out, manifest)

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from preprocessing.annotations.sample import Sample
-from preprocessing.features import pipeline, shards
+from preprocessing.features import pipeline, shard_rows, shards
 from preprocessing.features.pipeline import PipelineError, is_disk_full, run_pipeline
 from preprocessing.vision.clip import PreprocessConfig
 
@@ -75,8 +75,8 @@ def fake_writer(budget: list[int]):
     def process(todo, already, out, config, **_):
         run = len(list((out / shards.SHARDS_DIR).iterdir()))  # names unique across runs into the folder
         for start in range(0, len(todo), BLOCK):
-            rows = [shards.processed_row(s, SIZE, _clip(s)) for s in todo[start:start + BLOCK]]
-            table = shards.rows_to_table(rows, SIZE)
+            rows = [shard_rows.processed_row(s, SIZE, _clip(s)) for s in todo[start:start + BLOCK]]
+            table = shard_rows.rows_to_table(rows, SIZE)
             buffer = pa.BufferOutputStream()
             pq.write_table(table, buffer)
             try:
