@@ -6,15 +6,15 @@ needs (before Ray starts), start Ray, find or build the features, make or reopen
 run the linear probe and the search on the protocol's folds (LOSO, nested LOSO, or one fold per held-out dataset)
 on Ray Tune, write the report and print the tables. An interrupt ends it through :meth:`LosoRun.stopped`, which
 reads how far the run got (its run folder, once made) to print the ``--resume`` command.
+
+The run inside its folder, once resolved and locked: :func:`mer_ray.search.folder_run.run_in_folder`.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
-import time
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -29,12 +29,11 @@ from mer_ray.search.checks import (
     check_repeats,
     protocol_label,
 )
+from mer_ray.search.folder_run import run_in_folder
 from mer_ray.search.run_folder import RUN_LOCK, RunFolder, new_run_folder
 from mer_ray.search.spec import RunSpec
 from search_spaces import get_space
 from search_spaces.space import SearchSpace
-
-PROBE_SPACE = "probe"  # the reference every LOSO report shows
 
 
 class LosoRun:
@@ -266,203 +265,3 @@ def resume_command(args: argparse.Namespace, folder: RunFolder) -> str:
     if args.max_failures != 2:
         parts.append(f"--max-failures {args.max_failures}")
     return " ".join(parts)
-
-
-def run_in_folder(folder: RunFolder, spec: RunSpec, space: SearchSpace, features, *, max_failures: int = 2) -> int:
-    """Run ``spec`` in ``folder`` (whose lock the caller holds): ``run.json``, the logs, the plan, then the LOSO or
-    nested search; the exit status of :func:`run_loso` / :func:`run_nested`."""
-    from mer_ray.search.tune import trial_slots
-
-    spec.to_json(folder.run_json)
-    log_to_run_folder(folder)
-    slots = trial_slots(spec.cpus_per_trial, spec.gpus_per_trial)
-    print(f"run folder: {folder.root}")
-    print(f"search '{spec.space}': {space.description}")
-    if spec.demo_space:
-        print(f"demo data: using the space's CPU-sized demo variant ({space.demo_changes()}; its demo search, "
-              f"{space.default_trials(demo=True)} configurations)")
-    if spec.nested:
-        print(f"nested: {len(features.subjects)} outer folds x ({spec.trials} configurations x {spec.inner_folds} "
-              f"inner folds + 1 final fit) ({len(features)} clips); {slots} trials at a time", flush=True)
-        return run_nested(folder, spec, space, features, max_failures=max_failures)
-    folds = spec.folds(features)
-    print(f"protocol: {spec.describe_protocol()}")
-    if spec.task == "au":
-        print(f"task: AU detection, {len(spec.aus or [])} AUs ({', '.join(f'AU{a}' for a in spec.aus or [])}); an AU "
-              f"with fewer than {spec.au_min_positives} positive training clips in a fold is skipped there")
-    what = f"1 configuration x {spec.repeats} repeats (seeds)" if spec.repeats > 1 else f"{spec.trials} configurations"
-    print(f"{what} x {len(folds)} folds ({len(features)} clips, datasets "
-          f"{', '.join(features.datasets)}); {slots} trials at a time", flush=True)
-    return run_loso(folder, spec, space, features, slots=slots, max_failures=max_failures)
-
-
-def log_to_run_folder(folder: RunFolder) -> None:
-    """With the quiet console on: library output continues in ``RUN/logs/driver.log``; ``RUN/logs/ray`` links to
-    this Ray session's own logs (the workers' output)."""
-    from mer_ray.infra.console import active
-    from mer_ray.infra.runtime import ray_session_dir
-
-    console = active()
-    if console is None:
-        return
-    logs = folder.root / "logs"
-    console.attach(logs / "driver.log")
-    console.route_library_logs()  # Tune and Optuna are imported by now
-    session = ray_session_dir()
-    if session is None:
-        return
-    link = logs / "ray"
-    try:
-        if (session / "logs").is_dir() and not link.exists():
-            link.symlink_to(session / "logs", target_is_directory=True)
-    except OSError:
-        pass
-
-
-def run_loso(folder: RunFolder, spec: RunSpec, space: SearchSpace, features, *, slots: int,
-             max_failures: int = 2) -> int:
-    """The probe, then the LOSO search on Ray Tune; writes the leaderboard, predictions and report, prints the
-    tables. 0 when a configuration completed all its folds, else 1."""
-    from mer_ray.evaluation.report import score_table, write_report
-    from mer_ray.search.scheduler import LosoSearch
-    from mer_ray.search.tune import run_tune
-
-    start = time.monotonic()
-    folds = spec.folds(features)  # LOSO, or one fold per held-out dataset
-    probe_board, probe = run_probe(folder, spec, features, max_failures=max_failures)
-    search = LosoSearch(folder, space, features, n_trials=spec.trials * spec.repeats, seed=spec.seed,
-                        objective=spec.objective,
-                        overrides=spec.overrides, use_demo_space=spec.demo_space,
-                        max_open_configs=max(1, math.ceil(slots / len(folds))) + 1, folds=folds, au=spec.au_task())
-    display = live_display(search)
-    try:
-        run_tune(search, cpus_per_trial=spec.cpus_per_trial, gpus_per_trial=spec.gpus_per_trial,
-                 max_failures=max_failures)
-    finally:
-        if display is not None:
-            display.close()
-    board = search.leaderboard()
-    board.to_csv(folder.leaderboard_csv, index=False)
-    predictions = search.all_predictions()
-    predictions.to_parquet(folder.predictions, index=False)
-    if spec.task == "au":  # AU detection: its own report and tables (mer_ray/evaluation/au_report.py)
-        from mer_ray.evaluation.au_report import print_au_results, write_au_report
-
-        report = write_au_report(folder, board, predictions, spec, probe=probe)
-        done = print_au_results(board, predictions, spec, probe)
-        print(f"report: {report}  ({time.monotonic() - start:.0f} s)")
-        return 0 if done else 1
-    report = write_report(folder, board, predictions, spec, probe_board=probe_board, probe=probe)
-    table = score_table(board)
-    if not table.empty:  # the best configuration's training curves (mean and spread over folds)
-        from mer_ray.evaluation.curves import report_section
-
-        report.write_text(report.read_text() + report_section(folder, str(table.iloc[0]["config"])))
-    print_loso_results(table, board, predictions, spec, probe)
-    print(f"report: {report}  ({time.monotonic() - start:.0f} s)")
-    return 0 if not table.empty else 1
-
-
-def print_loso_results(table, board, predictions, spec: RunSpec, probe) -> None:
-    """The score table, the leaderboard against the reference, and the best configuration against the probe."""
-    from mer_ray.evaluation.report import compare_with_probe, format_table, leaderboard
-
-    print()
-    print(format_table(table) if not table.empty else "no configuration completed all its folds")
-    if table.empty:
-        return
-    if spec.reference:
-        table3 = leaderboard(board, predictions, spec.reference, seed=spec.seed)
-        print(f"\nleaderboard (paired 95% intervals against {spec.reference}):")
-        print(format_table(table3))
-    if spec.repeats > 1:
-        from mer_ray.evaluation.report import repeats_summary
-
-        summary = repeats_summary(board, predictions, probe, seed=spec.seed)
-        print(f"\n{spec.repeats} repeats of one configuration (other seeds): {summary.sentence()}")
-        return
-    best = table.iloc[0]
-    note = " (optimistic: picked by the search over the same folds)" if spec.trials > 1 else ""
-    print(f"\nbest configuration {best['config']}: UAR {best['UAR']:.4f}, UF1 {best['UF1']:.4f}{note}")
-    print(f"  {best['description']}")
-    if probe is not None:
-        mine = predictions[predictions["config_id"] == best["config"]]
-        print("  " + compare_with_probe(mine, probe, seed=spec.seed).sentence(f"{best['config']}"))
-
-
-def live_display(search):
-    """In a terminal with the quiet console on: a live bar replaces the per-fold lines (None otherwise)."""
-    from mer_ray.infra.console import active, interactive
-
-    if active() is None or not interactive():
-        return None
-    from mer_ray.search.display import FoldDisplay
-
-    display = FoldDisplay(search.folds_total, initial=search.folder.count_folds())
-    search.on_progress = display
-    search.on_fold_epoch = display.fold_epoch  # the epochs of the folds running now (Tune intermediate results)
-    search.log = display.write
-    return display
-
-
-def run_nested(folder: RunFolder, spec: RunSpec, space: SearchSpace, features, *, max_failures: int = 2) -> int:
-    """The probe, then the nested search; writes the predictions and report, prints the unbiased score. 0 when
-    every outer fold has a prediction, else 1."""
-    from mer_ray.evaluation.report import write_nested_report
-    from mer_ray.search.nested import NestedLosoSearch
-    from mer_ray.search.tune import run_tune
-
-    start = time.monotonic()
-    _, probe = run_probe(folder, spec, features, max_failures=max_failures)
-    search = NestedLosoSearch(folder, space, features, n_trials=spec.trials, inner_k=spec.inner_folds,
-                              seed=spec.seed, objective=spec.objective, overrides=spec.overrides,
-                              use_demo_space=spec.demo_space)
-    run_tune(search, cpus_per_trial=spec.cpus_per_trial, gpus_per_trial=spec.gpus_per_trial,
-             max_failures=max_failures)
-    summary = search.summary()
-    predictions = search.outer_predictions()
-    predictions.to_parquet(folder.predictions, index=False)
-    report = write_nested_report(folder, search, spec, probe=probe)
-    if not summary["complete"]:
-        print("nested run incomplete: some outer folds have no prediction (see report)")
-        return 1
-    scores = summary["scores"]
-    slices = " | ".join(f"{d}: UAR {scores[f'uar_{d}']:.4f} UF1 {scores[f'uf1_{d}']:.4f}" for d in features.datasets)
-    print("\nnested LOSO (unbiased: every outer fold chose its configuration on its training subjects only):")
-    print(f"  composite UAR {scores['uar']:.4f}, UF1 {scores['uf1']:.4f}, accuracy {scores['accuracy']:.4f}")
-    print(f"  {slices}")
-    if probe is not None:
-        from mer_ray.evaluation.report import compare_with_probe
-
-        print("  " + compare_with_probe(predictions, probe, seed=spec.seed).sentence("the nested procedure"))
-    print(f"report: {report}  ({time.monotonic() - start:.0f} s)")
-    return 0
-
-
-def run_probe(folder: RunFolder, spec: RunSpec, features, *, max_failures: int = 2):
-    """The linear probe on the run's own folds (``spec.folds``: LOSO or one per held-out dataset;
-    ``RUN/reference/probe``): ``(leaderboard, predictions)``.
-
-    Every report shows it beside the searched models; skipped (``(None, None)``) when the run is the probe itself.
-    """
-    if spec.space == PROBE_SPACE:
-        return None, None
-    from mer_ray.search.scheduler import LosoSearch
-    from mer_ray.search.tune import run_tune
-
-    print(f"linear probe (reference) on the same {'LOSO' if spec.protocol == 'loso' else 'dataset'} folds...",
-          flush=True)
-    probe = LosoSearch(folder.reference(PROBE_SPACE), get_space(PROBE_SPACE), features, n_trials=1, seed=spec.seed,
-                       objective=spec.objective, folds=spec.folds(features), log=lambda _: None, au=spec.au_task())
-    run_tune(probe, cpus_per_trial=spec.cpus_per_trial, gpus_per_trial=0.0, max_failures=max_failures)
-    board, predictions = probe.leaderboard(), probe.all_predictions()
-    first = "f1_macro" if spec.task == "au" else "uar"
-    if predictions.empty or first not in board:
-        print("linear probe: no complete result (see RUN/reference/probe)", flush=True)
-        return None, None
-    if spec.task == "au":
-        print(f"linear probe: mean F1 over {len(spec.aus or [])} AUs: macro {board.iloc[0]['f1_macro']:.4f}, "
-              f"binary {board.iloc[0]['f1_binary']:.4f}", flush=True)
-        return board, predictions
-    print(f"linear probe: UAR {board.iloc[0]['uar']:.4f}, UF1 {board.iloc[0]['uf1']:.4f}", flush=True)
-    return board, predictions

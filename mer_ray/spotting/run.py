@@ -99,7 +99,7 @@ class SpotRun:
                 write_json(folder.run_json, spec)
                 init_ray(args.address, num_cpus=args.num_cpus, log_to_driver=console is None,
                          progress_bars=console is None)
-                from mer_ray.search.driver import log_to_run_folder
+                from mer_ray.search.run_logs import log_to_run_folder
 
                 log_to_run_folder(folder)
                 return self.run_in_folder(folder, spec, data)

@@ -97,7 +97,7 @@ def test_the_report_states_the_protocol_and_a_row_per_held_out_dataset(lodo_run,
 def test_the_probe_reference_runs_on_the_same_dataset_folds(tmp_path, features, monkeypatch):
     """Every report's linear probe: on the run's own folds (here the one fold of a test dataset), not LOSO."""
     import mer_ray.search.tune
-    from mer_ray.search.driver import run_probe
+    from mer_ray.search.reference_probe import run_probe
     from mer_ray.search.run_folder import RunFolder
 
     monkeypatch.setattr(mer_ray.search.tune, "run_tune", lambda search, **_: run_serial(search, device="cpu"))
@@ -111,7 +111,7 @@ def test_the_probe_reference_runs_on_the_same_dataset_folds(tmp_path, features, 
 def test_the_driver_runs_a_lodo_search_and_its_probe_on_the_dataset_folds(tmp_path, features, monkeypatch, capsys):
     """``run_loso`` (what ``python -m mer_ray.loso --protocol lodo`` runs), with Ray Tune replaced by the plain loop."""
     import mer_ray.search.tune
-    from mer_ray.search.driver import run_loso
+    from mer_ray.search.loso_search_run import run_loso
     from mer_ray.search.run_folder import RunFolder
 
     monkeypatch.setattr(mer_ray.search.tune, "run_tune", lambda search, **_: run_serial(search, device="cpu"))
