@@ -62,7 +62,7 @@ def make_recording(folder: Path, seconds: float, seed: int = 3) -> tuple[Path, l
 
 def load_model(path: str | None):
     if path:
-        from mer_ray.deploy.bundle import load_bundle
+        from mer_ray.deploy.bundle_load import load_bundle
 
         return load_bundle(path), f"bundle {path}"
     from predict_latency import untrained_bundle

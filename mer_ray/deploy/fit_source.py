@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mer_ray.data.features import FeatureSet
-from mer_ray.deploy.bundle import loso_figures
+from mer_ray.deploy.bundle_card import loso_figures
 from mer_ray.infra.errors import UsageError, as_usage_error
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from mer_ray.data.features import FeatureSet
 from mer_ray.deploy.au_bundle import AuDecision
-from mer_ray.deploy.bundle import loso_figures
+from mer_ray.deploy.bundle_card import loso_figures
 from mer_ray.evaluation.au_task import AuTask
 from mer_ray.training.config import TrainConfig
 

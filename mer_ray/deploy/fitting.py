@@ -126,7 +126,7 @@ def save_checked_bundle(out: Path, fitted: FittedModel, features: FeatureSet, *,
                         loso: dict[str, Any] | None, notes: list[str]) -> tuple[float, str]:
     """Write the bundle, read it back and score the training clips with it: ``(gap, training figure)``
     (:func:`read_back`). Raises ``BundleError`` past :data:`ROUND_TRIP_TOLERANCE`."""
-    from mer_ray.deploy.bundle import save_bundle
+    from mer_ray.deploy.bundle_save import save_bundle
 
     save_bundle(out, config=fitted.config, members=fitted.members, features=features, epochs=fitted.epochs,
                 seed=seed, source=source, loso=loso, notes=notes, history=fitted.history, au=fitted.au)
@@ -149,7 +149,7 @@ def read_back(out: Path, fitted_scores: np.ndarray, features: FeatureSet, what: 
     score difference from the fitted ``what`` (AU detection: a skipped AU's NaN must stay NaN), the figure the
     training accuracy (AU detection: the mean macro F1 over the AUs detected). Raises ``BundleError`` past
     :data:`ROUND_TRIP_TOLERANCE`."""
-    from mer_ray.deploy.bundle import load_bundle
+    from mer_ray.deploy.bundle_load import load_bundle
 
     bundle = load_bundle(out)
     y_pred, scores = bundle.predict(features)

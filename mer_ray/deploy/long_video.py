@@ -232,7 +232,7 @@ def print_video(row: dict, table: pd.DataFrame | None, labels: list[str]) -> Non
 def long_command(args) -> int:
     """``predict --long``: every video in turn (a bad one is one line on stderr; the others go on). 0 when at
     least one video was spotted, 1 when none could be."""
-    from mer_ray.deploy.bundle import load_bundle
+    from mer_ray.deploy.bundle_load import load_bundle
     from mer_ray.deploy.prediction import write_table
     from mer_ray.infra.errors import UsageError
     from mer_ray.spotting.scores import ScoreConfig

@@ -1,6 +1,6 @@
 """Training one network configuration on ALL subjects of a features folder (:func:`fit_all`), as ``train_fold``
 trains a fold's training subjects (``train_au_fold`` under AU detection): the networks a network bundle holds
-(:class:`FittedModel`, written by :func:`mer_ray.deploy.bundle.save_bundle`); a portfolio's network members are
+(:class:`FittedModel`, written by :func:`mer_ray.deploy.bundle_save.save_bundle`); a portfolio's network members are
 fitted with it too (:mod:`mer_ray.deploy.portfolio_fit`).
 """
 

@@ -1,7 +1,7 @@
 """Portfolio bundles: a portfolio configuration (method ``portfolio``, :mod:`mer_ray.methods.portfolio`) fitted on
 ALL subjects of a features folder (:mod:`mer_ray.deploy.portfolio_fit`), saved without pickles
 (:mod:`mer_ray.deploy.portfolio_save`, its model card :mod:`mer_ray.deploy.portfolio_card`), read back by
-:func:`mer_ray.deploy.bundle.load_bundle`. This module holds the format: the members as a bundle holds them, the
+:func:`mer_ray.deploy.bundle_load.load_bundle`. This module holds the format: the members as a bundle holds them, the
 loaded :class:`PortfolioBundle` and its prediction, and :func:`load_portfolio`.
 
 Layout::
@@ -37,7 +37,8 @@ import numpy as np
 from mer_ray.data.features import FeatureSet
 from mer_ray.deploy import au_bundle
 from mer_ray.deploy.au_bundle import AuDecision
-from mer_ray.deploy.bundle import Bundle, BundleError, load_bundle
+from mer_ray.deploy.bundle import Bundle, BundleError
+from mer_ray.deploy.bundle_load import load_bundle
 from mer_ray.deploy.probe_arrays import AuProbe, ProbeArrays
 from mer_ray.evaluation.au_task import decide
 from mer_ray.methods.linear import LinearConfig

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mer_ray.deploy.bundle import card_ending, loso_text, trained_on
+from mer_ray.deploy.bundle_card import card_ending, loso_text, trained_on
 from preprocessing.annotations.datasets import only_demo
 
 

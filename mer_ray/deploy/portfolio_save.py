@@ -12,16 +12,10 @@ from typing import Any
 import numpy as np
 
 from mer_ray.data.features import FeatureSet
-from mer_ray.deploy.bundle import (
-    BUNDLE_JSON,
-    MODEL_CARD,
-    base_info,
-    bundle_preprocess,
-    finish_bundle,
-    model_card,
-    save_bundle,
-    staging_folder,
-)
+from mer_ray.deploy.bundle import BUNDLE_JSON, MODEL_CARD
+from mer_ray.deploy.bundle_card import model_card
+from mer_ray.deploy.bundle_info import base_info
+from mer_ray.deploy.bundle_save import bundle_preprocess, finish_bundle, save_bundle, staging_folder
 from mer_ray.deploy.portfolio_bundle import AU_SCORE_KIND, KIND, MEMBERS_DIR, SCORE_KIND
 from mer_ray.deploy.portfolio_card import portfolio_card
 from mer_ray.deploy.portfolio_fit import FittedPortfolio
@@ -32,7 +26,7 @@ from mer_ray.infra.hashing import file_sha256
 def save_portfolio(out: str | Path, fitted: FittedPortfolio, *, features: FeatureSet, seed: int,
                    source: dict[str, Any], loso: dict[str, Any] | None, notes: list[str] | None = None) -> Path:
     """Write a portfolio bundle folder (to a temporary sibling first, renamed when complete); arguments as
-    :func:`mer_ray.deploy.bundle.save_bundle`'s."""
+    :func:`mer_ray.deploy.bundle_save.save_bundle`'s."""
     out, tmp = staging_folder(out)
     preprocess = bundle_preprocess(features)
     config = fitted.config

@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mer_ray.deploy.bundle import Bundle, load_bundle
+from mer_ray.deploy.bundle import Bundle
+from mer_ray.deploy.bundle_load import load_bundle
 
 
 def predict_command(args: argparse.Namespace) -> int:

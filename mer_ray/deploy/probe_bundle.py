@@ -1,7 +1,7 @@
 """Linear-probe bundles of AU detection (``python -m mer_ray.fit --search probe --task au``): one binary probe per AU
 (standardised, masked, pooled flow + logistic regression, C chosen per AU on grouped folds of the subjects) fitted
 on every coded clip as ``mer_ray.methods.linear.fit_predict_au`` fits a fold's, saved without pickles, read back by
-:func:`mer_ray.deploy.bundle.load_bundle`.
+:func:`mer_ray.deploy.bundle_load.load_bundle`.
 
 Layout::
 
@@ -27,16 +27,10 @@ import numpy as np
 from mer_ray.data.features import FeatureSet
 from mer_ray.deploy import au_bundle
 from mer_ray.deploy.au_bundle import AuDecision
-from mer_ray.deploy.bundle import (
-    BundleError,
-    base_info,
-    bundle_preprocess,
-    card_ending,
-    finish_bundle,
-    loso_text,
-    staging_folder,
-    trained_on,
-)
+from mer_ray.deploy.bundle import BundleError
+from mer_ray.deploy.bundle_card import card_ending, loso_text, trained_on
+from mer_ray.deploy.bundle_info import base_info
+from mer_ray.deploy.bundle_save import bundle_preprocess, finish_bundle, staging_folder
 from mer_ray.deploy.probe_arrays import AuProbe, ProbeArrays, fit_au_probe
 from mer_ray.evaluation.au_task import AuTask
 from mer_ray.infra.hashing import file_sha256
@@ -93,7 +87,7 @@ class ProbeBundle:
 def save_probe(out: str | Path, fitted: FittedProbe, *, features: FeatureSet, seed: int, source: dict[str, Any],
                loso: dict[str, Any] | None, notes: list[str] | None = None) -> Path:
     """Write an AU probe bundle folder (to a temporary sibling first, renamed when complete); arguments as
-    :func:`mer_ray.deploy.bundle.save_bundle`'s."""
+    :func:`mer_ray.deploy.bundle_save.save_bundle`'s."""
     out, tmp = staging_folder(out)
     preprocess = bundle_preprocess(features)
     arrays = {}

@@ -120,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def score_run(args: argparse.Namespace) -> int:
     """Classify the run's spotted intervals, score them, write ``str.md`` and ``str_intervals.csv``."""
-    from mer_ray.deploy.bundle import load_bundle
+    from mer_ray.deploy.bundle_load import load_bundle
     from mer_ray.infra.atomic import write_text
 
     run = args.run.expanduser()

@@ -12,7 +12,9 @@ import pandas as pd
 import pytest
 import torch
 
-from mer_ray.deploy.bundle import BUNDLE_JSON, BundleError, load_bundle, save_bundle
+from mer_ray.deploy.bundle import BUNDLE_JSON, BundleError
+from mer_ray.deploy.bundle_load import load_bundle
+from mer_ray.deploy.bundle_save import save_bundle
 from mer_ray.deploy.network_fit import fit_all
 from mer_ray.deploy.portfolio_bundle import member_probabilities
 from mer_ray.deploy.portfolio_fit import fit_portfolio

@@ -12,7 +12,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
-from mer_ray.deploy.bundle import BUNDLE_JSON, FORMAT_VERSION, BundleError, load_bundle, save_bundle
+from mer_ray.deploy.bundle import BUNDLE_JSON, FORMAT_VERSION, BundleError
+from mer_ray.deploy.bundle_load import load_bundle
+from mer_ray.deploy.bundle_save import save_bundle
 from mer_ray.deploy.network_fit import fit_all
 from mer_ray.deploy.svc_arrays import ArraySVC
 from mer_ray.training.classifiers import decision_scores

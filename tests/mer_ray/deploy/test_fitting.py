@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mer_ray.deploy.bundle import load_bundle
+from mer_ray.deploy.bundle_load import load_bundle
 from mer_ray.deploy.network_fit import fit_all
 from mer_ray.fit import main
 from mer_ray.search.spec import RunSpec

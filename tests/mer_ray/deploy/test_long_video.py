@@ -132,7 +132,7 @@ def test_acceptance_a_clip_between_neutral_frames_is_spotted_and_classified(bund
     """``predict --long clip.mp4 --out OUT``: neutral frames, a demo clip, neutral frames -> an interval that
     overlaps the clip, with a class, scored exactly as the pre-cut clip path scores its (onset, apex) pair; a bad
     and a too-short video beside it get one line each."""
-    from mer_ray.deploy.bundle import load_bundle
+    from mer_ray.deploy.bundle_load import load_bundle
     from mer_ray.deploy.prediction import predict_inputs
 
     frames = clip_images(small_demo)

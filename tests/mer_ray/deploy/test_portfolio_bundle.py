@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 import torch
 
-from mer_ray.deploy.bundle import BUNDLE_JSON, BundleError, load_bundle
+from mer_ray.deploy.bundle import BUNDLE_JSON, BundleError
+from mer_ray.deploy.bundle_load import load_bundle
 from mer_ray.deploy.portfolio_bundle import SCORE_KIND, CrossfitNetworks, PortfolioBundle, ProbeArrays
 from mer_ray.deploy.portfolio_fit import check_exportable, fit_portfolio
 from mer_ray.deploy.portfolio_save import save_portfolio

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from mer_ray.data.features import load_features
-from mer_ray.deploy.bundle import load_bundle
+from mer_ray.deploy.bundle_load import load_bundle
 from mer_ray.deploy.prediction import predict_inputs
 from mer_ray.predict import main
 from preprocessing.annotations.frames import list_frames

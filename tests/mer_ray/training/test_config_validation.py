@@ -201,7 +201,8 @@ def test_a_resumed_run_json_with_a_bad_setting_is_refused_before_ray(tmp_path, c
 
 
 def test_a_bundle_json_with_a_bad_training_value_is_refused_naming_it(tmp_path):
-    from mer_ray.deploy.bundle import BUNDLE_JSON, FORMAT, FORMAT_VERSION, BundleError, load_bundle
+    from mer_ray.deploy.bundle import BUNDLE_JSON, FORMAT, FORMAT_VERSION, BundleError
+    from mer_ray.deploy.bundle_load import load_bundle
 
     (tmp_path / BUNDLE_JSON).write_text(json.dumps({
         "format": FORMAT, "format_version": FORMAT_VERSION, "preprocess": {"config": {}},
