@@ -47,6 +47,10 @@ def sample_field(field: np.ndarray, points: np.ndarray) -> np.ndarray:
     return (top * (1 - fy) + bottom * fy).astype(np.float32)
 
 
+class FoldingFieldError(ValueError):
+    """A displacement field that folds the image onto itself: it has no inverse (``invert_displacement``)."""
+
+
 def invert_displacement(field: np.ndarray, targets: np.ndarray, tolerance: float = TOLERANCE) -> np.ndarray:
     """Source points ``p`` with ``p + field(p) = targets``, by fixed-point iteration ``p <- targets - field(p)``.
 
@@ -59,7 +63,7 @@ def invert_displacement(field: np.ndarray, targets: np.ndarray, tolerance: float
         (H', W', 2) float32 source points.
 
     Raises:
-        ValueError: when the iteration does not converge (a field that folds the image onto itself).
+        FoldingFieldError: when the iteration does not converge (a field that folds the image onto itself).
     """
     targets = np.asarray(targets, dtype=np.float32)
     field = np.asarray(field, dtype=np.float32)
@@ -70,7 +74,7 @@ def invert_displacement(field: np.ndarray, targets: np.ndarray, tolerance: float
         source = update
         if change < tolerance:
             return source
-    raise ValueError(f"invert_displacement: no convergence after {MAX_ITERATIONS} iterations (last change "
+    raise FoldingFieldError(f"invert_displacement: no convergence after {MAX_ITERATIONS} iterations (last change "
                      f"{change:.3g} px); the field folds: keep its gradient well below 1")
 
 

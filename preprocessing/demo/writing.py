@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 from pathlib import Path
 
 import cv2
@@ -22,6 +23,9 @@ from preprocessing.demo.files import write_coding_sheet, write_json, write_npz
 from preprocessing.demo.planning import plan_demo
 from preprocessing.demo.render import HARD_FIELDS as HARD_PLAN_FIELDS
 from preprocessing.demo.render import ClipPlan, RenderedClip, render_clip
+from preprocessing.demo.warp import FoldingFieldError
+
+logger = logging.getLogger(__name__)
 
 FRAMES_DIR = "CASME2_RAW_selected"
 SHEET_NAME = "CASME2-coding-demo.xlsx"
@@ -55,11 +59,33 @@ def _render_detectable(subject: Subject, plan: ClipPlan, config: DemoConfig, see
             plan = dataclasses.replace(
                 plan, head_rotation_deg=float(rng.uniform(-config.pose_deg, config.pose_deg)),
                 head_translation=tuple(float(v) for v in rng.uniform(-config.pose_px, config.pose_px, size=2)))
-        rendered = render_clip(subject, plan)
+        plan, rendered = _render_unfolded(subject, plan)
         if _onset_fit_error(rendered.frames[0], rendered.landmarks_onset) <= MAX_ONSET_ERROR:
             return plan, rendered, attempt + 1
     raise RuntimeError(f"demo clip {plan.subject}/{plan.clip}: dlib fits no onset frame out of {MAX_POSE_DRAWS} "
                        f"head poses within {MAX_ONSET_ERROR} px; dlib or the photo changed?")
+
+
+def _render_unfolded(subject: Subject, plan: ClipPlan) -> tuple[ClipPlan, RenderedClip]:
+    """``render_clip``, without the clip's blink when the summed displacement folds the face onto itself.
+
+    A full blink on top of a large expression can fold on some faces (seen once: realistic seed 6, SMIC's shape).
+    The blink is a nuisance, not the label, so it is dropped and said; the returned plan, and so the ground truth,
+    has no blink. Clips that render as planned are untouched, so every other demo stays byte for byte the same.
+
+    Raises:
+        RuntimeError: the clip folds without a blink too (the message names the clip and its motion).
+    """
+    try:
+        return plan, render_clip(subject, plan)
+    except FoldingFieldError as error:
+        if plan.blink_start < 0:
+            raise RuntimeError(f"demo clip {plan.subject}/{plan.clip}: its displacement folds the face (action units "
+                               f"{list(plan.action_units)}, amplitude {plan.amplitude_224:.2f} px): {error}") from None
+        logger.warning("demo clip %s/%s: blink dropped (closure %.2f at frame %d): with it the displacement folds "
+                       "the face", plan.subject, plan.clip, plan.blink_closure, plan.blink_start)
+        plan = dataclasses.replace(plan, blink_start=-1, blink_duration=0, blink_closure=0.0)
+        return _render_unfolded(subject, plan)
 
 
 def _write_clip(root: Path, plan: ClipPlan, rendered: RenderedClip, subject: Subject, quality: int,

@@ -8,7 +8,7 @@ import pytest
 
 from preprocessing.demo import displacement_field, warp_image
 from preprocessing.demo.faces import load_base_face
-from preprocessing.demo.warp import invert_displacement, pixel_grid, sample_field
+from preprocessing.demo.warp import FoldingFieldError, invert_displacement, pixel_grid, sample_field
 
 
 def _blobs(shape, centres, sigma=2.5):
@@ -91,3 +91,15 @@ def test_tvl1_measures_the_field_on_a_real_face():
 def test_shape_mismatch_is_rejected():
     with pytest.raises(ValueError, match="does not match image shape"):
         warp_image(np.zeros((10, 12), np.float32), np.zeros((10, 10, 2), np.float32))
+
+
+def test_a_field_that_folds_is_refused_with_its_own_error():
+    # u(x) = 1.5 * 8 * sin(x / 8): its gradient reaches 1.5, so x + u(x) folds back on itself
+    grid = pixel_grid((32, 64))
+    field = np.zeros((32, 64, 2), np.float32)
+    field[..., 0] = 12.0 * np.sin(grid[..., 0] / 8.0)
+    with pytest.raises(FoldingFieldError, match="folds"):
+        invert_displacement(field, grid)
+    field *= 0.3 / 1.5  # gradient 0.3: invertible, p + field(p) lands on the targets
+    source = invert_displacement(field, grid)
+    assert np.abs(source + sample_field(field, source) - grid).max() < 1e-3
