@@ -226,16 +226,23 @@ def main(argv: list[str] | None = None) -> int:
         if settings and name != "probe":
             params, how = with_overrides(params, settings, strict=True), f"{how}; --set {' '.join(args.set)}"
         methods[name] = (quick(params) if args.quick else params, how)
-    results = {}
+    results, skipped = {}, []
     with tempfile.TemporaryDirectory() as tmp:
         for setting in args.settings:
             for seed in args.seeds:
-                results[(setting, seed)] = run_setting(setting, seed, methods, args, Path(tmp))
+                try:
+                    results[(setting, seed)] = run_setting(setting, seed, methods, args, Path(tmp))
+                except Exception as error:  # one setting's failure must not lose the others' runs
+                    skipped.append((setting, seed, f"{type(error).__name__}: {error}"))
+                    print(f"  SKIPPED {setting} seed {seed}: {type(error).__name__}: {error}", flush=True)
+                    continue
                 if args.save:
                     Path(args.save).write_text(json.dumps({f"{s}|{k}": v for (s, k), v in results.items()}))
     goals(results)
     leave_one_setting_out(results, names)
-    return 0
+    if skipped:
+        print_table(["setting", "seed", "why"], [list(row) for row in skipped], title="skipped (no figures)")
+    return 1 if skipped else 0
 
 
 if __name__ == "__main__":
