@@ -94,6 +94,16 @@ def test_the_realistic_plan_has_fewer_one_sided_clips_and_no_invisible_ones():
     assert real_min >= PRESETS["realistic"]["amplitude_limits"][0] > hard_min
 
 
+def _check_later_knob(name: str, *, set_to, invalid, easy) -> None:
+    """A LATER_FIELDS knob: out of the manifest at its default, in it when set, refused when invalid or on easy."""
+    assert name not in manifest(0, make_config("realistic"))["params"]
+    assert manifest(0, make_config("realistic", **{name: set_to}))["params"][name] == set_to
+    with pytest.raises(ValueError, match=name):
+        make_config("realistic", **{name: invalid})
+    with pytest.raises(ValueError, match=name):
+        make_config("easy", **{name: easy})
+
+
 def test_crossing_weight_zero_gives_classes_their_own_aus():
     """``crossing_weight=0``: no clip's motion uses another class's AU (the label follows the AUs); at its default
     the crossing combinations are drawn (and the knob stays out of the manifest)."""
@@ -107,12 +117,7 @@ def test_crossing_weight_zero_gives_classes_their_own_aus():
 
     assert crossing_share() > 0.1
     assert crossing_share(crossing_weight=0.0) == 0.0
-    assert "crossing_weight" not in manifest(0, make_config("realistic"))["params"]
-    assert manifest(0, make_config("realistic", crossing_weight=0.0))["params"]["crossing_weight"] == 0.0
-    with pytest.raises(ValueError, match="crossing_weight"):
-        make_config("realistic", crossing_weight=-0.5)
-    with pytest.raises(ValueError, match="crossing_weight"):
-        make_config("easy", crossing_weight=0.5)
+    _check_later_knob("crossing_weight", set_to=0.0, invalid=-0.5, easy=0.5)
 
 
 def test_combinations_per_class_keeps_each_class_to_its_k_most_likely_combinations():
@@ -134,12 +139,7 @@ def test_combinations_per_class_keeps_each_class_to_its_k_most_likely_combinatio
     kept = combos(combinations_per_class=2, crossing_weight=0.0, one_sided_weight=0.0)
     assert kept == {"positive": {(12,), (6, 12)}, "surprise": {(1, 2), (1, 2, 5)}, "negative": {(4,), (4, 7)}}
     assert all(set(combo) <= HOME_AUS[label] for label, found in kept.items() for combo in found)
-    assert "combinations_per_class" not in manifest(0, make_config("realistic"))["params"]
-    assert manifest(0, make_config("realistic", combinations_per_class=1))["params"]["combinations_per_class"] == 1
-    with pytest.raises(ValueError, match="combinations_per_class"):
-        make_config("realistic", combinations_per_class=-1)
-    with pytest.raises(ValueError, match="combinations_per_class"):
-        make_config("easy", combinations_per_class=1)
+    _check_later_knob("combinations_per_class", set_to=1, invalid=-1, easy=1)
 
 
 def test_random_class_structure_draws_new_classes_per_seed_and_keeps_the_rest():
