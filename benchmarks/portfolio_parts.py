@@ -74,23 +74,31 @@ def run(features, params: dict, folds, seed: int, tmp: Path):
     return search.all_predictions(), details, time.perf_counter() - start
 
 
-def compare(predictions, details: dict, params: dict) -> list[list[str]]:
-    """Other combination rules and member subsets, refitted on the recorded out-of-fold probabilities."""
-    from mer_ray.evaluation.metrics import pooled_scores
+def compare(predictions, details: dict, params: dict, n_boot: int = 1000) -> list[list[str]]:
+    """Other combination rules and member subsets, refitted on the recorded out-of-fold probabilities; each row's
+    pooled UAR minus the first member's (the probe's) with its paired 95% interval over subjects."""
+    import pandas as pd
+
+    from mer_ray.evaluation.metrics import paired_bootstrap, pooled_scores
+    from mer_ray.evaluation.parts import member_predictions
     from mer_ray.methods import parse_config
     from mer_ray.methods.portfolio_combination import fit_combination
 
     truth = dict(zip(predictions["sample"], predictions["y_true"]))
+    subject = dict(zip(predictions["sample"], predictions["subject"]))
     base = parse_config(params)
     members = list(base.members)
-    variants = [("weights", "log_loss", members), ("weights", "uar", members), ("select", "log_loss", members),
-                ("stack", "log_loss", members)]
-    variants += [("weights", "log_loss", [m for m in members if m != drop]) for drop in members]
+    reference = member_predictions(predictions, details)[members[0]]
+    variants = [("weights", "log_loss", members, ""), ("weights", "log_loss", members, members[0]),
+                ("weights", "uar", members, ""), ("select", "log_loss", members, ""),
+                ("stack", "log_loss", members, "")]
+    variants += [("weights", "log_loss", [m for m in members if m != drop], "") for drop in members]
     rows = []
-    for combiner, objective, subset in variants:
+    for combiner, objective, subset, fallback in variants:
         config = parse_config({**base.to_dict(), "members": subset, "combiner": combiner, "objective": objective,
-                               "inner_settings": {k: v for k, v in base.inner_settings.items() if k in subset}})
-        y_true, y_pred, seconds = [], [], 0.0
+                               "inner_settings": {k: v for k, v in base.inner_settings.items() if k in subset},
+                               "crossfit": [m for m in base.crossfit if m in subset], "fallback": fallback})
+        sample, y_pred, seconds = [], [], 0.0
         for d in details.values():
             ids = d["inner_ids"]
             y = np.array([d["_truth"][i][0] for i in ids])
@@ -98,12 +106,16 @@ def compare(predictions, details: dict, params: dict) -> list[list[str]]:
             oof = [np.asarray(d["inner_scores"][m]) for m in subset]
             combination = fit_combination(config, oof, y, groups)
             out = combination([np.asarray(d["member_scores"][m]) for m in subset])
-            y_true += [truth[i] for i in d["sample_ids"]]
+            sample += list(d["sample_ids"])
             y_pred += out.argmax(axis=1).tolist()
             seconds += sum(d["inner_member_seconds"][m] + d["member_seconds"][m] for m in subset)
-        s = pooled_scores(np.array(y_true), np.array(y_pred))
-        rows.append([f"{combiner}/{objective}", "+".join(subset), f"{s['uar']:.4f}", f"{s['uf1']:.4f}",
-                     f"{seconds:.0f}"])
+        frame = pd.DataFrame({"sample": sample, "subject": [subject[i] for i in sample],
+                              "y_true": [truth[i] for i in sample], "y_pred": y_pred})
+        s = pooled_scores(frame["y_true"].to_numpy(), frame["y_pred"].to_numpy())
+        diff, lo, hi = paired_bootstrap(frame, reference, n_boot=n_boot, seed=0)
+        rule = f"{combiner}/{objective}" + (f" fallback {fallback}" if fallback else "")
+        rows.append([rule, "+".join(subset), f"{s['uar']:.4f}", f"{s['uf1']:.4f}",
+                     f"{diff:+.4f} [{lo:+.3f}, {hi:+.3f}]", f"{seconds:.0f}"])
     return rows
 
 
@@ -179,8 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"mean per fold: inner {inner:.0f} s ({ {m: round(v) for m, v in inner_m.items()} }), final "
           f"{ {m: round(v) for m, v in final.items()} } s")
     if args.compare:
-        print("rule | members | UAR | UF1 | fold-seconds (sum over folds, 1 CPU each)")
-        for row in compare(predictions, details, params):
+        print(f"rule | members | UAR | UF1 | UAR - {params['members'][0]} [paired 95% CI] | fold-seconds (sum over "
+              "folds, 1 CPU each)")
+        for row in compare(predictions, details, params, args.boot):
             print(" | ".join(row))
     if args.save:
         Path(args.save).write_text(json.dumps({"predictions": predictions.to_dict(orient="list"), "details": details,

@@ -1,6 +1,7 @@
 """Combining a portfolio's members' class probabilities (:mod:`mer_ray.methods.portfolio`): scores to probabilities,
 temperature calibration, the class-balanced log-loss, and the combination fitted on out-of-fold probabilities
-(simplex-grid weights, the best single member, or a stacked logistic regression)."""
+(simplex-grid weights, the best single member, or a stacked logistic regression), and the fallback to one member
+unless the combination is ahead of it on the training subjects."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from mer_ray.methods.portfolio_config import PortfolioConfig
 
 TEMPERATURES = (0.25, 0.35, 0.5, 0.7, 1.0, 1.4, 2.0, 2.8, 4.0, 5.6, 8.0, 11.0, 16.0)  # calibration grid
 EPS = 1e-6  # probability floor before logs
+REPLICATES = 200  # subject bootstrap replicates of the fallback's test
 
 
 # ---- scores -> probabilities ------------------------------------------------------------------------------------
@@ -107,7 +109,7 @@ def fit_combination(config: PortfolioConfig, probs: Sequence[np.ndarray], y: np.
     inner = {"members": {name: {"log_loss": balanced_log_loss(p, y), "uar": _uar(p, y)}
                          for name, p in zip(members, calibrated)}}
     if config.combiner == "stack":
-        return _fit_stack(config, calibrated, y, groups, temperatures, inner)
+        return _fallback(config, _fit_stack(config, calibrated, y, groups, temperatures, inner), probs, y, groups)
     grid = np.eye(m) if config.combiner == "select" else simplex_grid(m, config.weight_step)
     stacked = np.stack(calibrated)  # (M, N, C)
     best, best_key = None, None
@@ -119,7 +121,37 @@ def fit_combination(config: PortfolioConfig, probs: Sequence[np.ndarray], y: np.
             best, best_key = w, key
     p = np.tensordot(best, stacked, axes=1)
     inner["combination"] = {"log_loss": balanced_log_loss(p, y), "uar": _uar(p, y)}
-    return Combination(config.combiner, members, best.copy(), temperatures, inner)
+    return _fallback(config, Combination(config.combiner, members, best.copy(), temperatures, inner), probs, y,
+                     groups)
+
+
+def share_ahead(p: np.ndarray, reference: np.ndarray, y: np.ndarray, groups: np.ndarray,
+                replicates: int = REPLICATES) -> float:
+    """The share of bootstrap replicates over subjects (``groups``) in which the UAR of probabilities ``p`` is
+    strictly above that of ``reference`` on the same drawn clips (seeded: a function of its inputs only)."""
+    rng = np.random.default_rng(0)
+    subjects = np.unique(groups)
+    rows = [np.flatnonzero(groups == s) for s in subjects]
+    ahead = 0
+    for _ in range(replicates):
+        idx = np.concatenate([rows[i] for i in rng.integers(0, len(subjects), len(subjects))])
+        ahead += _uar(p[idx], y[idx]) > _uar(reference[idx], y[idx])
+    return ahead / replicates
+
+
+def _fallback(config: PortfolioConfig, comb: Combination, probs: Sequence[np.ndarray], y: np.ndarray,
+              groups: np.ndarray) -> Combination:
+    """``comb``, or the ``config.fallback`` member alone where ``comb`` is not ahead of it on the out-of-fold
+    probabilities ``probs`` in at least ``config.fallback_confidence`` of the subject bootstrap replicates."""
+    if not config.fallback:
+        return comb
+    i = comb.members.index(config.fallback)
+    share = share_ahead(comb(probs), np.asarray(probs[i]), y, groups)
+    used = share < config.fallback_confidence
+    comb.inner["fallback"] = {"member": config.fallback, "share_ahead": share, "used": bool(used)}
+    if not used:
+        return comb
+    return Combination("weights", comb.members, np.eye(len(comb.members))[i], comb.temperatures, comb.inner)
 
 
 def _fit_stack(config: PortfolioConfig, calibrated: list[np.ndarray], y: np.ndarray, groups: np.ndarray,

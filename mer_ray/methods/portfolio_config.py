@@ -32,6 +32,11 @@ class PortfolioConfig:
         stack_c_grid: candidates of the stacker's C (``"stack"``), chosen by grouped K-fold on the OOF rows.
         record_inner: also record the out-of-fold probabilities of the training clips in ``FoldResult.details``
             (``inner_ids``, ``inner_scores``: to compare combination rules offline on the same members).
+        fallback: a member (``"probe"``) the combination falls back to, alone, unless the fitted combination is
+            ahead of it on the training subjects' out-of-fold predictions: its out-of-fold UAR must beat the
+            member's in at least ``fallback_confidence`` of bootstrap replicates over the training subjects
+            (``""``: no fallback). The simpler member wins whenever the inner folds do not show the others ahead.
+        fallback_confidence: the share of replicates the combination must be ahead in to be used (0.5-1).
         crossfit: members whose held-out scores are the mean of their ``inner_folds`` inner-fold models' scores
             instead of a final fit on all training subjects (an ensemble of ``inner_folds`` models, each trained
             on (inner_folds - 1) / inner_folds of the training subjects; no extra training).
@@ -49,6 +54,8 @@ class PortfolioConfig:
     stack_c_grid: tuple[float, ...] = setting((0.01, 0.1, 1.0, 10.0), gt=0)
     record_inner: bool = False
     crossfit: tuple[str, ...] = ()
+    fallback: str = ""
+    fallback_confidence: float = setting(0.8, ge=0.5, le=1)
 
     def __post_init__(self):
         object.__setattr__(self, "members", tuple(self.members))
@@ -66,6 +73,8 @@ class PortfolioConfig:
             unknown = sorted(set(getattr(self, key)) - set(self.members))
             if unknown:
                 raise ValueError(f"{key} names {unknown}, which are not members {list(self.members)}")
+        if self.fallback and self.fallback not in self.members:
+            raise ValueError(f"fallback {self.fallback!r} is not a member {list(self.members)}")
         steps = 1.0 / self.weight_step
         if abs(steps - round(steps)) > 1e-9:
             raise ValueError(f"weight_step={self.weight_step}: 1 / weight_step must be a whole number")
