@@ -47,6 +47,12 @@ def portfolio_card(info: dict[str, Any]) -> str:
         lines.append(f"- Weights and temperatures fitted on the out-of-fold probabilities of the training clips "
                      f"({info['inner_folds']} subject-wise groups), objective {cfg['objective']}: out-of-fold "
                      f"{figure} (an in-sample choice: not an estimate).")
+    fell = comb.get("inner", {}).get("fallback")
+    if fell:
+        lines.append(f"- Fallback: the combination beat `{fell['member']}` on the out-of-fold UAR in "
+                     f"{fell['share_ahead']:.1%} of bootstrap replicates over the training subjects (needed "
+                     f"{fell['confidence']:.0%}), so " + (f"`{fell['member']}` alone predicts." if fell["used"] else
+                                                          "the combination predicts."))
     lines += [
         f"- Preprocessing {info['preprocess']['config_hash']} (dlib alignment, masks, TV-L1 flow; the full "
         "configuration is in bundle.json): predict applies exactly this.",

@@ -48,14 +48,26 @@ def portfolio_section(predictions, details: Mapping[str, dict]) -> str:
         lines.append(f"| {name} | {s['uar']:.4f} | {s['uf1']:.4f} |")
     first = next(iter(details.values()))["portfolio"]
     members = first["members"]
+    fallback = first["inner"].get("fallback", {}).get("member")
+    extra = f" fell back to {fallback} |" if fallback else ""
     lines += ["", f"Weights fitted per fold on inner subject-wise folds of the training subjects "
                   f"(combiner {first['combiner']}; temperatures in brackets):", "",
-              "| fold | " + " | ".join(members) + " | inner UAR (combination) |",
-              "|---|" + "---|" * (len(members) + 1)]
+              "| fold | " + " | ".join(members) + " | inner UAR (combination) |" + extra,
+              "|---|" + "---|" * (len(members) + 1 + bool(fallback))]
     for fold, d in details.items():
         rec = d["portfolio"]
         cells = [f"{rec['weights'][m]:.2f} [{rec['temperatures'][m]:.2g}]" for m in members]
-        lines.append(f"| {fold} | " + " | ".join(cells) + f" | {rec['inner']['combination']['uar']:.3f} |")
+        cells.append(f"{rec['inner']['combination']['uar']:.3f}")
+        if fallback:
+            fell = rec["inner"]["fallback"]
+            cells.append(f"{'yes' if fell['used'] else 'no'} (combination ahead in {fell['share_ahead']:.1%})")
+        lines.append(f"| {fold} | " + " | ".join(cells) + " |")
     mean = {m: np.mean([d["portfolio"]["weights"][m] for d in details.values()]) for m in members}
-    lines.append("| mean | " + " | ".join(f"{mean[m]:.2f}" for m in members) + " | |")
+    used = sum(d["portfolio"]["inner"]["fallback"]["used"] for d in details.values()) if fallback else 0
+    lines.append("| mean | " + " | ".join(f"{mean[m]:.2f}" for m in members) + " | |"
+                 + (f" {used} of {len(details)} folds |" if fallback else ""))
+    if fallback:
+        need = first["inner"]["fallback"]["confidence"]
+        lines += ["", f"The combination is used only where its out-of-fold UAR beats {fallback}'s in at least "
+                      f"{need:.0%} of bootstrap replicates over the training subjects; elsewhere {fallback} alone."]
     return "\n".join(lines) + "\n"

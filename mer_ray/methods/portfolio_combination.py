@@ -148,7 +148,8 @@ def _fallback(config: PortfolioConfig, comb: Combination, probs: Sequence[np.nda
     i = comb.members.index(config.fallback)
     share = share_ahead(comb(probs), np.asarray(probs[i]), y, groups)
     used = share < config.fallback_confidence
-    comb.inner["fallback"] = {"member": config.fallback, "share_ahead": share, "used": bool(used)}
+    comb.inner["fallback"] = {"member": config.fallback, "share_ahead": share,
+                              "confidence": config.fallback_confidence, "used": bool(used)}
     if not used:
         return comb
     return Combination("weights", comb.members, np.eye(len(comb.members))[i], comb.temperatures, comb.inner)

@@ -239,3 +239,17 @@ def test_a_refitted_network_member_is_its_networks_fitted_on_every_clip():
         assert info["members"]["net"]["crossfit"] is False and "fitted on every clip" in (out / "README.md").read_text()
         _, scores = load_bundle(out).predict(data)
     np.testing.assert_allclose(scores, model.scores, atol=1e-5)
+
+
+def test_the_card_says_whether_the_fallback_member_predicts(fitted):
+    from mer_ray.deploy.portfolio_card import portfolio_card
+
+    _, _, out = fitted
+    info = json.loads((out / BUNDLE_JSON).read_text())
+    assert "Fallback" not in portfolio_card(info)
+    info["combination"]["inner"]["fallback"] = {"member": "probe", "share_ahead": 0.4, "confidence": 0.8,
+                                                "used": True}
+    card = portfolio_card(info)
+    assert "in 40.0% of bootstrap replicates" in card and "`probe` alone predicts" in card
+    info["combination"]["inner"]["fallback"].update(share_ahead=0.95, used=False)
+    assert "the combination predicts" in portfolio_card(info)

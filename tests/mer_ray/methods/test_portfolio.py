@@ -114,7 +114,8 @@ def test_a_pure_noise_member_gets_no_weight(combiner, noise_method):
     assert out.shape == (300, 3) and np.allclose(out.sum(axis=1), 1)
 
 
-def test_scrambled_held_out_labels_leave_weights_and_predictions_bit_identical(noise_method):
+@pytest.mark.parametrize("fallback", ["", "probe"])
+def test_scrambled_held_out_labels_leave_weights_and_predictions_bit_identical(fallback, noise_method):
     features = synthetic_features(n_subjects=4, clips=6, size=64, seed=3)
     held = features.subjects[1]
     scrambled = features.meta.copy()
@@ -123,8 +124,9 @@ def test_scrambled_held_out_labels_leave_weights_and_predictions_bit_identical(n
     from dataclasses import replace
 
     other = replace(features, meta=scrambled)
-    task = FoldTask("c000", Fold(held, (held,)), portfolio(), seed=11)
+    task = FoldTask("c000", Fold(held, (held,)), portfolio(fallback=fallback), seed=11)
     a, b = run_task(task, features), run_task(task, other)
+    assert ("fallback" in a.details["portfolio"]["inner"]) == bool(fallback)
     assert a.details["portfolio"] == b.details["portfolio"]  # weights, temperatures, inner figures
     assert a.details["member_scores"] == b.details["member_scores"]
     assert a.sample_ids == b.sample_ids and a.model_digest == b.model_digest
@@ -153,6 +155,15 @@ def test_portfolio_section_shows_each_member_and_the_weights_per_fold(noise_meth
     assert "| combination |" in text and "| probe |" in text and "| noise |" in text
     for subject in features.subjects:
         assert f"| {subject} |" in text
+    assert "fell back" not in text
+    for d in details.values():  # the same folds, recorded as a portfolio with a fallback that fell back once
+        d["portfolio"]["inner"]["fallback"] = {"member": "probe", "share_ahead": 0.9, "confidence": 0.8,
+                                               "used": False}
+    first = next(iter(details.values()))["portfolio"]["inner"]["fallback"]
+    first.update(share_ahead=0.25, used=True)
+    text = portfolio_section(pd.concat(frames, ignore_index=True), details)
+    assert "| fell back to probe |" in text and "yes (combination ahead in 25.0%)" in text
+    assert text.count("no (combination ahead in 90.0%)") == 2 and "1 of 3 folds" in text and "at least 80%" in text
 
 
 def test_a_crossfit_member_is_its_inner_models_mean_and_stays_honest(noise_method):
