@@ -158,6 +158,7 @@ def _fallback(config: PortfolioConfig, comb: Combination, probs: Sequence[np.nda
 def _fit_stack(config: PortfolioConfig, calibrated: list[np.ndarray], y: np.ndarray, groups: np.ndarray,
                temperatures: np.ndarray, inner: dict) -> Combination:
     from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import log_loss, make_scorer
     from sklearn.model_selection import GridSearchCV, GroupKFold
 
     x = np.concatenate([np.log(np.clip(p, EPS, None)) for p in calibrated], axis=1)
@@ -165,7 +166,10 @@ def _fit_stack(config: PortfolioConfig, calibrated: list[np.ndarray], y: np.ndar
     k = min(config.inner_folds, len(np.unique(groups)))
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
-        search = GridSearchCV(model, {"C": list(config.stack_c_grid)}, cv=GroupKFold(k), scoring="neg_log_loss",
+        # the classes named: a validation group may lack one (it is scored on the classes of all the training rows)
+        scoring = make_scorer(log_loss, greater_is_better=False, response_method="predict_proba",
+                              labels=np.unique(y))
+        search = GridSearchCV(model, {"C": list(config.stack_c_grid)}, cv=GroupKFold(k), scoring=scoring,
                               refit=True).fit(x, y, groups=groups)
     stacker = search.best_estimator_
     c = calibrated[0].shape[1]

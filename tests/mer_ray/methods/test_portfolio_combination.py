@@ -76,3 +76,15 @@ def test_fallback_must_be_a_member():
         config(fallback="svm")
     with pytest.raises(ValueError, match="fallback_confidence"):
         config(fallback="probe", fallback_confidence=0.3)
+
+
+def test_the_stacker_scores_a_validation_group_that_lacks_a_class():
+    import warnings
+
+    probs, y, groups = data(0.6, 0.7, seed=2)
+    y = y.copy()
+    y[(groups % 3 == 0) & (y == 2)] = 0  # subjects 0, 3, 6, 9 (one of GroupKFold's 3 folds) show no class 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # sklearn's "Scoring failed" and "non-finite test scores"
+        combination = fit_combination(config(combiner="stack"), probs, y, groups)
+    assert combination.inner["combination"]["c"] in (0.01, 0.1, 1.0, 10.0)
