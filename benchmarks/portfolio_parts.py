@@ -74,46 +74,64 @@ def run(features, params: dict, folds, seed: int, tmp: Path):
     return search.all_predictions(), details, time.perf_counter() - start
 
 
-def compare(predictions, details: dict, params: dict, n_boot: int = 1000) -> list[list[str]]:
-    """Other combination rules and member subsets, refitted on the recorded out-of-fold probabilities; each row's
-    pooled UAR minus the first member's (the probe's) with its paired 95% interval over subjects."""
+def variants(members: list[str], confidences=(0.8,)) -> list[tuple]:
+    """The rules compared: (combiner, objective, members, fallback member, fallback confidence)."""
+    rules = [("weights", "log_loss", members, "", 0.8)]
+    rules += [("weights", "log_loss", members, members[0], c) for c in confidences]
+    rules += [("weights", "uar", members, "", 0.8), ("select", "log_loss", members, "", 0.8),
+              ("stack", "log_loss", members, "", 0.8)]
+    return rules + [("weights", "log_loss", [m for m in members if m != drop], "", 0.8) for drop in members]
+
+
+def rule_name(combiner: str, objective: str, fallback: str, confidence: float) -> str:
+    return f"{combiner}/{objective}" + (f" fallback {fallback} {confidence:g}" if fallback else "")
+
+
+def refit(predictions, details: dict, params: dict, rules: list[tuple]) -> list[tuple]:
+    """Each rule refitted on the recorded out-of-fold probabilities and applied to the recorded held-out member
+    scores: [(rule name, members, pooled predictions frame, fold-seconds of its members)]."""
     import pandas as pd
 
-    from mer_ray.evaluation.metrics import paired_bootstrap, pooled_scores
-    from mer_ray.evaluation.parts import member_predictions
     from mer_ray.methods import parse_config
     from mer_ray.methods.portfolio_combination import fit_combination
 
     truth = dict(zip(predictions["sample"], predictions["y_true"]))
     subject = dict(zip(predictions["sample"], predictions["subject"]))
     base = parse_config(params)
-    members = list(base.members)
-    reference = member_predictions(predictions, details)[members[0]]
-    variants = [("weights", "log_loss", members, ""), ("weights", "log_loss", members, members[0]),
-                ("weights", "uar", members, ""), ("select", "log_loss", members, ""),
-                ("stack", "log_loss", members, "")]
-    variants += [("weights", "log_loss", [m for m in members if m != drop], "") for drop in members]
-    rows = []
-    for combiner, objective, subset, fallback in variants:
+    out = []
+    for combiner, objective, subset, fallback, confidence in rules:
         config = parse_config({**base.to_dict(), "members": subset, "combiner": combiner, "objective": objective,
                                "inner_settings": {k: v for k, v in base.inner_settings.items() if k in subset},
-                               "crossfit": [m for m in base.crossfit if m in subset], "fallback": fallback})
+                               "crossfit": [m for m in base.crossfit if m in subset], "fallback": fallback,
+                               "fallback_confidence": confidence})
         sample, y_pred, seconds = [], [], 0.0
         for d in details.values():
             ids = d["inner_ids"]
             y = np.array([d["_truth"][i][0] for i in ids])
             groups = np.array([d["_truth"][i][1] for i in ids])
-            oof = [np.asarray(d["inner_scores"][m]) for m in subset]
-            combination = fit_combination(config, oof, y, groups)
-            out = combination([np.asarray(d["member_scores"][m]) for m in subset])
+            combination = fit_combination(config, [np.asarray(d["inner_scores"][m]) for m in subset], y, groups)
+            out_p = combination([np.asarray(d["member_scores"][m]) for m in subset])
             sample += list(d["sample_ids"])
-            y_pred += out.argmax(axis=1).tolist()
+            y_pred += out_p.argmax(axis=1).tolist()
             seconds += sum(d["inner_member_seconds"][m] + d["member_seconds"][m] for m in subset)
         frame = pd.DataFrame({"sample": sample, "subject": [subject[i] for i in sample],
                               "y_true": [truth[i] for i in sample], "y_pred": y_pred})
+        out.append((rule_name(combiner, objective, fallback, confidence), subset, frame, seconds))
+    return out
+
+
+def compare(predictions, details: dict, params: dict, n_boot: int = 1000) -> list[list[str]]:
+    """Other combination rules and member subsets, refitted on the recorded out-of-fold probabilities; each row's
+    pooled UAR minus the first member's (the probe's) with its paired 95% interval over subjects."""
+    from mer_ray.evaluation.metrics import paired_bootstrap, pooled_scores
+    from mer_ray.evaluation.parts import member_predictions
+
+    members = list(params["members"])
+    reference = member_predictions(predictions, details)[members[0]]
+    rows = []
+    for rule, subset, frame, seconds in refit(predictions, details, params, variants(members)):
         s = pooled_scores(frame["y_true"].to_numpy(), frame["y_pred"].to_numpy())
         diff, lo, hi = paired_bootstrap(frame, reference, n_boot=n_boot, seed=0)
-        rule = f"{combiner}/{objective}" + (f" fallback {fallback}" if fallback else "")
         rows.append([rule, "+".join(subset), f"{s['uar']:.4f}", f"{s['uf1']:.4f}",
                      f"{diff:+.4f} [{lo:+.3f}, {hi:+.3f}]", f"{seconds:.0f}"])
     return rows

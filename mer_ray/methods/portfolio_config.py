@@ -36,6 +36,7 @@ class PortfolioConfig:
             ahead of it on the training subjects' out-of-fold predictions: its out-of-fold UAR must beat the
             member's in at least ``fallback_confidence`` of bootstrap replicates over the training subjects
             (``""``: no fallback). The simpler member wins whenever the inner folds do not show the others ahead.
+            Emotion classes only: an AU-detection portfolio's combination has no fallback.
         fallback_confidence: the share of replicates the combination must be ahead in to be used (0.5-1).
         crossfit: members whose held-out scores are the mean of their ``inner_folds`` inner-fold models' scores
             instead of a final fit on all training subjects (an ensemble of ``inner_folds`` models, each trained
