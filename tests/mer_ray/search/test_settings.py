@@ -94,3 +94,13 @@ def test_set_on_a_portfolio_reaches_its_members():
     space = fixed_space(get_space("recommended"), parse_settings(["epochs=2"]))
     assert space.params()["recipes"]["shufflenet"]["epochs"] == 2
     assert space.params(demo=True)["recipes"]["shufflenet"]["epochs"] == 2
+
+
+def test_set_turns_on_the_portfolio_fallback_and_refuses_a_member_it_does_not_have():
+    from mer_ray.search.settings import resolve_config
+
+    assert resolve_config(get_space("recommended"), {})["fallback"] == ""
+    config = resolve_config(get_space("recommended"), parse_settings(["fallback=probe", "fallback_confidence=0.9"]))
+    assert config["fallback"] == "probe" and config["fallback_confidence"] == 0.9
+    with pytest.raises(ValueError, match="fallback 'svm' is not a member"):
+        fixed_space(get_space("recommended"), parse_settings(["fallback=svm"]))
