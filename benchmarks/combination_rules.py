@@ -8,7 +8,8 @@ training clips and their held-out scores, fold by fold. Every rule (the current 
 the probe at each ``--confidences`` level, weights by UAR, one member, stacking) is refitted on them, so the rules
 differ only in how they combine the same trained members. Per run and rule: pooled UAR, the paired 95 % interval of
 the difference from the probe, and whether both goals hold (lower bound >= -0.02; UAR >= the best member's - 0.02).
-Last, per rule: on how many runs both goals hold, and the mean UAR. Choose a rule on runs you then do not report.
+Last, per rule: on how many runs both goals hold, and the mean UAR. ``--plot PNG`` draws each run's difference from
+the probe with its interval, one marker per rule. Choose a rule on runs you then do not report.
 """
 
 from __future__ import annotations
@@ -60,11 +61,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--confidences", nargs="+", type=float, default=[0.8],
                    help="fallback confidences to judge (default 0.8)")
     p.add_argument("--boot", type=int, default=1000, help="bootstrap replicates of the paired differences")
+    p.add_argument("--plot", type=Path, help="also draw the differences from the probe to this PNG")
     args = p.parse_args(argv)
 
     tally: dict[str, list] = {}
+    judged = {}
     for path in args.runs:
-        rows = judge(path, args.confidences, args.boot)
+        rows = judged[path.stem] = judge(path, args.confidences, args.boot)
         members = " ".join(f"{m} {u:.3f}" for m, u in rows[0]["members"].items())
         print(f"\n{path.name}: {members}")
         print("rule | UAR | UAR - probe [paired 95% CI] | UAR - best member | both goals")
@@ -76,7 +79,38 @@ def main(argv: list[str] | None = None) -> int:
     for rule, results in tally.items():
         print(f"{rule} | {sum(g for g, _ in results)} of {len(results)} | "
               f"{sum(u for _, u in results) / len(results):.4f}")
+    if args.plot:
+        plot(judged, args.plot)
+        print(f"wrote {args.plot}")
     return 0
+
+
+def plot(judged: dict[str, list[dict]], path: Path) -> None:
+    """Each run's UAR minus the probe's with its paired 95 % interval, one marker per rule; the goal's -0.02 line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = list(judged)
+    rules = [r["rule"] for r in judged[runs[0]]]
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.7 * len(runs) + 2), 4.2))
+    width = 0.8 / len(rules)
+    for k, rule in enumerate(rules):
+        x = [i - 0.4 + width * (k + 0.5) for i in range(len(runs))]
+        rows = [next(r for r in judged[run] if r["rule"] == rule) for run in runs]
+        y = [r["diff"] for r in rows]
+        err = [[r["diff"] - r["low"] for r in rows], [r["high"] - r["diff"] for r in rows]]
+        ax.errorbar(x, y, yerr=err, fmt="o", ms=4, capsize=2, label=rule)
+    ax.axhline(0.0, color="black", lw=0.8)
+    ax.axhline(GOAL_PROBE, color="red", lw=0.8, ls="--", label=f"goal: lower bound >= {GOAL_PROBE}")
+    ax.set_xticks(range(len(runs)), runs, rotation=45, ha="right")
+    ax.set_ylabel("pooled UAR - probe (paired 95% CI)")
+    ax.set_title("combination rules refitted on the same members")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

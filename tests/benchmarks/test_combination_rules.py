@@ -65,7 +65,10 @@ def test_every_rule_is_judged_against_both_goals(tmp_path, capsys):
     assert current["goals"] and current["low"] > 0 and current["uar"] >= current["best"] - 0.02
     for r in rows:
         assert r["goals"] == (r["low"] >= -0.02 and r["uar"] >= r["best"] - 0.02)
-    assert combination_rules.main([str(run), str(saved_run(tmp_path / "tied.json", 0.7, 0.7)), "--boot", "100"]) == 0
+    png = tmp_path / "rules.png"
+    assert combination_rules.main([str(run), str(saved_run(tmp_path / "tied.json", 0.7, 0.7)), "--boot", "100",
+                                   "--plot", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
     out = capsys.readouterr().out
     assert "nets_ahead.json: probe" in out and "over 2 runs" in out and "weights/log_loss | " in out
 
