@@ -62,6 +62,7 @@ class DemoConfig:
     crossing_weight: float = 1.0  # scales the prior weight of combinations using another class's AU (hard.HOME_AUS)
     combinations_per_class: int = 0  # keep each class's k most likely AU combinations (0: all): template-like classes
     class_structure: str = "mixtures"  # "random": classes from random AU subsets, new per seed (class_design.py)
+    wrinkle_depth: float = 0.0  # skin folds where the expression compresses the skin (render.wrinkle_shading)
 
     def __post_init__(self) -> None:
         checks = [
@@ -90,6 +91,7 @@ class DemoConfig:
             ("crossing_weight", self.crossing_weight >= 0, "0 or more"),
             ("combinations_per_class", self.combinations_per_class >= 0, "0 (all) or a number of combinations"),
             ("class_structure", self.class_structure in STRUCTURES, f"one of {list(STRUCTURES)}"),
+            ("wrinkle_depth", 0 <= self.wrinkle_depth <= 1, "a darkening depth in 0..1 (0: no folds)"),
         ]
         for name, ok, expected in checks:
             if not ok:
@@ -108,7 +110,7 @@ class DemoConfig:
 
 HARD_FIELDS = tuple(DemoConfig.__dataclass_fields__)[tuple(DemoConfig.__dataclass_fields__).index("preset"):]
 # fields added after the hard preset: in a demo.json only when not at their defaults
-LATER_FIELDS = ("one_sided_weight", "crossing_weight", "combinations_per_class", "class_structure")
+LATER_FIELDS = ("one_sided_weight", "crossing_weight", "combinations_per_class", "class_structure", "wrinkle_depth")
 HARD_VERSION = 1  # bump whenever the hard preset's output for a given seed changes (the easy demo keeps VERSION)
 REALISTIC_VERSION = 1  # the same for the realistic preset
 PRESET_VERSIONS = {"hard": HARD_VERSION, "realistic": REALISTIC_VERSION}

@@ -169,6 +169,7 @@ def harden_clip(rng: np.random.Generator, config, style: dict, label: str, n_fra
         "nod_px": nod_px, "nod_start": nod_start, "nod_duration": nod_duration,
         "flicker": float(rng.uniform(0.5, 1.0) * config.flicker),
         "jpeg_quality": int(rng.integers(low, high + 1)),
+        "wrinkle_depth": float(config.wrinkle_depth),  # no draw: the other draws stay as they were
     }
 
 

@@ -10,7 +10,7 @@ resampled once per frame (the head motion and the inverse of ``d_t`` are compose
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import cv2
 import numpy as np
@@ -72,6 +72,7 @@ class ClipPlan:
     nod_duration: int = 0
     flicker: float = 0.0  # std of a per-frame relative gain and gradient jitter
     jpeg_quality: int = 0  # this clip's JPEG quality (0 = the dataset's)
+    wrinkle_depth: float = 0.0  # skin folds' darkening where the skin is compressed (wrinkle_shading; 0 = none)
 
     @property
     def apex(self) -> int:
@@ -106,6 +107,18 @@ class RenderedClip:
     landmarks_onset: np.ndarray  # (68, 2) true landmarks in the onset frame
     distractor: np.ndarray | None = None  # (H, W, 2) float32 D: a distractor's peak field (hard preset), or None
     distractor_profile: np.ndarray | None = None  # (n,) its intensity per frame
+
+
+LATER_PLAN_FIELDS = ("wrinkle_depth",)  # added after the presets: left out of a clip's record at their defaults
+
+
+def plan_record(plan: ClipPlan) -> dict:
+    """``dataclasses.asdict(plan)`` without the ``LATER_PLAN_FIELDS`` at their defaults (earlier demos' records)."""
+    record = asdict(plan)
+    for name in LATER_PLAN_FIELDS:
+        if record[name] == ClipPlan.__dataclass_fields__[name].default:
+            del record[name]
+    return record
 
 
 HARD_FIELDS = tuple(f for f in ClipPlan.__dataclass_fields__ if f not in (
@@ -173,6 +186,29 @@ def closed_eyes(subject: Subject) -> np.ndarray:
     return lids * (1 - darken)
 
 
+WRINKLE_STRAIN = 0.1  # compression (px / px) at which folds reach their full depth
+WRINKLES_PER_FACE = 28  # fold spacing: the face size / 28 (about 7.5 px on a 210 px face)
+
+
+def wrinkle_shading(field: np.ndarray, corner: np.ndarray, face_size: float, depth: float) -> np.ndarray:
+    """(h, w) float32 darkening (0..depth) of the skin folds a displacement field raises at full strength.
+
+    Skin the field compresses (negative divergence) folds into furrows across the direction it is pushed: stripes
+    ``face_size / WRINKLES_PER_FACE`` apart, perpendicular to the local displacement, as deep as the compression
+    (full ``depth`` from ``WRINKLE_STRAIN``). Stretched or still skin stays smooth. ``field`` is (h, w, 2) in the
+    neutral face's coordinates with its top-left pixel at ``corner`` ``(x, y)``; the folds are drawn there, so they
+    move with the skin. Photometric: the geometric ground truth does not include them.
+    """
+    u, v = field[..., 0].astype(np.float64), field[..., 1].astype(np.float64)
+    compression = np.clip(-(np.gradient(u, axis=1) + np.gradient(v, axis=0)), 0.0, None)
+    norm = np.hypot(u, v)
+    safe = np.where(norm > 0, norm, 1.0)
+    ys, xs = np.mgrid[0 : field.shape[0], 0 : field.shape[1]].astype(np.float64)
+    along = (xs + corner[0]) * u / safe + (ys + corner[1]) * v / safe  # position along the push
+    stripes = 0.5 * (1.0 + np.sin(2 * np.pi * along * WRINKLES_PER_FACE / face_size))
+    return (depth * np.clip(compression / WRINKLE_STRAIN, 0.0, 1.0) * stripes).astype(np.float32)
+
+
 def render_clip(subject: Subject, plan: ClipPlan) -> RenderedClip:
     """Render a clip's frames and ground truth.
 
@@ -223,6 +259,11 @@ def render_clip(subject: Subject, plan: ClipPlan) -> RenderedClip:
     expression_crop, blink_crop = expression[y0:y1, x0:x1], blink[y0:y1, x0:x1]
     distractor_crop = distractor[y0:y1, x0:x1] if distractor is not None else None
     extra = distractor_profile if distractor_profile is not None else np.zeros(plan.n_frames)
+    folds = None
+    if plan.wrinkle_depth > 0 and rows.size:  # (expression folds, distractor folds) in the crop
+        folds = (wrinkle_shading(expression_crop, corner, subject.face_size, plan.wrinkle_depth),
+                 None if distractor_crop is None
+                 else wrinkle_shading(distractor_crop, corner, subject.face_size, plan.wrinkle_depth))
     ramp_angle = np.deg2rad(plan.gradient_angle_deg)
     ramp = ((grid[..., 0] - width / 2) * np.cos(ramp_angle) + (grid[..., 1] - height / 2) * np.sin(ramp_angle)) / width
     noise_rng = np.random.default_rng(plan.noise_seed)
@@ -246,6 +287,12 @@ def render_clip(subject: Subject, plan: ClipPlan) -> RenderedClip:
         source = subject.image
         if closure[i] > 0:
             source = subject.image * np.float32(1 - closure[i]) + lidded * np.float32(closure[i])
+        if folds is not None and (profile[i] > 0 or extra[i] > 0):
+            darkening = folds[0] * np.float32(profile[i])
+            if folds[1] is not None and extra[i] > 0:
+                darkening = darkening + folds[1] * np.float32(extra[i])
+            source = source.astype(np.float32, copy=True)
+            source[y0:y1, x0:x1] *= (1 - np.clip(darkening, 0.0, 1.0))[..., None]
         image = remap(source, targets)  # (H, W, 3) float32
         s = i / (plan.n_frames - 1)
         light = (np.float32(1 + plan.gain_drift * s + flicker[0, i])

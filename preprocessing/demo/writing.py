@@ -22,7 +22,7 @@ from preprocessing.demo.faces import IdentityConfig, Subject, detect_landmarks, 
 from preprocessing.demo.files import write_coding_sheet, write_json, write_npz
 from preprocessing.demo.planning import plan_demo
 from preprocessing.demo.render import HARD_FIELDS as HARD_PLAN_FIELDS
-from preprocessing.demo.render import ClipPlan, RenderedClip, render_clip
+from preprocessing.demo.render import ClipPlan, RenderedClip, plan_record, render_clip
 from preprocessing.demo.warp import FoldingFieldError
 
 logger = logging.getLogger(__name__)
@@ -113,7 +113,7 @@ def _write_clip(root: Path, plan: ClipPlan, rendered: RenderedClip, subject: Sub
         arrays["distractor_profile"] = (rendered.distractor_profile if rendered.distractor_profile is not None
                                         else np.zeros_like(rendered.profile))
     write_npz(root / truth_path, arrays)
-    record = dataclasses.asdict(plan)
+    record = plan_record(plan)
     blink_frames = [n for n, c in zip(plan.frame_numbers, rendered.closure) if c > 0]
     if hard_preset:  # the truth next to what the sheet says
         record.update(sheet_label=plan.sheet_label, sheet_emotion=plan.sheet_emotion, sheet_apex=plan.sheet_apex,

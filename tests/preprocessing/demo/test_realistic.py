@@ -8,7 +8,6 @@ depend on the OpenCV / libjpeg / openpyxl builds (generate.py's docstring), so t
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 
@@ -19,6 +18,7 @@ from preprocessing.demo import MANIFEST, PRESETS, SMALL_DEMO, VERSION, default_r
 from preprocessing.demo.config import LATER_FIELDS, REALISTIC_VERSION, manifest
 from preprocessing.demo.hard import CLASS_MIXTURES
 from preprocessing.demo.planning import plan_demo
+from preprocessing.demo.render import plan_record
 from tests.preprocessing.demo.conftest import tree_hashes
 
 PLAN_FINGERPRINTS = {  # sha256 of the JSON of plan_demo(seed, make_config(preset)), taken before "realistic"
@@ -38,7 +38,7 @@ FILE_FINGERPRINTS = {  # sha256 of the sorted {path: sha256} of a SMALL_DEMO's f
 
 def plan_fingerprint(preset: str, seed: int, **params) -> str:
     subjects, clips = plan_demo(seed, make_config(preset, **params))
-    blob = json.dumps([subjects, [dataclasses.asdict(c) for c in clips]], sort_keys=True, default=str)
+    blob = json.dumps([subjects, [plan_record(c) for c in clips]], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
