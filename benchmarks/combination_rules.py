@@ -44,9 +44,8 @@ def judge(path: Path, confidences, n_boot: int) -> list[dict]:
     member_uar = {m: pooled_scores(frames[m]["y_true"].to_numpy(), frames[m]["y_pred"].to_numpy())["uar"]
                   for m in members}
     best = max(member_uar.values())
-    rules = [r for r in variants(members, confidences) if list(r[2]) == members]  # the full portfolio's rules
     rows = []
-    for rule, _, frame, _ in refit(predictions, details, params, rules):
+    for rule, _, frame, _ in refit(predictions, details, params, variants(members, confidences, subsets=False)):
         uar = pooled_scores(frame["y_true"].to_numpy(), frame["y_pred"].to_numpy())["uar"]
         diff, low, high = paired_bootstrap(frame, frames[members[0]], n_boot=n_boot, seed=0)
         rows.append({"rule": rule, "uar": uar, "diff": diff, "low": low, "high": high, "best": best,

@@ -74,12 +74,15 @@ def run(features, params: dict, folds, seed: int, tmp: Path):
     return search.all_predictions(), details, time.perf_counter() - start
 
 
-def variants(members: list[str], confidences=(0.8,)) -> list[tuple]:
-    """The rules compared: (combiner, objective, members, fallback member, fallback confidence)."""
+def variants(members: list[str], confidences=(0.8,), subsets: bool = True) -> list[tuple]:
+    """The rules compared: (combiner, objective, members, fallback member, fallback confidence); with ``subsets``,
+    also the current rule on the members less one."""
     rules = [("weights", "log_loss", members, "", 0.8)]
     rules += [("weights", "log_loss", members, members[0], c) for c in confidences]
     rules += [("weights", "uar", members, "", 0.8), ("select", "log_loss", members, "", 0.8),
               ("stack", "log_loss", members, "", 0.8)]
+    if not subsets:
+        return rules
     return rules + [("weights", "log_loss", [m for m in members if m != drop], "", 0.8) for drop in members]
 
 

@@ -14,11 +14,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
 import combination_rules  # noqa: E402
 
+from tests.mer_ray.methods.test_portfolio_combination import member as probabilities_right  # noqa: E402
+
 
 def member(y: np.ndarray, right: float, rng: np.random.Generator) -> list:
-    p = np.full((len(y), 3), 0.2)
-    p[np.arange(len(y)), np.where(rng.random(len(y)) < right, y, (y + 1) % 3)] = 0.6
-    return p.tolist()
+    return probabilities_right(y, right, rng).tolist()
 
 
 def saved_run(path: Path, probe_right: float, net_right: float, *, inner: bool = True) -> Path:
