@@ -72,18 +72,12 @@ def setting_features(name: str, seed: int) -> Path:
 
 def build_features(preset: str, seed: int, demo_params: dict) -> Path:
     """Generate the preset's demo and preprocess it with the real pipeline (both cached); the features folder."""
-    import hashlib
-    import json
-
     from mer_ray.infra.runtime import cache_root
     from preprocessing.features.prepare import build_features as build
     from preprocessing.features.prepare import select_samples
 
     options = {"demo": {"preset": preset, "seed": seed, **demo_params}}
-    # an explicit folder per preset, seed and size: the default features cache key names the demo's samples but
-    # not its preset, so two presets of one seed (same clip names) would share a folder and the second is skipped
-    tag = f"-{hashlib.sha1(json.dumps(demo_params, sort_keys=True).encode()).hexdigest()[:8]}" if demo_params else ""
-    out = cache_root() / "features" / f"realism-{preset}-seed{seed}{tag}"
+    out = cache_root() / "features" / features_folder_name(preset, seed, demo_params)
     start = time.perf_counter()
     sizes = {"n_subjects", "clips_per_subject"}
     if set(demo_params) <= sizes:
@@ -95,6 +89,20 @@ def build_features(preset: str, seed: int, demo_params: dict) -> Path:
           f"({summary.processed} clips, {summary.rejected} rejected; {fmt_s(time.perf_counter() - start)})",
           flush=True)
     return summary.out
+
+
+def features_folder_name(preset: str, seed: int, demo_params: dict) -> str:
+    """The features folder of a (preset, seed, generator settings): an explicit name, because the pipeline's
+    cache check compares clip names only. Two presets of one seed, or one preset before and after its generator
+    changed (``VERSION``, ``PRESET_VERSIONS``), have the same clip names and must not share a folder."""
+    import hashlib
+    import json
+
+    from preprocessing.demo.config import PRESET_VERSIONS, VERSION
+
+    tag = f"-{hashlib.sha1(json.dumps(demo_params, sort_keys=True).encode()).hexdigest()[:8]}" if demo_params else ""
+    version = f"v{VERSION}" + (f".{PRESET_VERSIONS[preset]}" if preset in PRESET_VERSIONS else "")
+    return f"realism-{preset}-{version}-seed{seed}{tag}"
 
 
 def demo_selection(preset: str, seed: int, demo_params: dict):

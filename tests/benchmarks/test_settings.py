@@ -34,3 +34,17 @@ def test_sheet_apex_false_drops_the_apex_and_keeps_the_rest(tmp_path, monkeypatc
     assert all(s.apex is None for s in without) and all(s.apex is not None for s in with_apex)
     strip = [(s.clip, s.label, s.onset, s.offset) for s in without]
     assert strip == [(s.clip, s.label, s.onset, s.offset) for s in with_apex]
+
+
+def test_a_changed_generator_gets_a_new_features_folder(monkeypatch):
+    """The pipeline's cache check compares clip names only, and a preset's new version keeps them: the folder
+    name must change with the preset's version (or stale features would be scored as the new preset)."""
+    from preprocessing.demo import config
+
+    before, easy = _settings.features_folder_name("realistic", 3, {}), _settings.features_folder_name("easy", 3, {})
+    assert before != _settings.features_folder_name("hard", 3, {})
+    assert before != _settings.features_folder_name("realistic", 3, {"wrinkle_depth": 0.0})
+    monkeypatch.setitem(config.PRESET_VERSIONS, "realistic", config.PRESET_VERSIONS["realistic"] + 1)
+    assert _settings.features_folder_name("realistic", 3, {}) != before
+    monkeypatch.setattr(config, "VERSION", config.VERSION + 1)
+    assert _settings.features_folder_name("easy", 3, {}) != easy  # the easy demo has the generator's version only
