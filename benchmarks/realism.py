@@ -56,6 +56,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import cpu_count, fmt_s, grouped_folds, machine_line, print_table, run_fixed_recipe  # noqa: E402
 from _settings import build_features  # noqa: E402
 
+from preprocessing.demo.config import PRESET_VERSIONS  # noqa: E402
+
 METHODS = ("probe", "ststnet", "off_apexnet", "sssnet", "hoof", "mdmo", "lbptop", "lbptop_r3")
 # LBP-TOP as the meb toolkit runs it (meb/utils/traditional_methods.py calculate_lbptop: R_x = R_y = R_t = 3,
 # 8 x 8 blocks, 8 neighbours, u2 = 59 patterns); here without its 70% block overlap and TIM to 10 frames. The
@@ -155,10 +157,16 @@ def print_targets(scores: dict[str, dict[str, float]], title: str) -> None:
           f"{sum(ok for *_, ok in on_uf1)} of {len(on_uf1)} on UF1")
 
 
+def run_label(run: dict) -> str:
+    """"realistic v2 s0 wrinkle_depth=0" (runs saved before the version was recorded: no version)."""
+    version = f" v{run['preset_version']}" if run.get("preset_version") is not None else ""
+    return f"{run['preset']}{version} s{run['seed']}" + (f" {' '.join(run['set'])}" if run.get("set") else "")
+
+
 def print_summary(paths: list[str]) -> None:
     """Each saved run's gaps to the probe, their mean, and the targets judged on the mean scores."""
     runs = [json.loads(Path(path).read_text()) for path in paths]
-    labels = [f"{r['preset']} s{r['seed']}" + (f" {' '.join(r['set'])}" if r.get("set") else "") for r in runs]
+    labels = [run_label(r) for r in runs]
     methods = [m for m in METHODS if all(m in r["methods"] for r in runs)]
     if "probe" not in methods:
         raise SystemExit("--tables: every run needs the probe (the reference of every gap)")
@@ -273,9 +281,11 @@ def main(argv: list[str] | None = None) -> int:
                      f"{PUBLISHED_AU_F1[name]:.1f}" + (" (RBF SVM on flow)" if name == "probe" else "")
                      if name in PUBLISHED_AU_F1 else "-", fmt_s(r["seconds"])])
     scale = f", networks at {args.epochs_scale:g}x published steps" if args.epochs_scale != 1 else ""
+    version = f" v{PRESET_VERSIONS[args.preset]}" if args.preset in PRESET_VERSIONS else ""
     print_table(["method", "UAR", "UF1", "UAR - probe [paired 95% CI]", "real UF1 (MEGC2019)",
                  "real AU F1 (meb)", "wall"], rows,
-                title=f"{args.preset} preset, generator seed {args.seed}{' (QUICK: not a figure)' * args.quick}"
+                title=f"{args.preset} preset{version}, generator seed {args.seed}"
+                      f"{' (QUICK: not a figure)' * args.quick}"
                       f": {len(features)} clips, {len(subjects)} subjects, {protocol}{scale}, {cpu_count()} CPUs")
     uf1 = {m: r["uf1"] for m, r in results.items()}
     tau, pval, n = kendall(uf1, PUBLISHED_UF1)
@@ -285,7 +295,8 @@ def main(argv: list[str] | None = None) -> int:
     print_targets(results, "calibration targets")
     if args.json:
         Path(args.json).write_text(json.dumps({
-            "preset": args.preset, "seed": args.seed, "set": args.set, "protocol": protocol,
+            "preset": args.preset, "preset_version": PRESET_VERSIONS.get(args.preset), "seed": args.seed,
+            "set": args.set, "protocol": protocol,
             "clips": len(features), "subjects": len(subjects), "epochs_scale": args.epochs_scale,
             "quick": args.quick, "tau_megc_uf1": tau, "tau_au_f1": tau_au, "methods": results}, indent=1))
         print(f"saved {args.json}")

@@ -65,6 +65,14 @@ def test_tables_judge_the_targets_on_the_mean_over_runs(tmp_path, capsys):
     assert "4 of 4 targets met on UAR, 3 of 4 on UF1" in out
 
 
+def test_tables_label_runs_with_their_preset_version():
+    """Runs of two versions of a preset are different data: the table says which (older runs recorded none)."""
+    run = _run(0, {"probe": (0.7, 0.7)})
+    assert realism.run_label(run) == "realistic s0"
+    older = {**run, "preset_version": 2, "set": ["wrinkle_depth=0"]}
+    assert realism.run_label(older) == "realistic v2 s0 wrinkle_depth=0"
+
+
 def test_tables_need_the_probe(tmp_path):
     (tmp_path / "a.json").write_text(json.dumps(_run(0, {"sssnet": (0.7, 0.7)})))
     with pytest.raises(SystemExit, match="probe"):
@@ -77,7 +85,9 @@ def test_realism_quick(cache, tmp_path):
     saved = tmp_path / "quick.json"
     out = check_ok(run_benchmark("realism.py", cache, "--preset", "realistic", "--quick", "--json", str(saved),
                                  timeout=900))
-    assert "realistic preset, generator seed 0 (QUICK: not a figure)" in out
+    version = realism.PRESET_VERSIONS["realistic"]
+    assert f"realistic preset v{version}, generator seed 0 (QUICK: not a figure)" in out
+    assert json.loads(saved.read_text())["preset_version"] == version
     for method in realism.METHODS:
         assert f"| {method} |" in out
     assert "Kendall tau" in out and "calibration targets" in out and "targets met" in out
