@@ -69,8 +69,8 @@ def test_tables_label_runs_with_their_preset_version():
     """Runs of two versions of a preset are different data: the table says which (older runs recorded none)."""
     run = _run(0, {"probe": (0.7, 0.7)})
     assert realism.run_label(run) == "realistic s0"
-    older = {**run, "preset_version": 2, "set": ["wrinkle_depth=0"]}
-    assert realism.run_label(older) == "realistic v2 s0 wrinkle_depth=0"
+    versioned = {**run, "preset_version": 2, "set": ["wrinkle_depth=0"]}
+    assert realism.run_label(versioned) == "realistic v2 s0 wrinkle_depth=0"
 
 
 def test_tables_need_the_probe(tmp_path):
