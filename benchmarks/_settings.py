@@ -5,7 +5,8 @@ A setting is a demo preset plus generator settings on top (``preprocessing/demo/
 
 - ``hard``: the hard preset. Small motions (amplitude floor 0.15 px at 224) and many one-sided AU combinations
   (contempt, smirk), which a linear model on signed flow cannot tell from bilateral ones: networks help.
-- ``realistic``: the realistic preset. Coders keep visible clips (floor 0.4 px) and fewer one-sided combinations.
+- ``realistic``: the realistic preset. Coders keep visible clips (floor 0.4 px) and fewer one-sided combinations;
+  the skin folds where an expression compresses it (since its version 2), so texture changes with the motion.
 - ``symmetric``: the realistic preset without one-sided combinations and with twice its label noise (8 %): no
   class needs the left-right distinction a linear model on signed flow cannot make (it was meant as the setting
   where a linear model is hard to beat; measured, the networks still lead by about 0.10).

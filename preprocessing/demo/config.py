@@ -112,7 +112,7 @@ HARD_FIELDS = tuple(DemoConfig.__dataclass_fields__)[tuple(DemoConfig.__dataclas
 # fields added after the hard preset: in a demo.json only when not at their defaults
 LATER_FIELDS = ("one_sided_weight", "crossing_weight", "combinations_per_class", "class_structure", "wrinkle_depth")
 HARD_VERSION = 1  # bump whenever the hard preset's output for a given seed changes (the easy demo keeps VERSION)
-REALISTIC_VERSION = 1  # the same for the realistic preset
+REALISTIC_VERSION = 2  # the same for the realistic preset (2: skin folds, wrinkle_depth 0.15; 1: without them)
 PRESET_VERSIONS = {"hard": HARD_VERSION, "realistic": REALISTIC_VERSION}
 
 DEFAULT_DEMO: dict = {}  # the default demo's size parameters: DemoConfig's defaults
@@ -137,6 +137,7 @@ PRESETS["realistic"] = {
     **PRESETS["hard"], "preset": "realistic",
     "amplitude": (0.4, 2.5), "amplitude_limits": (0.3, 3.0),  # coders keep clips whose motion they can see
     "one_sided_weight": 0.4,  # fewer left/right-only confusers: the CNNs' edge over a linear probe shrinks
+    "wrinkle_depth": 0.15,  # skin folds where the skin is compressed: texture descriptors (LBP-TOP) leave chance
 }
 # A tiny demo for tests: 3 subjects x 3 clips of 8-10 frames (all three classes), a few seconds to generate.
 SMALL_DEMO: dict = {"n_subjects": 3, "clips_per_subject": 3, "min_frames": 8, "max_frames": 10}

@@ -1,5 +1,5 @@
 """Rendering a clip: the skin folds a compressing expression raises (``wrinkle_depth``), photometric only, and
-absent at the default, so earlier demos are unchanged."""
+absent at the default, so earlier demos are unchanged; the realistic preset draws them since its version 2."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from preprocessing.demo import generate_demo, make_config
+from preprocessing.demo import PRESETS, generate_demo, make_config
+from preprocessing.demo.config import REALISTIC_VERSION, manifest
 from preprocessing.demo.render import WRINKLE_STRAIN, WRINKLES_PER_FACE, wrinkle_shading
 
 SIZE = {"n_subjects": 2, "clips_per_subject": 2, "min_frames": 10, "max_frames": 12}
@@ -37,7 +38,7 @@ def test_folds_follow_compression_not_motion():
 @pytest.fixture(scope="module")
 def demos(tmp_path_factory):
     root = tmp_path_factory.mktemp("wrinkles")
-    plain = generate_demo(root / "plain", seed=0, preset="realistic", **SIZE)
+    plain = generate_demo(root / "plain", seed=0, preset="realistic", wrinkle_depth=0.0, **SIZE)
     folded = generate_demo(root / "folded", seed=0, preset="realistic", wrinkle_depth=0.3, **SIZE)
     return plain, folded
 
@@ -61,6 +62,15 @@ def test_folds_darken_the_moving_frames_only(demos):
             else:
                 darker += int((b - a).sum() < 0)
     assert darker == len(truth["clips"])  # every apex frame is darker where the folds are
+
+
+def test_the_realistic_preset_has_skin_folds_and_hard_has_none():
+    """Version 2 of the realistic preset draws skin folds (its version 1 is ``wrinkle_depth=0``); hard stays as it
+    was (its manifest fingerprint is tested in test_realistic.py)."""
+    assert make_config("realistic").wrinkle_depth == PRESETS["realistic"]["wrinkle_depth"] > 0
+    assert manifest(0, make_config("realistic"))["params"]["wrinkle_depth"] == PRESETS["realistic"]["wrinkle_depth"]
+    assert manifest(0, make_config("realistic"))["preset_version"] == REALISTIC_VERSION >= 2
+    assert make_config("hard").wrinkle_depth == 0 and "wrinkle_depth" not in manifest(0, make_config("hard"))["params"]
 
 
 def test_wrinkle_depth_is_checked_and_belongs_to_the_hard_family():
